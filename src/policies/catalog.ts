@@ -1,0 +1,76 @@
+/**
+ * Which policy applies to which kind of object, shared by the webhook and the offline
+ * `check` so both always reach the same verdict for the same object.
+ */
+import type { Config } from '../config.ts';
+import type { KubeObject, MutationResult, Violation } from './types.ts';
+import { isServiceSkipped, validateServicePorts } from './service-ports.ts';
+import { mutateServicePorts } from './service-port-mutation.ts';
+import { mutateNamespace, validateNamespace } from './namespace-injection.ts';
+
+/** `group/Kind`, with the empty group for the core API (`/Service`). */
+export type KindKey = string;
+
+export interface PolicySubject {
+  readonly object: KubeObject;
+  /** Namespace the object lives in (namespaced kinds), when known. */
+  readonly namespace: string | undefined;
+}
+
+type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'>;
+
+export function kindKey(group: string | undefined, kind: string): KindKey {
+  return `${group ?? ''}/${kind}`;
+}
+
+/** The API group of an `apiVersion` (`v1` → core, `networking.istio.io/v1` → networking.istio.io). */
+export function groupOf(apiVersion: unknown): string {
+  if (typeof apiVersion !== 'string') return '';
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+function isExempt(subject: PolicySubject, config: PolicyConfig): boolean {
+  return subject.namespace !== undefined && config.exemptNamespaces.includes(subject.namespace);
+}
+
+/** Validation rules for an object, or undefined when no policy applies to it (kind, exemption). */
+export function validateObject(key: KindKey, subject: PolicySubject, config: PolicyConfig): Violation[] | undefined {
+  if (isExempt(subject, config)) return undefined;
+  switch (key) {
+    case '/Service':
+      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
+      return validateServicePorts(subject.object);
+    case '/Namespace':
+      return validateNamespace(subject.object);
+    default:
+      return undefined;
+  }
+}
+
+export type MutationOperation = 'CREATE' | 'UPDATE';
+
+/** The mutation for an object, or undefined when none applies. */
+export function mutateObject(
+  key: KindKey,
+  subject: PolicySubject,
+  config: PolicyConfig,
+  operation: MutationOperation,
+  oldObject?: KubeObject,
+): MutationResult<KubeObject> | undefined {
+  if (isExempt(subject, config)) return undefined;
+  switch (key) {
+    case '/Service':
+      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
+      return mutateServicePorts(subject.object, config.mutation, operation === 'UPDATE' ? oldObject : undefined);
+    case '/Namespace':
+      // Injection labels are a decision made when a namespace is created; later edits are the owner's.
+      if (operation !== 'CREATE') return undefined;
+      return mutateNamespace(subject.object, {
+        ...config.injection,
+        excludedNamespaces: [...config.injection.excludedNamespaces, ...config.exemptNamespaces, config.namespace],
+      });
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Namespace policy: label new namespaces for Istio sidecar (or ambient) injection, and warn
+ * about label combinations Istio resolves in a surprising way.
+ *
+ * Pure: the input object is never modified; the mutation works on a structured clone and the
+ * caller diffs the two (DESIGN §1.3/§1.4: never hand-build patch paths).
+ */
+
+import type { KubeObject, MutationNote, MutationResult, Violation } from './types.ts';
+
+export type InjectionMode = 'istio-injection' | 'revision' | 'ambient';
+
+export interface InjectionOptions {
+  readonly enabled: boolean;
+  readonly mode: InjectionMode;
+  /** Istio revision for mode `revision` (e.g. `1-22`); the caller rejects an empty one. */
+  readonly revision?: string | undefined;
+  /** Configured exclusions plus the webhook's own namespace, supplied by the caller. */
+  readonly excludedNamespaces: readonly string[];
+}
+
+/** Classic injection label: `enabled` turns on the default revision's sidecar injector. */
+export const INJECTION_LABEL = 'istio-injection';
+/** Revision label: selects the injector of one Istio control-plane revision. */
+export const REVISION_LABEL = 'istio.io/rev';
+/** Ambient mode label: pods are captured by ztunnel instead of getting a sidecar. */
+export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
+
+/**
+ * Namespaces never labelled: Kubernetes' own and kind's storage namespace (Istio's analyzer
+ * skips the same ones), plus `istio-system`, where injecting the control plane into itself
+ * would break it.
+ */
+export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = Object.freeze([
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+  'local-path-storage',
+  'istio-system',
+]);
+
+/**
+ * Any of these labels means someone already decided how this namespace joins the mesh
+ * (including opting out with `istio-injection=disabled` or `istio.io/dataplane-mode=none`),
+ * so the webhook stays out of it.
+ */
+const DECISION_LABELS: readonly string[] = [INJECTION_LABEL, REVISION_LABEL, DATAPLANE_MODE_LABEL];
+
+/** Kubernetes names are at most 63 characters; longer junk is cut so warnings stay short. */
+const MAX_DISPLAY_LENGTH = 63;
+
+type PlainRecord = Record<string, unknown>;
+
+function isRecord(value: unknown): value is PlainRecord {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Quotes untrusted text for a message, bounded so the warning stays under 256 characters. */
+function display(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const bounded = text.length > MAX_DISPLAY_LENGTH ? `${text.slice(0, MAX_DISPLAY_LENGTH)}…` : text;
+  return JSON.stringify(bounded);
+}
+
+/** Label values are usually plain tokens; anything else is quoted so the message stays readable. */
+function labelValue(value: unknown): string {
+  return typeof value === 'string' && /^[A-Za-z0-9._-]{0,63}$/.test(value) ? value : display(value);
+}
+
+function describeNamespace(name: string | undefined): string {
+  // A namespace created with generateName may reach admission without a name yet.
+  return name === undefined ? 'this namespace' : `namespace ${display(name)}`;
+}
+
+interface LabelPlan {
+  readonly key: string;
+  readonly value: string;
+  readonly message: (namespace: string) => string;
+}
+
+/** The label the configured mode adds, or undefined when the options cannot produce one. */
+function planLabel(options: InjectionOptions): LabelPlan | undefined {
+  switch (options.mode) {
+    case 'istio-injection':
+      return {
+        key: INJECTION_LABEL,
+        value: 'enabled',
+        message: (ns) =>
+          `added label ${INJECTION_LABEL}=enabled so Istio injects sidecars into pods of ${ns}; ` +
+          `set ${INJECTION_LABEL}=disabled to opt out`,
+      };
+    case 'revision': {
+      const revision = options.revision;
+      // An empty revision would produce a label no injector selects; config validation
+      // rejects it, so here it only means "do nothing".
+      if (typeof revision !== 'string' || revision === '') return undefined;
+      return {
+        key: REVISION_LABEL,
+        value: revision,
+        message: (ns) =>
+          `added label ${REVISION_LABEL}=${revision} so Istio revision ${display(revision)} injects ` +
+          `sidecars into pods of ${ns}; set ${INJECTION_LABEL}=disabled to opt out`,
+      };
+    }
+    case 'ambient':
+      return {
+        key: DATAPLANE_MODE_LABEL,
+        value: 'ambient',
+        message: (ns) =>
+          `added label ${DATAPLANE_MODE_LABEL}=ambient so pods of ${ns} join the Istio ambient mesh; ` +
+          `set ${DATAPLANE_MODE_LABEL}=none to opt out`,
+      };
+    default:
+      // A mode outside the type (unvalidated config) must not break admission.
+      return undefined;
+  }
+}
+
+function isExcluded(name: string | undefined, options: InjectionOptions): boolean {
+  if (name === undefined) return false;
+  return ALWAYS_EXCLUDED_NAMESPACES.includes(name) || options.excludedNamespaces.includes(name);
+}
+
+/**
+ * Adds the injection label for `options.mode` to a copy of the namespace.
+ *
+ * Leaves the namespace as it is when injection is disabled, the namespace is excluded, it
+ * already carries any injection decision label, or its shape is not a namespace's (the
+ * mutating webhook runs before the API server validates the object, so junk is possible and
+ * must never throw).
+ */
+export function mutateNamespace(namespace: KubeObject, options: InjectionOptions): MutationResult<KubeObject> {
+  const mutated = structuredClone(namespace);
+  const unchanged: MutationResult<KubeObject> = { mutated, notes: [] };
+
+  if (!options.enabled) return unchanged;
+  const plan = planLabel(options);
+  if (plan === undefined) return unchanged;
+  if (!isRecord(mutated)) return unchanged;
+
+  // A missing metadata gets one (only a name-less namespace, e.g. generateName, lacks it);
+  // `metadata: null` or any other non-object is junk and left alone.
+  const metadata: unknown = mutated.metadata === undefined ? {} : mutated.metadata;
+  if (!isRecord(metadata)) return unchanged;
+
+  const name = metadata.name;
+  if (name !== undefined && typeof name !== 'string') return unchanged;
+  if (isExcluded(name, options)) return unchanged;
+
+  // `labels: null` decodes to "no labels" in Kubernetes, so it is treated like a missing map.
+  const existing: unknown = metadata.labels ?? {};
+  if (!isRecord(existing)) return unchanged;
+  if (DECISION_LABELS.some((key) => Object.hasOwn(existing, key))) return unchanged;
+
+  metadata.labels = { ...existing, [plan.key]: plan.value };
+  mutated.metadata = metadata;
+  const note: MutationNote = { field: 'metadata.labels', message: plan.message(describeNamespace(name)) };
+  return { mutated, notes: [note] };
+}
+
+/**
+ * Warns about a namespace labelled both `istio-injection` and `istio.io/rev` (Istio IST0123):
+ * the revision injectors only select namespaces without `istio-injection`, so the classic
+ * label wins and the revision label is silently ignored.
+ */
+export function validateNamespace(namespace: KubeObject): Violation[] {
+  if (!isRecord(namespace)) return [];
+  const metadata: unknown = namespace.metadata;
+  if (!isRecord(metadata)) return [];
+  const labels: unknown = metadata.labels;
+  if (!isRecord(labels)) return [];
+  if (!Object.hasOwn(labels, INJECTION_LABEL) || !Object.hasOwn(labels, REVISION_LABEL)) return [];
+
+  const name = typeof metadata.name === 'string' ? metadata.name : undefined;
+  // Commands need a usable name; without one, fall back to a placeholder the user fills in.
+  const target = name === undefined ? '<namespace>' : name.slice(0, MAX_DISPLAY_LENGTH);
+  const injection = labelValue(labels[INJECTION_LABEL]);
+  const revision = labelValue(labels[REVISION_LABEL]);
+  const message =
+    `${describeNamespace(name)} has both ${INJECTION_LABEL}=${injection} and ${REVISION_LABEL}=${revision}; ` +
+    `Istio uses ${INJECTION_LABEL} and ignores ${REVISION_LABEL} (IST0123). Keep one: ` +
+    `kubectl label namespace ${target} ${INJECTION_LABEL}- (or ${REVISION_LABEL}-)`;
+
+  return [
+    {
+      rule: 'namespace-injection-conflict',
+      severity: 'warning',
+      field: 'metadata.labels',
+      message,
+      identity: `labels:${INJECTION_LABEL}+${REVISION_LABEL}`,
+    },
+  ];
+}

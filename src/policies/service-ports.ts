@@ -1,0 +1,429 @@
+/**
+ * Service ports as Istio sees them: which Services to leave alone, how to read ports from
+ * untrusted input, which protocol a port probably speaks, and the validation rules of
+ * DESIGN §1.2.
+ *
+ * Pure: no I/O, no configuration lookups; callers pass everything in.
+ */
+
+import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
+import { isValidServicePortName } from './kubernetes-names.ts';
+import type { KubeObject, Violation } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Which Services are skipped
+// ---------------------------------------------------------------------------------------------
+
+/** Namespaces Istio's analyzers never check; their Services are not meant to be in the mesh. */
+export const ALWAYS_SKIPPED_NAMESPACES: readonly string[] = Object.freeze([
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+  'local-path-storage',
+]);
+
+/**
+ * Whether the Service is left alone, as Istio's analyzer leaves it: system namespaces,
+ * configured exemptions, and Istio's own control plane (labelled `istio` or `release: istio`).
+ * `namespace` is the admission request's namespace; without it, the object's own is used.
+ */
+export function isServiceSkipped(
+  service: KubeObject,
+  namespace: string | undefined,
+  exemptNamespaces: readonly string[],
+): boolean {
+  const metadata = isRecord(service) && isRecord(service.metadata) ? service.metadata : {};
+  const effectiveNamespace = namespace ?? (typeof metadata.namespace === 'string' ? metadata.namespace : undefined);
+  if (
+    effectiveNamespace !== undefined &&
+    (ALWAYS_SKIPPED_NAMESPACES.includes(effectiveNamespace) || exemptNamespaces.includes(effectiveNamespace))
+  ) {
+    return true;
+  }
+  const labels = isRecord(metadata.labels) ? metadata.labels : {};
+  return Object.hasOwn(labels, 'istio') || labels.release === 'istio';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading ports from untrusted input
+// ---------------------------------------------------------------------------------------------
+
+/** One Service port that could be read; ports of the wrong shape are never turned into one. */
+export interface ServicePortEntry {
+  /** Position in `spec.ports`, for field paths and messages. */
+  readonly index: number;
+  readonly port: number;
+  /** Kubernetes transport protocol; `TCP` when absent, as Kubernetes defaults it. */
+  readonly protocol: string;
+  /** `''` when the port has no name. */
+  readonly name: string;
+  readonly appProtocol: string | undefined;
+  /** The port object itself, as found in `spec.ports`. */
+  readonly item: Record<string, unknown>;
+}
+
+/**
+ * `spec.ports` itself (not a copy) if it is an array, else nothing: the API server rejects
+ * other shapes itself.
+ */
+export function servicePortItems(service: unknown): unknown[] {
+  if (!isRecord(service) || !isRecord(service.spec)) return [];
+  const ports = service.spec.ports;
+  return Array.isArray(ports) ? ports : [];
+}
+
+/**
+ * The ports that have a readable shape. A port whose fields have the wrong types (a numeric
+ * name, a string port number...) is left out rather than guessed at: the API server refuses to
+ * decode such an object anyway, and a guess would produce misleading messages. `null` counts
+ * as absent, as in Kubernetes' JSON decoding.
+ */
+export function readServicePorts(service: unknown): ServicePortEntry[] {
+  const entries: ServicePortEntry[] = [];
+  servicePortItems(service).forEach((item, index) => {
+    const entry = readServicePort(item, index);
+    if (entry) entries.push(entry);
+  });
+  return entries;
+}
+
+function readServicePort(item: unknown, index: number): ServicePortEntry | undefined {
+  if (!isRecord(item)) return undefined;
+  const port = item.port;
+  const protocol = item.protocol ?? 'TCP';
+  const name = item.name ?? '';
+  const appProtocol = item.appProtocol ?? undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port)) return undefined;
+  if (typeof protocol !== 'string' || typeof name !== 'string') return undefined;
+  if (appProtocol !== undefined && typeof appProtocol !== 'string') return undefined;
+  return { index, port, protocol, name, appProtocol, item };
+}
+
+/** Kubernetes' uniqueness key for a Service port: its number and transport protocol. */
+export function transportKey(port: ServicePortEntry): string {
+  return `${port.protocol}/${port.port}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which protocol a port probably speaks
+// ---------------------------------------------------------------------------------------------
+
+/** Where to look for a port's likely protocol. Values are lower-case Istio prefixes. */
+export interface ProtocolHints {
+  /** Port name (whole, or its head before the first '-'; any case) → protocol. */
+  readonly nameHints: Readonly<Record<string, string>>;
+  /** Port number as a decimal string → protocol. */
+  readonly portHints: Readonly<Record<string, string>>;
+  /** Used when no hint matches; unset means a port without a hint is left as it is. */
+  readonly defaultProtocol?: string | undefined;
+}
+
+/**
+ * Only names whose protocol is near certain: a wrong `http` guess breaks a non-HTTP port,
+ * while `tcp` is always safe for a TCP port (it only forgoes HTTP features).
+ */
+export const DEFAULT_NAME_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  web: 'http',
+  www: 'http',
+  metrics: 'http',
+  ui: 'http',
+  api: 'http',
+  admin: 'http',
+  rest: 'http',
+  graphql: 'http',
+  h2c: 'http2',
+  postgres: 'tcp',
+  postgresql: 'tcp',
+  amqp: 'tcp',
+  kafka: 'tcp',
+  zookeeper: 'tcp',
+  nats: 'tcp',
+  mqtt: 'tcp',
+  memcached: 'tcp',
+  ssh: 'tcp',
+  ldap: 'tcp',
+  cassandra: 'tcp',
+  cql: 'tcp',
+  mariadb: 'mysql',
+  mongodb: 'mongo',
+});
+
+/**
+ * Only ports whose protocol is near certain. 8080 and the like are deliberately absent:
+ * they carry anything. 25, 53, 3306 and 27017 need no entry: Istio already treats them as TCP.
+ */
+export const DEFAULT_PORT_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  '22': 'tcp',
+  '80': 'http',
+  '443': 'https',
+  '1883': 'tcp',
+  '2181': 'tcp',
+  '4222': 'tcp',
+  '5432': 'tcp',
+  '5672': 'tcp',
+  '6379': 'redis',
+  '9092': 'tcp',
+  '11211': 'tcp',
+  '50051': 'grpc',
+});
+
+export const DEFAULT_PROTOCOL_HINTS: ProtocolHints = Object.freeze({
+  nameHints: DEFAULT_NAME_HINTS,
+  portHints: DEFAULT_PORT_HINTS,
+});
+
+/**
+ * Prefixes that may be suggested for a TCP port. `udp` is not one: Istio would treat a TCP
+ * port named `udp-…` as UDP and stop proxying its traffic.
+ */
+const TCP_PORT_PREFIXES: readonly string[] = ISTIO_PORT_PREFIXES.filter((prefix) => prefix !== 'udp');
+
+export interface ProtocolSuggestion {
+  /** Lower-case Istio prefix, e.g. `http`. */
+  readonly protocol: string;
+  /** Which hint decided: the port's name, its number, or the configured default. */
+  readonly source: 'name' | 'port' | 'default';
+  /** The name, name head or port number that matched (empty for the default). */
+  readonly matched: string;
+}
+
+/**
+ * The protocol the hints suggest for a port, or undefined. Hint values that are not a TCP
+ * Istio prefix are ignored, so a bad configuration can never produce a name Istio misreads.
+ */
+export function suggestProtocol(
+  port: { readonly name: string; readonly port: number },
+  hints: ProtocolHints,
+): ProtocolSuggestion | undefined {
+  const nameCandidates = port.name === '' ? [] : [port.name, port.name.split('-', 1)[0] ?? ''];
+  for (const candidate of nameCandidates) {
+    const protocol = lookUpHint(hints.nameHints, (key) => key.toLowerCase() === candidate.toLowerCase());
+    if (protocol) return { protocol, source: 'name', matched: candidate };
+  }
+  const portText = String(port.port);
+  const byPort = lookUpHint(hints.portHints, (key) => key === portText);
+  if (byPort) return { protocol: byPort, source: 'port', matched: portText };
+  const byDefault = usableProtocol(hints.defaultProtocol);
+  return byDefault ? { protocol: byDefault, source: 'default', matched: '' } : undefined;
+}
+
+/** Own entries only: a port named `constructor` must not find Object.prototype's. */
+function lookUpHint(table: Readonly<Record<string, string>>, matches: (key: string) => boolean): string | undefined {
+  for (const [key, value] of Object.entries(table)) {
+    if (!matches(key)) continue;
+    const protocol = usableProtocol(value);
+    if (protocol) return protocol;
+  }
+  return undefined;
+}
+
+function usableProtocol(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const protocol = value.toLowerCase();
+  return TCP_PORT_PREFIXES.includes(protocol) ? protocol : undefined;
+}
+
+/**
+ * Names that would make Istio classify the port as `protocol`, best first:
+ * `<protocol>-<name>`, `<protocol>-<port>`, `<protocol>-<port>-<index>`. Each is a valid
+ * Kubernetes port name (lower-cased, at most 63 characters) and really classifies as
+ * `protocol` (`grpc` + `web…` would read as grpc-web). Collisions are the caller's concern.
+ */
+export function proposePortNames(protocol: string, port: ServicePortEntry): string[] {
+  const wanted = parseProtocolWord(protocol);
+  const suffixes = [port.name, String(port.port), `${port.port}-${port.index}`].filter((suffix) => suffix !== '');
+  const names = suffixes
+    .map((suffix) => `${protocol}-${suffix}`.toLowerCase())
+    .filter((name) => isValidServicePortName(name) && classifyPort({ ...port, appProtocol: undefined, name }) === wanted);
+  return [...new Set(names)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation (DESIGN §1.2)
+// ---------------------------------------------------------------------------------------------
+
+/** Messages double as admission warnings, which Kubernetes truncates beyond this length. */
+const MESSAGE_LIMIT = 256;
+const PROTOCOL_LIST = `Istio protocols: ${TCP_PORT_PREFIXES.join(', ')}.`;
+/** Used in examples when no hint says better. */
+const EXAMPLE_PROTOCOL = 'http';
+
+/**
+ * The rules of DESIGN §1.2, in port order. Never throws: what cannot be read yields nothing.
+ * `hints` only shape the examples in messages.
+ */
+export function validateServicePorts(service: KubeObject, hints: ProtocolHints = DEFAULT_PROTOCOL_HINTS): Violation[] {
+  const isExternalName = isRecord(service) && isRecord(service.spec) && service.spec.type === 'ExternalName';
+  const firstWithName = new Map<string, ServicePortEntry>();
+  const firstWithTransport = new Map<string, ServicePortEntry>();
+  const violations: Violation[] = [];
+
+  for (const port of readServicePorts(service)) {
+    const unsupported = classifyPort(port) === 'Unsupported';
+    if (unsupported) violations.push(unsupportedProtocol(port, hints));
+    if (isExternalName && (unsupported || port.name === 'tcp')) violations.push(externalNamePort(port, unsupported));
+
+    const sameName = port.name === '' ? undefined : firstWithName.get(port.name);
+    if (sameName) violations.push(duplicateName(port, sameName));
+    else if (port.name !== '') firstWithName.set(port.name, port);
+
+    const sameTransport = firstWithTransport.get(transportKey(port));
+    if (sameTransport) violations.push(duplicatePort(port, sameTransport));
+    else firstWithTransport.set(transportKey(port), port);
+  }
+  return violations;
+}
+
+function unsupportedProtocol(port: ServicePortEntry, hints: ProtocolHints): Violation {
+  const base = {
+    rule: 'port-protocol',
+    severity: 'error',
+    identity: `port-protocol|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
+  } as const;
+  if (port.appProtocol !== undefined) {
+    return { ...base, field: `${portPath(port)}.appProtocol`, message: unknownAppProtocolMessage(port, port.appProtocol, hints) };
+  }
+  return { ...base, field: `${portPath(port)}.name`, message: unclassifiedNameMessage(port, hints) };
+}
+
+function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): string {
+  const suggested = suggestProtocol(port, hints)?.protocol;
+  const protocol = suggested ?? EXAMPLE_PROTOCOL;
+  const example = proposePortNames(protocol, port)[0];
+  const lead = port.name === ''
+    ? `${describePort(port)} has no name, so Istio cannot tell its protocol and will sniff it; name it`
+    : `${describePort(port)}: Istio cannot tell its protocol and will sniff it; rename it`;
+  // The example with its protocol blanked out is the pattern to follow: "<protocol>-web".
+  const pattern = example ? `"<protocol>${example.slice(protocol.length)}"` : '"<protocol>-<suffix>"';
+  const withExample = `${lead} ${pattern}${example ? ` (e.g. "${example}")` : ''} or set appProtocol.`;
+  const withList = `${lead} ${pattern} or set appProtocol. ${PROTOCOL_LIST}`;
+  // Long names leave no room for both the example and the list of protocols: a hinted example
+  // is the more useful of the two, a generic one the less.
+  const shorter = suggested ? [withExample, withList] : [withList, withExample];
+  return fitMessage(
+    `${withExample} ${PROTOCOL_LIST}`,
+    ...shorter,
+    `${portPath(port)} (port ${port.port}): Istio cannot tell its protocol and will sniff it; ` +
+      `name it "<protocol>-${port.port}" or set appProtocol. ${PROTOCOL_LIST}`,
+  );
+}
+
+function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): string {
+  const byName = classifyPort({ ...port, appProtocol: undefined });
+  const byLowerCase = classifyPort({ ...port, appProtocol: appProtocol.toLowerCase() });
+  let fix: string;
+  if (byLowerCase !== 'Unsupported') {
+    // Only Kubernetes' own values (kubernetes.io/h2c, ws, wss) are case-sensitive.
+    fix = `appProtocol values are case-sensitive: use ${quote(appProtocol.toLowerCase())}`;
+  } else if (byName !== 'Unsupported') {
+    fix = `remove it so the name ${quote(port.name)} decides (${prefixFor(byName)}), or set it to an Istio protocol`;
+  } else {
+    const example = suggestProtocol({ name: appProtocol, port: port.port }, hints)?.protocol ??
+      suggestProtocol(port, hints)?.protocol ?? EXAMPLE_PROTOCOL;
+    fix = `set it to an Istio protocol such as "${example}"`;
+  }
+  const problem =
+    `is not a protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix}.`;
+  return fitMessage(
+    `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem} ${PROTOCOL_LIST}`,
+    `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem}`,
+    `${portPath(port)} (port ${port.port}): its appProtocol ${problem}`,
+    `${portPath(port)} (port ${port.port}): its appProtocol is not a protocol Istio recognises and overrides ` +
+      `the port name; set it to an Istio protocol or remove it. ${PROTOCOL_LIST}`,
+  );
+}
+
+function externalNamePort(port: ServicePortEntry, unsupported: boolean): Violation {
+  // Examples built from the port number: "tls-tcp" would read oddly.
+  const unnamed = { ...port, name: '' };
+  const tls = proposePortNames('tls', unnamed)[0] ?? 'tls';
+  const https = proposePortNames('https', unnamed)[0] ?? 'https';
+  let problem: string;
+  let fix: string;
+  if (!unsupported) {
+    problem = 'named just "tcp"';
+    fix = `rename it for its real protocol, e.g. "${tls}" or "${https}"`;
+  } else if (port.appProtocol !== undefined) {
+    problem = 'whose appProtocol Istio does not recognise';
+    fix = 'set appProtocol to its real protocol, e.g. "tls" or "https"';
+  } else {
+    problem = 'without an Istio protocol';
+    fix = `name it for its real protocol, e.g. "${tls}" or "${https}"`;
+  }
+  const reason = `an ExternalName Service has no cluster IP, so Istio routes it by SNI and may drop traffic on a ` +
+    `port ${problem} (IST0150); ${fix}.`;
+  return {
+    rule: 'externalname-port',
+    severity: 'error',
+    field: `${portPath(port)}.${port.appProtocol !== undefined && unsupported ? 'appProtocol' : 'name'}`,
+    identity: `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
+    message: fitMessage(`${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
+  };
+}
+
+function duplicateName(port: ServicePortEntry, first: ServicePortEntry): Violation {
+  const example = `${port.name}-${port.port}`.toLowerCase();
+  const fix = isValidServicePortName(example) ? `rename one of them, e.g. to "${example}"` : 'rename one of them';
+  const reason = `is already used by ${portPath(first)} (port ${first.port}); Kubernetes and Istio need unique ` +
+    `port names, so ${fix}.`;
+  return {
+    rule: 'port-name-duplicate',
+    severity: 'error',
+    field: `${portPath(port)}.name`,
+    identity: `port-name-duplicate|${port.name}|${transportKey(port)}`,
+    message: fitMessage(
+      `${describePort(port)}: the name ${reason}`,
+      `${portPath(port)} (port ${port.port}): its name ${reason}`,
+    ),
+  };
+}
+
+function duplicatePort(port: ServicePortEntry, first: ServicePortEntry): Violation {
+  const reason = `port ${port.port}/${port.protocol} is already declared by ${portPath(first)}; Kubernetes rejects ` +
+    `a repeated port and protocol, so remove this entry or change its port number.`;
+  return {
+    rule: 'port-duplicate',
+    severity: 'error',
+    field: portPath(port),
+    identity: `port-duplicate|${transportKey(port)}|${port.name}`,
+    message: fitMessage(`${describePort(port)}: ${reason}`, `${portPath(port)}: ${reason}`),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+export function portPath(port: { readonly index: number }): string {
+  return `spec.ports[${port.index}]`;
+}
+
+/** `spec.ports[0] (port 8080, name "web")`, or without the name part for an unnamed port. */
+export function describePort(port: ServicePortEntry): string {
+  return port.name === ''
+    ? `${portPath(port)} (port ${port.port})`
+    : `${portPath(port)} (port ${port.port}, name ${quote(port.name)})`;
+}
+
+/**
+ * A user-supplied value in double quotes, escaped as JSON: a name that has not passed API
+ * validation yet may hold quotes or line breaks, and a warning must stay one clean line.
+ */
+export function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * The first variant that fits in an admission warning. Variants go from most to least
+ * helpful; the last is cut as a last resort (only absurdly long input gets there).
+ */
+export function fitMessage(...variants: readonly string[]): string {
+  const fitting = variants.find((variant) => variant.length < MESSAGE_LIMIT);
+  if (fitting !== undefined) return fitting;
+  const last = variants.at(-1) ?? '';
+  return `${last.slice(0, MESSAGE_LIMIT - 4)}...`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

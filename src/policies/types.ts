@@ -1,0 +1,61 @@
+/** Shared vocabulary of the policies: pure data, no behaviour. */
+
+export type Severity = 'error' | 'warning';
+
+/** Rule ids are part of the interface: CLI JSON, metrics and logs use them verbatim. */
+export type RuleId =
+  | 'port-protocol'
+  | 'port-name-duplicate'
+  | 'port-duplicate'
+  | 'externalname-port'
+  | 'namespace-injection-conflict'
+  | 'gateway-port-name-duplicate'
+  | 'gateway-protocol'
+  | 'gateway-tls-missing'
+  | 'gateway-port-not-exposed'
+  | 'virtualservice-destination-not-found'
+  | 'virtualservice-port-not-found'
+  | 'virtualservice-port-required'
+  | 'virtualservice-gateway-not-found'
+  | 'virtualservice-sni-hosts';
+
+export interface Violation {
+  readonly rule: RuleId;
+  readonly severity: Severity;
+  /** Kubernetes-style field path, e.g. `spec.ports[2].name`. */
+  readonly field: string;
+  /** Complete, self-contained message: what is wrong and how to fix it. */
+  readonly message: string;
+  /**
+   * Identity of the offending thing independent of its position, used to tell on UPDATE
+   * whether the same violation already existed in the old object (grandfathering).
+   */
+  readonly identity: string;
+}
+
+/** A change a mutation made, reported to the user as an admission warning. */
+export interface MutationNote {
+  readonly field: string;
+  readonly message: string;
+}
+
+export interface MutationResult<T> {
+  /** A mutated deep copy; the input is never modified. Equal in content when nothing changed. */
+  readonly mutated: T;
+  readonly notes: readonly MutationNote[];
+}
+
+/** Minimal Kubernetes object shape; everything is optional because input is untrusted. */
+export interface KubeObject {
+  apiVersion?: unknown;
+  kind?: unknown;
+  metadata?: {
+    name?: unknown;
+    namespace?: unknown;
+    labels?: unknown;
+    annotations?: unknown;
+    [key: string]: unknown;
+  };
+  spec?: unknown;
+  [key: string]: unknown;
+}
