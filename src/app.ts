@@ -1,0 +1,136 @@
+/**
+ * buildApp(config) → the Fastify instance serving the two webhooks. Separate from listen()
+ * so tests drive it with app.inject and the entry point decides about TLS and ports.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { SecureContextOptions } from 'node:tls';
+import type { Config } from './config.ts';
+import { handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
+import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
+import { errorReply } from './http/error-replies.ts';
+import type { Metrics } from './observability/metrics.ts';
+
+/** Modern TLS only: TLS 1.2 with forward-secret AEAD suites, and TLS 1.3. */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface AppDependencies {
+  readonly metrics: Metrics;
+  /** Serving key and certificate; without them the app speaks plain HTTP/1.1 (tests). */
+  readonly tls?: Pick<SecureContextOptions, 'key' | 'cert' | 'ca'> & { readonly requestClientCert?: boolean };
+  /** A logger instance (tests pass a capturing one); otherwise pino at config.logLevel. */
+  readonly logger?: FastifyBaseLogger;
+}
+
+type Webhook = 'validate' | 'mutate';
+const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config) => Outcome> = {
+  validate: (review, config) => handleValidate(review.request, config),
+  mutate: (review, config) => handleMutate(review.request, config),
+};
+
+export function buildApp(config: Config, deps: AppDependencies): FastifyInstance {
+  const options: FastifyServerOptions & Record<string, unknown> = {
+    bodyLimit: config.bodyLimitBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    // Types must be exact: a numeric uid is not a string, and an AdmissionReview is never form data.
+    ajv: { customOptions: { coerceTypes: false } },
+    connectionTimeout: config.requestTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    http2SessionTimeout: config.requestTimeoutMs,
+    return503OnClosing: false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+  };
+  if (deps.tls) {
+    options['http2'] = true;
+    options['https'] = {
+      allowHTTP1: true,
+      minVersion: 'TLSv1.2',
+      ciphers: TLS_CIPHERS,
+      key: deps.tls.key,
+      cert: deps.tls.cert,
+      ...(deps.tls.requestClientCert ? { ca: deps.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+    };
+  }
+  const app = Fastify(options) as unknown as FastifyInstance;
+  const { metrics } = deps;
+  // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
+  app.removeContentTypeParser(['text/plain']);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const body = errorReply(error, config.bodyLimitBytes);
+    if (body.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    else request.log.debug({ code: error.code, statusCode: body.statusCode }, body.message);
+    return reply.code(body.statusCode).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      statusCode: 404,
+      error: 'Not Found',
+      message: `no route ${request.method} ${request.url}; the webhook serves POST /validate and POST /mutate`,
+    }),
+  );
+
+  for (const webhook of Object.keys(HANDLERS) as Webhook[]) {
+    app.post<{ Body: AdmissionReview }>(
+      `/${webhook}`,
+      { schema: { body: admissionReviewSchema, response: { 200: admissionReviewResponseSchema } } },
+      async (request) => {
+        const started = process.hrtime.bigint();
+        const review = request.body;
+        const outcome = HANDLERS[webhook](review, config);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const { kind, operation, uid } = review.request;
+        metrics.requests.inc({ webhook, kind: kind.kind, operation, decision: outcome.decision });
+        metrics.duration.observe({ webhook }, seconds);
+        for (const judged of outcome.judged) {
+          metrics.violations.inc({ rule: judged.violation.rule, enforced: String(judged.enforced) });
+        }
+        logOutcome(request.log, webhook, review, outcome, seconds);
+        return reviewResponse(review.apiVersion, { uid, ...outcome.response });
+      },
+    );
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+      url: `/${webhook}`,
+      handler: async (request, reply) =>
+        reply.code(405).header('allow', 'POST').send({
+          statusCode: 405,
+          error: 'Method Not Allowed',
+          message: `${request.method} is not allowed on /${webhook}; send the AdmissionReview with POST`,
+        }),
+    });
+  }
+  return app;
+}
+
+const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
+
+/** One line per denial, warning or mutation; plain allows only at debug level (hot path). */
+function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionReview, outcome: Outcome, seconds: number): void {
+  const quiet = outcome.decision === 'allowed' || outcome.decision === 'skipped';
+  if (quiet && !VERBOSE_LEVELS.has(log.level)) return;
+  const { request } = review;
+  const entry = {
+    webhook,
+    uid: request.uid,
+    kind: request.kind.kind,
+    namespace: request.namespace,
+    name: request.name,
+    operation: request.operation,
+    dryRun: request.dryRun,
+    decision: outcome.decision,
+    rules: outcome.judged.map((j) => j.violation.rule),
+    durationMs: Math.round(seconds * 1e6) / 1e3,
+  };
+  if (quiet) log.debug(entry, 'admission');
+  else log.info(entry, 'admission');
+}

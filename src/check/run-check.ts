@@ -1,0 +1,83 @@
+/**
+ * The offline check: the webhook's policies over manifests, as findings a developer can
+ * act on in CI. `fix` applies the same mutations the webhook would on CREATE.
+ */
+import type { Config } from '../config.ts';
+import { groupOf, kindKey, mutateObject, validateObject, type PolicySubject } from '../policies/catalog.ts';
+import type { KubeObject, MutationNote, Severity } from '../policies/types.ts';
+import type { SourcedObject } from './load-manifests.ts';
+
+export interface Finding {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly rule: string;
+  readonly severity: Severity;
+  readonly field: string;
+  readonly message: string;
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface FixNote extends MutationNote {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface CheckResult {
+  readonly findings: readonly Finding[];
+  /** The objects after mutation (same order as input); equal to the input without `fix`. */
+  readonly objects: readonly SourcedObject[];
+  readonly fixes: readonly FixNote[];
+  readonly checkedObjects: number;
+}
+
+type CheckConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'>;
+
+export function runCheck(input: readonly SourcedObject[], config: CheckConfig, options: { fix: boolean }): CheckResult {
+  const findings: Finding[] = [];
+  const fixes: FixNote[] = [];
+  let checkedObjects = 0;
+  const objects = input.map((sourced): SourcedObject => {
+    const key = kindKey(groupOf(sourced.object.apiVersion), String(sourced.object.kind));
+    let subject = subjectOf(sourced.object);
+    const where = identify(sourced, subject);
+    if (options.fix) {
+      const result = mutateObject(key, subject, config, 'CREATE');
+      if (result && result.notes.length > 0) {
+        fixes.push(...result.notes.map((note) => ({ ...where, ...note })));
+        subject = { ...subject, object: result.mutated };
+      }
+    }
+    const violations = validateObject(key, subject, config);
+    if (violations) checkedObjects += 1;
+    for (const v of violations ?? []) {
+      findings.push({ ...where, rule: v.rule, severity: v.severity, field: v.field, message: v.message });
+    }
+    return subject.object === sourced.object ? sourced : { ...sourced, object: subject.object };
+  });
+  return { findings, objects, fixes, checkedObjects };
+}
+
+function subjectOf(object: KubeObject): PolicySubject {
+  const namespace = object.metadata?.namespace;
+  return { object, namespace: typeof namespace === 'string' && namespace !== '' ? namespace : undefined };
+}
+
+function identify(sourced: SourcedObject, subject: PolicySubject) {
+  const name = sourced.object.metadata?.name;
+  return {
+    kind: String(sourced.object.kind),
+    namespace: subject.namespace ?? '',
+    name: typeof name === 'string' ? name : '',
+    file: sourced.file,
+    line: sourced.line,
+  };
+}
+
+export function hasErrors(result: CheckResult): boolean {
+  return result.findings.some((f) => f.severity === 'error');
+}

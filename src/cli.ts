@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * Entry point: the only place that reads process.argv, process.env and stdin, and decides
+ * exit codes. Each command lives in src/commands/.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from './config.ts';
+import { InputError } from './check/load-manifests.ts';
+import { UsageError, type CommandIO } from './commands/io.ts';
+import { checkCommand } from './commands/check.ts';
+import { serveCommand } from './commands/serve.ts';
+import { webhookConfigCommand } from './commands/webhook-config.ts';
+import { certsCommand } from './commands/certs.ts';
+
+const USAGE = `Usage: mesh-admission <command> [options]
+
+Commands:
+  serve            run the admission webhook (HTTPS) and its probe port
+  check            check manifest files offline with the webhook's rules
+  webhook-config   print webhook configurations for a webhook served at a URL
+  certs            generate a CA and serving certificate, print the caBundle
+
+Run \`mesh-admission <command> --help\` for a command's options.
+`;
+
+const COMMANDS: Record<string, (argv: readonly string[], io: CommandIO) => Promise<number>> = {
+  serve: serveCommand,
+  check: checkCommand,
+  'webhook-config': webhookConfigCommand,
+  certs: certsCommand,
+};
+
+export async function runCli(argv: readonly string[], io: CommandIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr(`mesh-admission: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`mesh-admission ${name}: ${(error as Error).message}\nRun \`mesh-admission ${name} --help\` for usage.\n`);
+      return 2;
+    }
+    if (error instanceof InputError || error instanceof ConfigError) {
+      io.stderr(`mesh-admission ${name}: ${error.message}\n`);
+      return 2;
+    }
+    io.stderr(`mesh-admission ${name}: ${(error as Error).stack ?? String(error)}\n`);
+    return name === 'check' ? 2 : 1;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** True when this file is the program being run (directly or through the npm bin symlink), not imported. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CommandIO = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    readStdin,
+    env: process.env,
+  };
+  runCli(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`mesh-admission: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,54 @@
+/** `mesh-admission check`: the webhook's rules, offline, over manifest files. */
+import { parseArgs } from 'node:util';
+import { loadManifests } from '../check/load-manifests.ts';
+import { hasErrors, runCheck } from '../check/run-check.ts';
+import { formatFixNotes, formatJson, formatManifests, formatText } from '../check/format.ts';
+import { loadConfig } from './load-config.ts';
+import { UsageError, type CommandIO } from './io.ts';
+
+export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--config FILE]
+
+Checks Kubernetes manifests offline with the same rules the webhook enforces.
+
+  -f, --filename PATH   a file, a directory (read recursively: .yaml, .yml, .json) or - for stdin;
+                        repeatable; multi-document YAML and List kinds are read
+  -o, --output FORMAT   text (default) or json: {"violations":[{kind,namespace,name,rule,severity,field,message,file,line}]}
+      --fix             print the manifests with the webhook's mutations applied (to stdout);
+                        the report then goes to stderr and covers what is left after fixing
+      --config FILE     the webhook's config file (hint tables, exemptions, injection mode)
+
+Exit status: 0 no errors (warnings allowed), 1 error-level violations, 2 unusable input.
+`;
+
+export async function checkCommand(argv: readonly string[], io: CommandIO): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true },
+      output: { type: 'string', short: 'o', default: 'text' },
+      fix: { type: 'boolean', default: false },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    io.stdout(CHECK_USAGE);
+    return 0;
+  }
+  if (!values.filename || values.filename.length === 0) throw new UsageError('check needs at least one -f PATH');
+  if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
+
+  const config = await loadConfig({ config: values.config }, io.env);
+  const objects = await loadManifests(values.filename, io.readStdin);
+  const result = runCheck(objects, config, { fix: values.fix });
+  const report = values.output === 'json' ? formatJson(result) : formatText(result);
+  if (values.fix) {
+    io.stdout(formatManifests(result));
+    io.stderr(formatFixNotes(result) + report);
+  } else {
+    io.stdout(report);
+  }
+  return hasErrors(result) ? 1 : 0;
+}

@@ -1,0 +1,60 @@
+/** `mesh-admission serve`: runs the webhook until SIGTERM/SIGINT, then drains and exits 0. */
+import { parseArgs } from 'node:util';
+import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
+import { SETTING_FLAGS } from '../config.ts';
+import { startServer } from '../server.ts';
+import { loadConfig } from './load-config.ts';
+import type { CommandIO } from './io.ts';
+
+export const SERVE_USAGE = `Usage: mesh-admission serve [options]
+
+Serves the validating (/validate) and mutating (/mutate) webhooks over HTTPS (HTTP/2 and
+HTTP/1.1, TLS 1.2+), and /healthz, /readyz, /metrics over plain HTTP on the probe port.
+Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, tls.key).
+
+      --port N                  webhook HTTPS port (default 8443)         MESH_ADMISSION_PORT
+      --host ADDR               webhook listen address (default 0.0.0.0)  MESH_ADMISSION_HOST
+      --probe-port N            probe HTTP port (default 9090)            MESH_ADMISSION_PROBE_PORT
+      --probe-host ADDR         probe listen address (default 0.0.0.0)    MESH_ADMISSION_PROBE_HOST
+      --cert-dir DIR            certificate directory (default ./certs)   MESH_ADMISSION_CERT_DIR
+      --config FILE             YAML config file                          MESH_ADMISSION_CONFIG
+      --enforcement deny|warn   deny errors, or only warn (default deny)  MESH_ADMISSION_ENFORCEMENT
+      --log-level LEVEL         fatal|error|warn|info|debug|trace|silent  MESH_ADMISSION_LOG_LEVEL
+      --service-name NAME       the webhook's Service (certificate SANs)  MESH_ADMISSION_SERVICE_NAME
+      --namespace NS            the webhook's namespace (SANs, exclusion) MESH_ADMISSION_NAMESPACE
+      --exempt-namespaces A,B   namespaces never checked or mutated       MESH_ADMISSION_EXEMPT_NAMESPACES
+      --default-protocol P      protocol for ports no hint recognises     MESH_ADMISSION_DEFAULT_PROTOCOL
+      --injection true|false    label new namespaces for injection        MESH_ADMISSION_INJECTION
+      --injection-mode MODE     istio-injection|revision|ambient          MESH_ADMISSION_INJECTION_MODE
+      --injection-revision REV  revision for --injection-mode revision    MESH_ADMISSION_INJECTION_REVISION
+  (all settings: see the README's configuration reference)
+`;
+
+export async function serveCommand(argv: readonly string[], io: CommandIO): Promise<number> {
+  const options = Object.fromEntries(SETTING_FLAGS.map((flag) => [flag, { type: 'string' as const }]));
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values['help']) {
+    io.stdout(SERVE_USAGE);
+    return 0;
+  }
+  const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  const config = await loadConfig(flags, io.env);
+  const logger = pino({ level: config.logLevel, base: { service: 'mesh-admission' } });
+  const server = await startServer(config, logger);
+
+  await new Promise<void>((resolve) => {
+    closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (...args: unknown[]) => logger.error(args, 'shutdown') } }, async ({ signal, err }) => {
+      if (err) logger.error({ err }, 'fatal error, shutting down');
+      else logger.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
+      await server.close();
+      logger.info('stopped');
+      resolve();
+    });
+  });
+  return 0;
+}

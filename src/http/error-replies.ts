@@ -1,0 +1,39 @@
+/**
+ * One table from framework error codes to the JSON answers a caller of the webhook sees.
+ * Every client mistake gets a 4xx that says what was expected; anything unknown is a 500
+ * (the API server then applies the webhook's failurePolicy).
+ */
+import type { FastifyError } from 'fastify';
+
+export interface ErrorReply {
+  readonly statusCode: number;
+  readonly error: string;
+  readonly message: string;
+}
+
+const EXPECTED = 'expected a JSON AdmissionReview (admission.k8s.io/v1 or v1beta1) with request.uid';
+
+export function errorReply(error: FastifyError, bodyLimitBytes: number): ErrorReply {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { statusCode: 415, error: 'Unsupported Media Type', message: `unsupported Content-Type; expected application/json` };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { statusCode: 400, error: 'Bad Request', message: `request body is empty; ${EXPECTED}` };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { statusCode: 400, error: 'Bad Request', message: `request body is not valid JSON; ${EXPECTED}` };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { statusCode: 413, error: 'Payload Too Large', message: `request body exceeds the limit of ${bodyLimitBytes} bytes` };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { statusCode: 400, error: 'Bad Request', message: 'Content-Length does not match the body received' };
+    case 'FST_ERR_VALIDATION':
+      return { statusCode: 400, error: 'Bad Request', message: `not an AdmissionReview: ${error.message}; ${EXPECTED}` };
+  }
+  if (error instanceof SyntaxError) {
+    // The JSON parser rejects bodies it cannot read, including __proto__ / constructor.prototype keys.
+    return { statusCode: 400, error: 'Bad Request', message: `request body is not acceptable JSON (${error.message}); ${EXPECTED}` };
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return { statusCode: error.statusCode, error: 'Bad Request', message: error.message };
+  }
+  return { statusCode: 500, error: 'Internal Server Error', message: 'the webhook failed to process the request; see its logs' };
+}

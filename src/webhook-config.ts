@@ -1,0 +1,80 @@
+/**
+ * The ValidatingWebhookConfiguration and MutatingWebhookConfiguration that register a
+ * webhook served at a URL (local development, the e2e suite). The Helm chart renders the
+ * same shape for in-cluster installs.
+ */
+
+export const VALIDATING_WEBHOOK_NAME = 'validate.mesh-admission.io';
+export const MUTATING_WEBHOOK_NAME = 'mutate.mesh-admission.io';
+/** Objects carrying this label with value "true" are never sent to the webhook. */
+export const OPT_OUT_LABEL = 'mesh-admission.io/ignore';
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export type FailurePolicy = 'Fail' | 'Ignore';
+
+export interface WebhookConfigOptions {
+  /** Base URL of the webhook server, e.g. https://127.0.0.1:8443. */
+  readonly url: string;
+  /** PEM of the CA that signed the serving certificate. */
+  readonly caPem: string;
+  /** Name of both configuration objects. */
+  readonly name: string;
+  readonly failurePolicy: FailurePolicy;
+  readonly timeoutSeconds: number;
+  /** Namespaces never sent to the webhook, besides the system ones. */
+  readonly excludedNamespaces: readonly string[];
+}
+
+export function webhookConfigurations(options: WebhookConfigOptions): [object, object] {
+  const base = options.url.replace(/\/(validate|mutate)\/?$/, '').replace(/\/$/, '');
+  const caBundle = Buffer.from(options.caPem).toString('base64');
+  const common = {
+    admissionReviewVersions: ['v1', 'v1beta1'],
+    sideEffects: 'None',
+    failurePolicy: options.failurePolicy,
+    timeoutSeconds: options.timeoutSeconds,
+    matchPolicy: 'Equivalent',
+    namespaceSelector: {
+      matchExpressions: [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...SYSTEM_NAMESPACES, ...options.excludedNamespaces] },
+      ],
+    },
+    objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] },
+  };
+  const rule = (resources: string[], operations: string[]) => ({
+    apiGroups: [''],
+    apiVersions: ['v1'],
+    resources,
+    operations,
+    scope: '*',
+  });
+  const validating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: options.name },
+    webhooks: [
+      {
+        name: VALIDATING_WEBHOOK_NAME,
+        clientConfig: { url: `${base}/validate`, caBundle },
+        rules: [rule(['services'], ['CREATE', 'UPDATE']), rule(['namespaces'], ['CREATE', 'UPDATE'])],
+        ...common,
+      },
+    ],
+  };
+  const mutating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: options.name },
+    webhooks: [
+      {
+        name: MUTATING_WEBHOOK_NAME,
+        clientConfig: { url: `${base}/mutate`, caBundle },
+        rules: [rule(['services'], ['CREATE', 'UPDATE']), rule(['namespaces'], ['CREATE'])],
+        // A later mutating webhook may add ports; run again so they get prefixes too.
+        reinvocationPolicy: 'IfNeeded',
+        ...common,
+      },
+    ],
+  };
+  return [validating, mutating];
+}

@@ -1,0 +1,91 @@
+import t from 'tap';
+import { buildConfig, ConfigError, DEFAULT_CONFIG } from '../src/config.ts';
+
+t.test('defaults', async (t) => {
+  const config = buildConfig({});
+  t.equal(config.port, 8443);
+  t.equal(config.probePort, 9090);
+  t.equal(config.certDir, './certs');
+  t.equal(config.enforcement, 'deny');
+  t.equal(config.bodyLimitBytes, 7 * 1024 * 1024);
+  t.equal(config.injection.mode, 'istio-injection');
+  t.equal(config.mutation.defaultProtocol, undefined);
+  t.equal(config.mutation.nameHints['web'], 'http');
+  t.same(config, DEFAULT_CONFIG);
+});
+
+t.test('the result is deeply frozen', async (t) => {
+  const config = buildConfig({});
+  t.ok(Object.isFrozen(config));
+  t.ok(Object.isFrozen(config.mutation.nameHints));
+  t.ok(Object.isFrozen(config.exemptNamespaces));
+  t.throws(() => {
+    (config as { port: number }).port = 1;
+  });
+});
+
+t.test('precedence: flags > environment > file > defaults', async (t) => {
+  const file = { path: 'c.yaml', text: 'port: 1000\nprobePort: 1001\ncertDir: /file\nenforcement: warn\n' };
+  const env = { MESH_ADMISSION_PORT: '2000', MESH_ADMISSION_PROBE_PORT: '2001' };
+  const flags = { port: '3000' };
+  const config = buildConfig({ flags, env, file });
+  t.equal(config.port, 3000, 'flag wins');
+  t.equal(config.probePort, 2001, 'env beats file');
+  t.equal(config.certDir, '/file', 'file beats default');
+  t.equal(config.enforcement, 'warn');
+  t.equal(config.host, '0.0.0.0', 'default');
+});
+
+t.test('nested settings and hint tables come from the file', async (t) => {
+  const text = `
+injection:
+  mode: revision
+  revision: 1-24
+  excludedNamespaces: [legacy]
+mutation:
+  nameHints: { frontend: http, DB: tcp }
+  portHints: { "8080": http }
+  defaultProtocol: tcp
+exemptNamespaces: [sandbox]
+`;
+  const config = buildConfig({ file: { path: 'c.yaml', text } });
+  t.equal(config.injection.mode, 'revision');
+  t.equal(config.injection.revision, '1-24');
+  t.same(config.injection.excludedNamespaces, ['legacy']);
+  t.same(config.mutation.nameHints, { frontend: 'http', db: 'tcp' }, 'a table replaces the defaults, keys lower-cased');
+  t.same(config.mutation.portHints, { '8080': 'http' });
+  t.equal(config.mutation.defaultProtocol, 'tcp');
+  t.same(config.exemptNamespaces, ['sandbox']);
+});
+
+t.test('lists from the environment are comma separated', async (t) => {
+  const config = buildConfig({ env: { MESH_ADMISSION_EXEMPT_NAMESPACES: 'a, b,c' } });
+  t.same(config.exemptNamespaces, ['a', 'b', 'c']);
+});
+
+t.test('bad values stop start-up with a message naming the setting', async (t) => {
+  const cases: [Parameters<typeof buildConfig>[0], string, RegExp][] = [
+    [{ flags: { port: 'http' } }, '--port', /expected an integer/],
+    [{ flags: { port: '70000' } }, '--port', /outside/],
+    [{ env: { MESH_ADMISSION_ENFORCEMENT: 'block' } }, 'MESH_ADMISSION_ENFORCEMENT', /deny, warn/],
+    [{ env: { MESH_ADMISSION_LOG_LEVEL: 'loud' } }, 'MESH_ADMISSION_LOG_LEVEL', /info/],
+    [{ file: { path: 'c.yaml', text: 'probePort: -1' } }, 'probePort', /outside/],
+    [{ file: { path: 'c.yaml', text: 'portt: 1' } }, 'portt', /unknown setting in c.yaml/],
+    [{ file: { path: 'c.yaml', text: 'injection:\n  mod: ambient' } }, 'injection.mod', /unknown setting/],
+    [{ file: { path: 'c.yaml', text: 'injection:\n  mode: revision' } }, 'injection.revision', /needs a revision/],
+    [{ file: { path: 'c.yaml', text: 'mutation:\n  nameHints: { web: soap }' } }, 'mutation.nameHints.web', /Istio protocol/],
+    [{ file: { path: 'c.yaml', text: 'mutation:\n  portHints: { web: http }' } }, 'mutation.portHints.web', /port numbers/],
+    [{ file: { path: 'c.yaml', text: 'exemptNamespaces: [Bad_Name]' } }, 'exemptNamespaces[0]', /DNS-1123/],
+    [{ file: { path: 'c.yaml', text: 'port: [1' } }, 'c.yaml', /not valid YAML/],
+    [{ file: { path: 'c.yaml', text: '- a\n- b' } }, 'c.yaml', /mapping/],
+    [{ flags: { injection: 'yes' } }, '--injection', /true or false/],
+    [{ flags: { 'cert-validity-days': '10', 'cert-renew-before-days': '20' } }, 'certificates.renewBeforeDays', /smaller/],
+  ];
+  for (const [sources, setting, message] of cases) {
+    const error = t.throws(() => buildConfig(sources)) as unknown as ConfigError;
+    t.ok(error instanceof ConfigError, setting);
+    t.equal(error.setting, setting);
+    t.match(error.message, message, setting);
+    t.match(error.message, setting);
+  }
+});

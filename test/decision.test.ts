@@ -1,0 +1,53 @@
+import t from 'tap';
+import { judge, MAX_WARNING_LENGTH, truncate } from '../src/admission/decision.ts';
+import type { Violation } from '../src/policies/types.ts';
+
+const error = (identity: string, field = 'spec.ports[0].name'): Violation => ({
+  rule: 'port-protocol', severity: 'error', field, message: `problem ${identity}`, identity,
+});
+const warning: Violation = { rule: 'namespace-injection-conflict', severity: 'warning', field: 'metadata.labels', message: 'both labels', identity: 'conflict' };
+
+t.test('deny: errors deny, warnings stay warnings', async (t) => {
+  const j = judge({ subject: 'Service default/a', violations: [error('a'), warning], enforcement: 'deny' });
+  t.equal(j.allowed, false);
+  t.equal(j.status?.code, 403);
+  t.equal(j.status?.message, 'Service default/a is not ready for the Istio mesh: [port-protocol] problem a');
+  t.same(j.status?.details?.causes, [{ reason: 'port-protocol', message: 'problem a', field: 'spec.ports[0].name' }]);
+  t.same(j.warnings, ['[namespace-injection-conflict] both labels']);
+  t.same(j.judged.map((x) => x.enforced), [true, false]);
+});
+
+t.test('several denials are listed one per line', async (t) => {
+  const j = judge({ subject: 'Service default/a', violations: [error('a'), error('b', 'spec.ports[1].name')], enforcement: 'deny' });
+  t.equal(j.status?.message, 'Service default/a is not ready for the Istio mesh (2 problems):\n- [port-protocol] problem a\n- [port-protocol] problem b');
+  t.equal(j.status?.details?.causes.length, 2);
+});
+
+t.test('warn: everything is a warning', async (t) => {
+  const j = judge({ subject: 'x', violations: [error('a')], enforcement: 'warn' });
+  t.equal(j.allowed, true);
+  t.equal(j.status, undefined);
+  t.same(j.warnings, ['[port-protocol] problem a']);
+});
+
+t.test('grandfathering: violations already in oldObject warn, new ones deny', async (t) => {
+  const j = judge({ subject: 'x', violations: [error('old'), error('new')], previous: [error('old')], enforcement: 'deny' });
+  t.equal(j.allowed, false);
+  t.same(j.status?.details?.causes.map((c) => c.message), ['problem new']);
+  t.equal(j.warnings.length, 1);
+  t.equal(j.warnings[0], '[port-protocol] already present before this update, not blocking: problem old');
+  const onlyOld = judge({ subject: 'x', violations: [error('old')], previous: [error('old')], enforcement: 'deny' });
+  t.equal(onlyOld.allowed, true);
+});
+
+t.test('no violations: allowed without warnings', async (t) => {
+  t.same(judge({ subject: 'x', violations: [], enforcement: 'deny' }), { allowed: true, judged: [], warnings: [] });
+});
+
+t.test('warnings never exceed the Kubernetes limit', async (t) => {
+  const long = truncate('x'.repeat(1000));
+  t.equal(long.length, MAX_WARNING_LENGTH);
+  t.equal(truncate('short'), 'short');
+  const j = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
+  t.ok(j.warnings.every((w) => w.length <= MAX_WARNING_LENGTH));
+});

@@ -1,0 +1,71 @@
+import t from 'tap';
+import jsonpatch from 'fast-json-patch';
+import { handleMutate, handleValidate } from '../src/admission/handlers.ts';
+import type { AdmissionRequest } from '../src/admission/review.ts';
+import { namespace, review, service, testConfig } from './helpers/reviews.ts';
+
+const config = testConfig();
+const request = (options: Parameters<typeof review>[0]) => review(options).request as unknown as AdmissionRequest;
+
+t.test('UPDATE of a legacy Service: old violations warn, a new bad port is denied', async (t) => {
+  const legacy = service('legacy', [{ name: 'data', port: 12345 }]);
+  const edited = { ...legacy, metadata: { ...legacy.metadata, labels: { team: 'a' } } };
+  const relabel = handleValidate(request({ operation: 'UPDATE', object: edited, oldObject: legacy }), config);
+  t.equal(relabel.response.allowed, true);
+  t.equal(relabel.decision, 'warned');
+  t.match(relabel.response.warnings?.[0], /already present before this update/);
+
+  const withNewPort = service('legacy', [{ name: 'data', port: 12345 }, { name: 'metricsz', port: 9100 }]);
+  const denied = handleValidate(request({ operation: 'UPDATE', object: withNewPort, oldObject: legacy }), config);
+  t.equal(denied.response.allowed, false);
+  t.same(denied.response.status?.details?.causes.map((c) => c.field), ['spec.ports[1].name']);
+  t.equal(denied.response.warnings?.length, 1, 'the old violation is still reported, as a warning');
+});
+
+t.test('reordering ports on UPDATE does not turn an old violation into a new one', async (t) => {
+  const legacy = service('legacy', [{ name: 'http', port: 80 }, { name: 'data', port: 12345 }]);
+  const reordered = service('legacy', [{ name: 'data', port: 12345 }, { name: 'http', port: 80 }]);
+  const outcome = handleValidate(request({ operation: 'UPDATE', object: reordered, oldObject: legacy }), config);
+  t.equal(outcome.response.allowed, true);
+});
+
+t.test('exempt and system namespaces are skipped by both webhooks', async (t) => {
+  const bad = (ns: string) => service('data', [{ name: 'data', port: 12345 }], { namespace: ns });
+  const exemptConfig = testConfig({ 'exempt-namespaces': 'sandbox' });
+  for (const ns of ['sandbox', 'kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']) {
+    const v = handleValidate(request({ namespace: ns, object: bad(ns) }), exemptConfig);
+    t.equal(v.decision, 'skipped', `validate ${ns}`);
+    const m = handleMutate(request({ namespace: ns, object: service('web', [{ name: 'web', port: 8080 }], { namespace: ns }) }), exemptConfig);
+    t.equal(m.decision, 'skipped', `mutate ${ns}`);
+  }
+  const controlPlane = service('istiod', [{ name: 'data', port: 12345 }], { labels: { istio: 'pilot' } });
+  t.equal(handleValidate(request({ object: controlPlane }), config).decision, 'skipped');
+});
+
+t.test('the namespace comes from the object when the request has none', async (t) => {
+  const bad = service('data', [{ name: 'data', port: 12345 }], { namespace: 'kube-system' });
+  t.equal(handleValidate(request({ namespace: '', object: bad }), config).decision, 'skipped');
+});
+
+t.test('mutation on UPDATE keeps names of ports that already existed', async (t) => {
+  const old = service('web', [{ name: 'web', port: 8080 }]);
+  const updated = service('web', [{ name: 'web', port: 8080 }, { name: 'ui', port: 3000 }]);
+  const outcome = handleMutate(request({ operation: 'UPDATE', object: updated, oldObject: old }), config);
+  const patch = JSON.parse(Buffer.from(outcome.response.patch ?? '', 'base64').toString());
+  const result = jsonpatch.applyPatch(structuredClone(updated), patch).newDocument;
+  t.same(result.spec.ports.map((p: { name?: string }) => p.name), ['web', 'http-ui']);
+});
+
+t.test('namespace injection happens on CREATE only, never for the webhook\'s own namespace', async (t) => {
+  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', operation: 'UPDATE', object: namespace('team-a'), oldObject: namespace('team-a') }), config).decision, 'skipped');
+  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('mesh-admission') }), config).decision, 'allowed');
+  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('team-a') }), config).decision, 'mutated');
+  const disabled = testConfig({ injection: 'false' });
+  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('team-a') }), disabled).decision, 'allowed');
+});
+
+t.test('a Namespace with both injection labels is allowed with a warning', async (t) => {
+  const outcome = handleValidate(request({ kind: 'Namespace', namespace: '', object: namespace('x', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }) }), config);
+  t.equal(outcome.response.allowed, true);
+  t.match(outcome.response.warnings?.[0], /namespace-injection-conflict/);
+});

@@ -1,0 +1,183 @@
+/** The real server: TLS with generated certificates, HTTP/1.1 and HTTP/2, probes, reload, shutdown. */
+import t from 'tap';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import https from 'node:https';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { pino } from 'pino';
+import { startServer } from '../src/server.ts';
+import { generateCertificates } from '../src/tls/generate.ts';
+import { review, service, testConfig } from './helpers/reviews.ts';
+
+const silent = pino({ level: 'silent' });
+
+async function started(t: { teardown: (fn: () => unknown) => void }) {
+  const certDir = await mkdtemp(join(tmpdir(), 'serve-'));
+  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
+  const server = await startServer(config, silent);
+  t.teardown(() => server.close());
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+  return { server, certDir, ca };
+}
+
+function postHttp1(port: number, ca: string, path: string, body: unknown, servername = 'localhost') {
+  return new Promise<{ status: number; json: any; protocol: string; fingerprint: string }>((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = https.request(
+      { host: '127.0.0.1', port, path, method: 'POST', ca, servername, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const socket = res.socket as tls.TLSSocket;
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()), protocol: socket.getProtocol() ?? '', fingerprint: socket.getPeerCertificate().fingerprint256 });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function postHttp2(port: number, ca: string, path: string, body: unknown) {
+  return new Promise<{ status: number; json: any; alpn: string | false | null }>((resolve, reject) => {
+    const session = http2.connect(`https://localhost:${port}`, { ca });
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
+    let status = 0;
+    req.on('response', (headers) => { status = Number(headers[':status']); });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const alpn = (session.socket as tls.TLSSocket).alpnProtocol;
+      session.close();
+      resolve({ status, json: JSON.parse(Buffer.concat(chunks).toString()), alpn });
+    });
+    req.end(JSON.stringify(body));
+  });
+}
+
+t.test('HTTPS/1.1 verified against the generated CA', async (t) => {
+  const { server, ca } = await started(t);
+  const res = await postHttp1(server.webhookPort, ca, '/validate', review({ uid: 'h1', object: service('data', [{ name: 'data', port: 12345 }]) }));
+  t.equal(res.status, 200);
+  t.equal(res.json.response.uid, 'h1');
+  t.equal(res.json.response.allowed, false);
+  t.match(res.protocol, /^TLSv1\.[23]$/);
+});
+
+t.test('HTTP/2 over TLS, negotiated with ALPN', async (t) => {
+  const { server, ca } = await started(t);
+  const res = await postHttp2(server.webhookPort, ca, '/mutate', review({ uid: 'h2', object: service('web', [{ name: 'web', port: 8080 }]) }));
+  t.equal(res.alpn, 'h2');
+  t.equal(res.status, 200);
+  t.equal(res.json.response.uid, 'h2');
+  t.equal(res.json.response.patchType, 'JSONPatch');
+});
+
+t.test('the certificate is valid for the in-cluster Service name too', async (t) => {
+  const { server, ca } = await started(t);
+  const res = await postHttp1(server.webhookPort, ca, '/validate', review(), 'mesh-admission.mesh-admission.svc');
+  t.equal(res.status, 200);
+});
+
+t.test('TLS 1.1 and older are refused', async (t) => {
+  const { server, ca } = await started(t);
+  const error = await new Promise<Error | undefined>((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: server.webhookPort, ca, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
+    socket.on('secureConnect', () => { socket.destroy(); resolve(undefined); });
+    socket.on('error', resolve);
+  });
+  t.ok(error, 'handshake failed');
+});
+
+t.test('probe port: healthz, readyz and metrics', async (t) => {
+  const { server, ca } = await started(t);
+  await postHttp1(server.webhookPort, ca, '/validate', review());
+  const base = `http://127.0.0.1:${server.probePort}`;
+  t.same(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
+  const ready = await fetch(`${base}/readyz`);
+  t.equal(ready.status, 200);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  t.match(metrics, /mesh_admission_requests_total\{webhook="validate",kind="Service",operation="CREATE",decision="allowed"\} 1/);
+  t.match(metrics, /mesh_admission_certificate_expiry_timestamp_seconds \d+/);
+  t.match(metrics, /process_resident_memory_bytes/);
+  t.equal((await fetch(`${base}/nope`)).status, 404);
+});
+
+t.test('replaced certificate files are served to new connections without a restart', async (t) => {
+  const { server, certDir, ca } = await started(t);
+  const before = await postHttp1(server.webhookPort, ca, '/validate', review());
+  const next = await generateCertificates({ serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30 });
+  await writeFile(join(certDir, 'tls.key'), next.key);
+  await writeFile(join(certDir, 'tls.crt'), next.cert);
+  const expected = new X509Certificate(next.cert).fingerprint256;
+  let seen = before.fingerprint;
+  for (let attempt = 0; attempt < 50 && seen !== expected; attempt++) {
+    await new Promise((r) => setTimeout(r, 100));
+    seen = await postHttp1(server.webhookPort, next.caCert, '/validate', review()).then((r) => r.fingerprint, () => seen);
+  }
+  t.not(before.fingerprint, expected);
+  t.equal(seen, expected, 'a new connection presents the new certificate');
+});
+
+t.test('close(): readiness goes false and the ports close', async (t) => {
+  const { server } = await started(t);
+  const probe = `http://127.0.0.1:${server.probePort}/readyz`;
+  t.equal((await fetch(probe)).status, 200);
+  await server.close();
+  await t.rejects(fetch(probe));
+});
+
+t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', async (t) => {
+  const certDir = await mkdtemp(join(tmpdir(), 'sigterm-'));
+  const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const lines: any[] = [];
+  const serving = new Promise<any>((resolve, reject) => {
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const entry = JSON.parse(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        lines.push(entry);
+        if (entry.msg === 'mesh-admission serving') resolve(entry);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
+  });
+  const { webhookPort, probePort } = await serving;
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+
+  // Start a request and send only half of its body: it is in flight when the signal arrives.
+  const payload = JSON.stringify(review({ uid: 'in-flight' }));
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: webhookPort, path: '/validate', method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.write(payload.slice(0, 20));
+    setTimeout(() => {
+      child.kill('SIGTERM');
+      setTimeout(async () => {
+        const ready = await fetch(`http://127.0.0.1:${probePort}/readyz`).then((r) => r.status, () => 'closed');
+        t.not(ready, 200, 'readiness is off once shutdown began');
+        req.end(payload.slice(20));
+      }, 300);
+    }, 200);
+  });
+  const answer = await response;
+  t.equal(answer.status, 200);
+  t.equal(JSON.parse(answer.body).response.uid, 'in-flight');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.equal(code, 0);
+  t.ok(lines.some((l) => l.msg === 'stopped'));
+});
