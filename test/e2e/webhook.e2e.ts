@@ -1,0 +1,124 @@
+// The webhook as users meet it: a real kube-apiserver + etcd, real kubectl, the real
+// `mesh-admission serve`, registered with `mesh-admission webhook-config | kubectl apply -f -`.
+// Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
+import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { findBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { registerWebhook, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
+
+const SEED_SERVICE = await readFile(new URL('../../examples/manifests/data-center-service.yaml', import.meta.url), 'utf8');
+
+function serviceYaml(name: string, ports: { name: string; port: number }[], namespace = 'default'): string {
+  const items = ports.map((p) => `  - name: ${p.name}\n    port: ${p.port}\n    targetPort: ${p.port}\n    protocol: TCP`).join('\n');
+  return `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\n  namespace: ${namespace}\nspec:\n  selector:\n    app: ${name}\n  ports:\n${items}\n`;
+}
+
+async function portNames(cp: ControlPlane, name: string): Promise<string[]> {
+  const svc = JSON.parse((await cp.kubectl(['get', 'service', name, '-o', 'json'])).stdout);
+  return svc.spec.ports.map((p: { name: string }) => p.name);
+}
+
+async function labels(cp: ControlPlane, namespace: string): Promise<Record<string, string>> {
+  return JSON.parse((await cp.kubectl(['get', 'namespace', namespace, '-o', 'json'])).stdout).metadata.labels;
+}
+
+const found = await findBinaries({ log: (line) => t.comment(line) });
+if (!found.binDir) {
+  const reason = `kube-apiserver/etcd/kubectl unavailable: ${found.reason ?? 'unknown'}`;
+  if (process.env['E2E_REQUIRED'] === '1') t.fail(reason);
+  else t.plan(0, reason);
+} else {
+  const cp = await startControlPlane({ binDir: found.binDir, log: (line) => t.comment(line) });
+  t.teardown(() => cp.stop());
+  t.comment(`kube-apiserver ${cp.version}`);
+  console.log(`# e2e: ran against kube-apiserver ${cp.version}`);
+
+  // Created before any webhook exists: a legacy Service with a port Istio cannot classify.
+  await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('legacy', [{ name: 'data', port: 12345 }]) });
+
+  let webhook: WebhookServer = await startWebhook();
+  await registerWebhook(cp, webhook);
+  t.teardown(async () => {
+    await webhook.stop();
+  });
+
+  t.test('the seed Service applies cleanly, without warnings', async (t) => {
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: SEED_SERVICE });
+    t.equal(r.stdout.trim(), 'service/data-center-service created');
+    t.notMatch(r.stderr, /Warning/);
+    t.same(await portNames(cp, 'data-center-service'), ['http-80', 'grpc-21000']);
+  });
+
+  t.test('a Service with a port named "data" is denied with the fix', async (t) => {
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('data', [{ name: 'data', port: 12345 }]), allowFailure: true });
+    t.not(r.code, 0);
+    t.comment(`kubectl stderr:\n${r.stderr}`);
+    t.match(r.stderr, /Error from server \(Forbidden\): error when creating "STDIN": admission webhook "validate\.mesh-admission\.io" denied the request: /);
+    t.match(r.stderr, /spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol and will sniff it; rename it "<protocol>-data"/);
+    const get = await cp.kubectl(['get', 'service', 'data'], { allowFailure: true });
+    t.not(get.code, 0, 'nothing was stored');
+  });
+
+  t.test('a port named "web" is stored as "http-web" and kubectl shows why', async (t) => {
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('web', [{ name: 'web', port: 8080 }]) });
+    t.comment(`kubectl stderr:\n${r.stderr}`);
+    t.match(r.stderr, /^Warning: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/m);
+    t.equal(r.stdout.trim(), 'service/web created');
+    t.same(await portNames(cp, 'web'), ['http-web']);
+  });
+
+  t.test('namespaces: injection label added, a user\'s label kept', async (t) => {
+    await cp.kubectl(['create', 'namespace', 'team-a']);
+    t.equal((await labels(cp, 'team-a'))['istio-injection'], 'enabled');
+    await cp.kubectl(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy-team\n  labels:\n    istio-injection: disabled\n' });
+    t.equal((await labels(cp, 'legacy-team'))['istio-injection'], 'disabled');
+  });
+
+  t.test('--dry-run=server gets the same verdicts and stores nothing', async (t) => {
+    const denied = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: serviceYaml('dry-data', [{ name: 'data', port: 12345 }]), allowFailure: true });
+    t.not(denied.code, 0);
+    t.match(denied.stderr, /denied the request: .*spec\.ports\[0\] \(port 12345, name "data"\)/);
+    const mutated = await cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], { input: serviceYaml('dry-web', [{ name: 'web', port: 8080 }]) });
+    t.match(mutated.stderr, /Warning: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/);
+    t.same(JSON.parse(mutated.stdout).spec.ports.map((p: { name: string }) => p.name), ['http-web']);
+    t.not((await cp.kubectl(['get', 'service', 'dry-web'], { allowFailure: true })).code, 0, 'dry run stored nothing');
+  });
+
+  t.test('a legacy Service can still be updated; adding a new bad port is denied', async (t) => {
+    const relabel = await cp.kubectl(['label', 'service', 'legacy', 'team=payments']);
+    t.comment(`kubectl stderr:\n${relabel.stderr}`);
+    t.match(relabel.stderr, /Warning: \[port-protocol\] already present before this update, not blocking: spec\.ports\[0\] \(port 12345, name "data"\)/);
+    t.match(relabel.stdout, /service\/legacy labeled/);
+    const addPort = await cp.kubectl(
+      ['patch', 'service', 'legacy', '--type=json', '-p', '[{"op":"add","path":"/spec/ports/-","value":{"name":"stream","port":7000,"protocol":"TCP"}}]'],
+      { allowFailure: true },
+    );
+    t.not(addPort.code, 0);
+    t.match(addPort.stderr, /denied the request: .*spec\.ports\[1\] \(port 7000, name "stream"\)/s);
+  });
+
+  t.test('warn enforcement allows with warnings', async (t) => {
+    await webhook.stop();
+    webhook = await startWebhook(['--enforcement', 'warn']);
+    await registerWebhook(cp, webhook);
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('warned', [{ name: 'data', port: 12345 }]) });
+    t.match(r.stderr, /Warning: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\)/);
+    t.equal(r.stdout.trim(), 'service/warned created');
+  });
+
+  t.test('revision mode labels new namespaces with istio.io/rev', async (t) => {
+    await webhook.stop();
+    webhook = await startWebhook(['--injection-mode', 'revision', '--injection-revision', '1-24']);
+    await registerWebhook(cp, webhook);
+    await cp.kubectl(['create', 'namespace', 'team-rev']);
+    const l = await labels(cp, 'team-rev');
+    t.equal(l['istio.io/rev'], '1-24');
+    t.equal(l['istio-injection'], undefined);
+  });
+
+  t.test('without the webhook registered, nothing is checked (control)', async (t) => {
+    await unregisterWebhook(cp);
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('unchecked', [{ name: 'data', port: 12345 }]) });
+    t.equal(r.stdout.trim(), 'service/unchecked created');
+  });
+}
