@@ -12,6 +12,8 @@ import { checkCommand } from './commands/check.ts';
 import { serveCommand } from './commands/serve.ts';
 import { webhookConfigCommand } from './commands/webhook-config.ts';
 import { certsCommand } from './commands/certs.ts';
+import { auditCommand } from './commands/audit.ts';
+import { KubeConfigError } from './kube/kubeconfig.ts';
 
 const USAGE = `Usage: mesh-admission <command> [options]
 
@@ -20,6 +22,7 @@ Commands:
   check            check manifest files offline with the webhook's rules
   webhook-config   print webhook configurations for a webhook served at a URL
   certs            generate a CA and serving certificate, print the caBundle
+  audit            apply the rules to the Services and Namespaces of a live cluster
 
 Run \`mesh-admission <command> --help\` for a command's options.
 `;
@@ -29,6 +32,7 @@ const COMMANDS: Record<string, (argv: readonly string[], io: CommandIO) => Promi
   check: checkCommand,
   'webhook-config': webhookConfigCommand,
   certs: certsCommand,
+  audit: auditCommand,
 };
 
 export async function runCli(argv: readonly string[], io: CommandIO): Promise<number> {
@@ -49,12 +53,13 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
       io.stderr(`mesh-admission ${name}: ${(error as Error).message}\nRun \`mesh-admission ${name} --help\` for usage.\n`);
       return 2;
     }
-    if (error instanceof InputError || error instanceof ConfigError) {
+    if (error instanceof InputError || error instanceof ConfigError || error instanceof KubeConfigError) {
       io.stderr(`mesh-admission ${name}: ${error.message}\n`);
       return 2;
     }
     io.stderr(`mesh-admission ${name}: ${(error as Error).stack ?? String(error)}\n`);
-    return name === 'check' ? 2 : 1;
+    // check and audit reserve 1 for "violations found": any other failure is 2.
+    return name === 'check' || name === 'audit' ? 2 : 1;
   }
 }
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { findBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
-import { registerWebhook, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
+import { registerWebhook, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
 
 const SEED_SERVICE = await readFile(new URL('../../examples/manifests/data-center-service.yaml', import.meta.url), 'utf8');
 
@@ -114,6 +114,22 @@ if (!found.binDir) {
     const l = await labels(cp, 'team-rev');
     t.equal(l['istio.io/rev'], '1-24');
     t.equal(l['istio-injection'], undefined);
+  });
+
+  t.test('audit reports the live cluster\'s violations through the kubeconfig', async (t) => {
+    const env = { KUBECONFIG: cp.kubeconfigPath };
+    const json = await runCliWithStatus(['audit', '-o', 'json', '--context', 'e2e'], env);
+    t.equal(json.code, 1, json.stderr);
+    const violations = JSON.parse(json.stdout).violations as { kind: string; namespace: string; name: string; rule: string; field: string }[];
+    t.ok(violations.some((v) => v.kind === 'Service' && v.namespace === 'default' && v.name === 'legacy' && v.rule === 'port-protocol' && v.field === 'spec.ports[0].name'), 'the legacy Service');
+    t.ok(violations.some((v) => v.name === 'warned'), 'the Service let through in warn mode');
+    t.notOk(violations.some((v) => v.name === 'data-center-service' || v.name === 'web'), 'clean Services are not reported');
+    const text = await runCliWithStatus(['audit'], env);
+    t.equal(text.code, 1);
+    t.match(text.stdout, /^Error \[port-protocol\] \(Service default\/legacy\) spec\.ports\[0\]/m);
+    const badContext = await runCliWithStatus(['audit', '--context', 'nope'], env);
+    t.equal(badContext.code, 2);
+    t.match(badContext.stderr, /no context "nope" in the kubeconfig \(known: e2e\)/);
   });
 
   t.test('without the webhook registered, nothing is checked (control)', async (t) => {
