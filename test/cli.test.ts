@@ -165,7 +165,7 @@ t.test('certs generates a CA and prints the caBundle; a second run reuses it', a
 });
 
 t.test('help for every command, and unknown commands exit 2', async (t) => {
-  for (const command of ['serve', 'check', 'webhook-config', 'certs']) {
+  for (const command of ['serve', 'check', 'webhook-config', 'certs', 'audit']) {
     const r = await run([command, '--help']);
     t.equal(r.code, 0, command);
     t.match(r.stdout, new RegExp(`^Usage: mesh-admission ${command}`));
