@@ -23,7 +23,12 @@ export interface WebhookConfigOptions {
   readonly timeoutSeconds: number;
   /** Namespaces never sent to the webhook, besides the system ones. */
   readonly excludedNamespaces: readonly string[];
+  /** Also validate Istio Gateways and VirtualServices (serve with trafficChecks). */
+  readonly trafficChecks?: boolean;
 }
+
+/** Every version Istio has served its networking API in; the schemas are the same. */
+export const ISTIO_API_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
 
 export function webhookConfigurations(options: WebhookConfigOptions): [object, object] {
   const base = options.url.replace(/\/(validate|mutate)\/?$/, '').replace(/\/$/, '');
@@ -56,7 +61,13 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
       {
         name: VALIDATING_WEBHOOK_NAME,
         clientConfig: { url: `${base}/validate`, caBundle },
-        rules: [rule(['services'], ['CREATE', 'UPDATE']), rule(['namespaces'], ['CREATE', 'UPDATE'])],
+        rules: [
+          rule(['services'], ['CREATE', 'UPDATE']),
+          rule(['namespaces'], ['CREATE', 'UPDATE']),
+          ...(options.trafficChecks
+            ? [{ ...rule(['gateways', 'virtualservices'], ['CREATE', 'UPDATE']), apiGroups: ['networking.istio.io'], apiVersions: ISTIO_API_VERSIONS }]
+            : []),
+        ],
         ...common,
       },
     ],

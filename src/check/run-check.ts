@@ -5,6 +5,7 @@
 import type { Config } from '../config.ts';
 import { groupOf, kindKey, mutateObject, validateObject, type PolicySubject } from '../policies/catalog.ts';
 import type { KubeObject, MutationNote, Severity } from '../policies/types.ts';
+import { worldFromObjects, type TrafficWorld } from '../policies/traffic-world.ts';
 import type { SourcedObject } from './load-manifests.ts';
 
 export interface Finding {
@@ -37,7 +38,17 @@ export interface CheckResult {
 
 type CheckConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'>;
 
-export function runCheck(input: readonly SourcedObject[], config: CheckConfig, options: { fix: boolean }): CheckResult {
+export interface CheckOptions {
+  readonly fix: boolean;
+  /**
+   * What the Gateway and VirtualService checks look things up in. Default: a world of all the
+   * input objects (every file given is one world); `check --cluster` adds the live cluster.
+   */
+  readonly traffic?: TrafficWorld;
+}
+
+export function runCheck(input: readonly SourcedObject[], config: CheckConfig, options: CheckOptions): CheckResult {
+  const context = { traffic: options.traffic ?? worldFromObjects(input.map((sourced) => sourced.object)) };
   const findings: Finding[] = [];
   const fixes: FixNote[] = [];
   let checkedObjects = 0;
@@ -52,7 +63,7 @@ export function runCheck(input: readonly SourcedObject[], config: CheckConfig, o
         subject = { ...subject, object: result.mutated };
       }
     }
-    const violations = validateObject(key, subject, config);
+    const violations = validateObject(key, subject, config, context);
     if (violations) checkedObjects += 1;
     for (const v of violations ?? []) {
       findings.push({ ...where, rule: v.rule, severity: v.severity, field: v.field, message: v.message });

@@ -2,11 +2,12 @@
 import { parseArgs } from 'node:util';
 import { loadManifests } from '../check/load-manifests.ts';
 import { hasErrors, runCheck } from '../check/run-check.ts';
+import { worldFromObjects } from '../policies/traffic-world.ts';
 import { formatFixNotes, formatJson, formatManifests, formatText } from '../check/format.ts';
 import { loadConfig } from './load-config.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--config FILE]
+export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--config FILE] [--cluster [--context NAME]]
 
 Checks Kubernetes manifests offline with the same rules the webhook enforces.
 
@@ -16,6 +17,10 @@ Checks Kubernetes manifests offline with the same rules the webhook enforces.
       --fix             print the manifests with the webhook's mutations applied (to stdout);
                         the report then goes to stderr and covers what is left after fixing
       --config FILE     the webhook's config file (hint tables, exemptions, injection mode)
+      --cluster         also look up Services, Gateways and ServiceEntries in the live cluster
+                        (kubeconfig) for the Gateway and VirtualService checks; without it they
+                        see only the objects in the files given
+      --context NAME    kubeconfig context for --cluster (default: the current one)
 
 Exit status: 0 no errors (warnings allowed), 1 error-level violations, 2 unusable input.
 `;
@@ -28,6 +33,8 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
       output: { type: 'string', short: 'o', default: 'text' },
       fix: { type: 'boolean', default: false },
       config: { type: 'string' },
+      cluster: { type: 'boolean', default: false },
+      context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -39,10 +46,22 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
   }
   if (!values.filename || values.filename.length === 0) throw new UsageError('check needs at least one -f PATH');
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
+  if (values.context !== undefined && !values.cluster) throw new UsageError('--context needs --cluster');
 
   const config = await loadConfig({ config: values.config }, io.env);
   const objects = await loadManifests(values.filename, io.readStdin);
-  const result = runCheck(objects, config, { fix: values.fix });
+  let traffic;
+  if (values.cluster) {
+    // Loaded only when asked for: the Kubernetes client is large.
+    const [{ loadKubeConfig }, { listTrafficObjects }] = await Promise.all([
+      import('../kube/kubeconfig.ts'),
+      import('../kube/cluster-world.ts'),
+    ]);
+    const live = await listTrafficObjects(loadKubeConfig({ context: values.context }));
+    // The files win over what is deployed: they are what is about to be applied.
+    traffic = worldFromObjects([...live, ...objects.map((o) => o.object)], { complete: true });
+  }
+  const result = runCheck(objects, config, { fix: values.fix, ...(traffic ? { traffic } : {}) });
   const report = values.output === 'json' ? formatJson(result) : formatText(result);
   if (values.fix) {
     io.stdout(formatManifests(result));

@@ -16,6 +16,9 @@ Services and Namespaces to a webhook served at URL. Pipe it to \`kubectl apply -
       --failure-policy P     Fail (default) or Ignore
       --timeout-seconds N    1-30 (default 5)
       --exclude-namespace NS namespace never sent to the webhook; repeatable
+      --traffic-checks       also send Istio Gateways and VirtualServices (networking.istio.io
+                             v1, v1beta1, v1alpha3) to the validating webhook; for a webhook
+                             served with --traffic-checks true
 `;
 
 export async function webhookConfigCommand(argv: readonly string[], io: CommandIO): Promise<number> {
@@ -28,6 +31,7 @@ export async function webhookConfigCommand(argv: readonly string[], io: CommandI
       'failure-policy': { type: 'string', default: 'Fail' },
       'timeout-seconds': { type: 'string', default: '5' },
       'exclude-namespace': { type: 'string', multiple: true, default: [] },
+      'traffic-checks': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -66,6 +70,7 @@ export async function webhookConfigCommand(argv: readonly string[], io: CommandI
     failurePolicy,
     timeoutSeconds,
     excludedNamespaces: values['exclude-namespace'],
+    trafficChecks: values['traffic-checks'],
   });
   io.stdout(documents.map((d) => `---\n${stringify(d)}`).join(''));
   return 0;

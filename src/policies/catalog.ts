@@ -7,6 +7,9 @@ import type { KubeObject, MutationResult, Violation } from './types.ts';
 import { isServiceSkipped, validateServicePorts } from './service-ports.ts';
 import { mutateServicePorts } from './service-port-mutation.ts';
 import { mutateNamespace, validateNamespace } from './namespace-injection.ts';
+import { validateGateway } from './gateway.ts';
+import { validateVirtualService } from './virtual-service.ts';
+import { DEFAULT_NAMESPACE, ISTIO_NETWORKING_GROUP, type TrafficWorld } from './traffic-world.ts';
 
 /** `group/Kind`, with the empty group for the core API (`/Service`). */
 export type KindKey = string;
@@ -15,6 +18,18 @@ export interface PolicySubject {
   readonly object: KubeObject;
   /** Namespace the object lives in (namespaced kinds), when known. */
   readonly namespace: string | undefined;
+}
+
+/**
+ * What some policies need beyond the object and the configuration. Opaque to the HTTP layer,
+ * which only passes it through.
+ */
+export interface PolicyContext {
+  /**
+   * The cluster as the Gateway and VirtualService checks see it. Without it only their
+   * structural rules run (the webhook with traffic checks off).
+   */
+  readonly traffic?: TrafficWorld | undefined;
 }
 
 type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'>;
@@ -35,7 +50,12 @@ function isExempt(subject: PolicySubject, config: PolicyConfig): boolean {
 }
 
 /** Validation rules for an object, or undefined when no policy applies to it (kind, exemption). */
-export function validateObject(key: KindKey, subject: PolicySubject, config: PolicyConfig): Violation[] | undefined {
+export function validateObject(
+  key: KindKey,
+  subject: PolicySubject,
+  config: PolicyConfig,
+  context: PolicyContext = {},
+): Violation[] | undefined {
   if (isExempt(subject, config)) return undefined;
   switch (key) {
     case '/Service':
@@ -43,6 +63,11 @@ export function validateObject(key: KindKey, subject: PolicySubject, config: Pol
       return validateServicePorts(subject.object);
     case '/Namespace':
       return validateNamespace(subject.object);
+    case `${ISTIO_NETWORKING_GROUP}/Gateway`:
+      return validateGateway(subject.object, context.traffic);
+    case `${ISTIO_NETWORKING_GROUP}/VirtualService`:
+      // An object without a namespace lands where kubectl puts it by default.
+      return validateVirtualService(subject.object, subject.namespace ?? DEFAULT_NAMESPACE, context.traffic);
     default:
       return undefined;
   }

@@ -17,7 +17,9 @@ export type RuleId =
   | 'virtualservice-port-not-found'
   | 'virtualservice-port-required'
   | 'virtualservice-gateway-not-found'
-  | 'virtualservice-sni-hosts';
+  | 'virtualservice-sni-hosts'
+  /** The cluster-aware Gateway/VirtualService rules could not run (API unreachable, caches not synced). */
+  | 'traffic-checks-unavailable';
 
 export interface Violation {
   readonly rule: RuleId;
@@ -40,7 +42,11 @@ export interface MutationNote {
 }
 
 export interface MutationResult<T> {
-  /** A mutated deep copy; the input is never modified. Equal in content when nothing changed. */
+  /**
+   * A mutated copy; the input is never modified. Unchanged subtrees may be shared with the
+   * input (neither side is ever modified), so diffing the two skips them. Equal in content
+   * when nothing changed.
+   */
   readonly mutated: T;
   readonly notes: readonly MutationNote[];
 }

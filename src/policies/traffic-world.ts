@@ -1,0 +1,275 @@
+/**
+ * What the Gateway and VirtualService checks need to know about the rest of the cluster
+ * (DESIGN §1.6): which Services exist and which of them serve a gateway's pods, which
+ * Gateways exist, which hosts ServiceEntries declare.
+ *
+ * The policies only see the `TrafficWorld` interface. Two implementations:
+ * - `worldFromObjects` (here, pure): the offline world of `check`, built from every object
+ *   given to it (optionally plus what `check --cluster` listed);
+ * - the cluster world of the webhook (src/kube/informers.ts), which reads informer caches.
+ */
+import { createHash } from 'node:crypto';
+import { readServicePorts } from './service-ports.ts';
+import type { KubeObject, RuleId, Violation } from './types.ts';
+
+/** A Service as the traffic checks see it. */
+export interface TrafficService {
+  readonly namespace: string;
+  readonly name: string;
+  /** `spec.selector`; undefined when the Service has none (it then selects no pods). */
+  readonly selector: Readonly<Record<string, string>> | undefined;
+  readonly ports: readonly TrafficServicePort[];
+}
+
+export interface TrafficServicePort {
+  readonly name: string;
+  readonly port: number;
+  /** Numeric or named target port; undefined when absent (Kubernetes then uses `port`). */
+  readonly targetPort: number | string | undefined;
+  /** Transport protocol, `TCP` when absent. */
+  readonly protocol: string;
+}
+
+export interface TrafficWorld {
+  /**
+   * False when lookups cannot be trusted: the cluster API is unreachable or the caches
+   * have not synced. The cluster-aware rules then give way to a single warning.
+   */
+  readonly available: boolean;
+  /** Why the world is unavailable, phrased to follow "because" (e.g. "the Kubernetes API is unreachable"). */
+  readonly unavailableReason: string | undefined;
+  /**
+   * True when the world holds every Service of the cluster (the webhook, `check --cluster`);
+   * false for the files given to `check`, which rarely include the ingress gateway's Service.
+   */
+  readonly complete: boolean;
+  /**
+   * The Services serving a Gateway's pods. Pods are not cached: a Service counts when its
+   * selector has every key of the gateway's selector with the same value (it then selects
+   * at least the pods the gateway selects, provided they carry the Service's other labels —
+   * true of Istio's gateway deployments). Services in every namespace count, as Istio by
+   * default applies a Gateway's selector in all namespaces.
+   */
+  servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
+  findService(namespace: string, name: string): TrafficService | undefined;
+  gatewayExists(namespace: string, name: string): boolean;
+  /** Whether a ServiceEntry visible from `namespace` (per its `exportTo`) declares `host` (wildcard-aware). */
+  hostCoveredByServiceEntry(host: string, namespace: string): boolean;
+}
+
+/** A ServiceEntry reduced to what the checks use. */
+export interface TrafficServiceEntry {
+  readonly namespace: string;
+  readonly hosts: readonly string[];
+  /** `spec.exportTo`; empty means exported to every namespace (Istio's default). */
+  readonly exportTo: readonly string[];
+}
+
+export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
+
+/** Namespace assumed for an object without one: where `kubectl apply` puts it by default. */
+export const DEFAULT_NAMESPACE = 'default';
+
+// ---------------------------------------------------------------------------------------------
+// Reading objects
+// ---------------------------------------------------------------------------------------------
+
+export function namespaceOf(object: KubeObject, fallback = DEFAULT_NAMESPACE): string {
+  const namespace = isRecord(object.metadata) ? object.metadata.namespace : undefined;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : fallback;
+}
+
+export function nameOf(object: KubeObject): string | undefined {
+  const name = isRecord(object.metadata) ? object.metadata.name : undefined;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/** The Service, or undefined when the object is not a readable Service. */
+export function toTrafficService(object: KubeObject): TrafficService | undefined {
+  const name = nameOf(object);
+  if (name === undefined) return undefined;
+  const spec = isRecord(object.spec) ? object.spec : {};
+  const selector = stringMap(spec.selector);
+  const ports = readServicePorts(object).map((entry): TrafficServicePort => {
+    const target = entry.item.targetPort;
+    return {
+      name: entry.name,
+      port: entry.port,
+      protocol: entry.protocol,
+      targetPort: typeof target === 'number' || typeof target === 'string' ? target : undefined,
+    };
+  });
+  return { namespace: namespaceOf(object), name, selector, ports };
+}
+
+export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry | undefined {
+  const spec = isRecord(object.spec) ? object.spec : undefined;
+  if (!spec) return undefined;
+  return { namespace: namespaceOf(object), hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo) };
+}
+
+/** A selector as a plain string map; undefined when absent, empty, or not all string values. */
+export function stringMap(value: unknown): Record<string, string> | undefined {
+  if (!isRecord(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length === 0 || entries.some(([, v]) => typeof v !== 'string')) return undefined;
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+export function isKind(object: KubeObject, group: string, kind: string): boolean {
+  if (object.kind !== kind || typeof object.apiVersion !== 'string') return false;
+  const slash = object.apiVersion.indexOf('/');
+  return (slash < 0 ? '' : object.apiVersion.slice(0, slash)) === group;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching rules shared by both worlds
+// ---------------------------------------------------------------------------------------------
+
+/** The offline approximation of "this Service selects the gateway's pods" (see TrafficWorld). */
+export function serviceServesGateway(service: TrafficService, gatewaySelector: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(gatewaySelector);
+  if (keys.length === 0 || service.selector === undefined) return false;
+  const selector = service.selector;
+  return keys.every((key) => Object.hasOwn(selector, key) && selector[key] === gatewaySelector[key]);
+}
+
+/**
+ * Istio's `host.Name.SubsetOf`: whether every name `host` stands for is also matched by
+ * `pattern`. `*.example.com` covers `a.example.com` and `*.a.example.com`, `*` covers all,
+ * a plain name covers only itself. Case-insensitive, as DNS names are.
+ */
+export function hostCoveredBy(host: string, pattern: string): boolean {
+  const h = host.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (p.startsWith('*')) {
+    const suffix = p.slice(1);
+    return h.startsWith('*') ? h.slice(1).endsWith(suffix) : h.endsWith(suffix);
+  }
+  return !h.startsWith('*') && h === p;
+}
+
+/** Whether a ServiceEntry is visible from `namespace` (Istio `exportTo`: `*`, `.`, or names). */
+export function serviceEntryVisibleFrom(entry: TrafficServiceEntry, namespace: string): boolean {
+  if (entry.exportTo.length === 0) return true;
+  return entry.exportTo.some((target) => target === '*' || target === namespace || (target === '.' && entry.namespace === namespace));
+}
+
+export function serviceEntriesCover(entries: Iterable<TrafficServiceEntry>, host: string, namespace: string): boolean {
+  for (const entry of entries) {
+    if (serviceEntryVisibleFrom(entry, namespace) && entry.hosts.some((pattern) => hostCoveredBy(host, pattern))) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The offline world
+// ---------------------------------------------------------------------------------------------
+
+export interface OfflineWorldOptions {
+  /** See TrafficWorld.complete; false for plain `check`. */
+  readonly complete?: boolean;
+}
+
+/**
+ * A world built from a list of objects: Services (core v1), Gateways and ServiceEntries
+ * (networking.istio.io, any version). Objects of other kinds are ignored. When two objects
+ * share a namespace and name, the later one wins (pass cluster objects first, files last).
+ */
+export function worldFromObjects(objects: Iterable<KubeObject>, options: OfflineWorldOptions = {}): TrafficWorld {
+  const services = new Map<string, TrafficService>();
+  const gateways = new Set<string>();
+  const serviceEntries = new Map<string, TrafficServiceEntry>();
+  for (const object of objects) {
+    if (object === null || typeof object !== 'object') continue;
+    if (isKind(object, '', 'Service')) {
+      const service = toTrafficService(object);
+      if (service) services.set(key(service.namespace, service.name), service);
+    } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'Gateway')) {
+      const name = nameOf(object);
+      if (name !== undefined) gateways.add(key(namespaceOf(object), name));
+    } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'ServiceEntry')) {
+      const entry = toTrafficServiceEntry(object);
+      if (entry) serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${serviceEntries.size}`), entry);
+    }
+  }
+  return {
+    available: true,
+    unavailableReason: undefined,
+    complete: options.complete ?? false,
+    servicesServingGateway: (selector) => [...services.values()].filter((service) => serviceServesGateway(service, selector)),
+    findService: (namespace, name) => services.get(key(namespace, name)),
+    gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
+    hostCoveredByServiceEntry: (host, namespace) => serviceEntriesCover(serviceEntries.values(), host, namespace),
+  };
+}
+
+/** A world that cannot be consulted, with the reason given to users. */
+export function unavailableWorld(reason: string): TrafficWorld {
+  return {
+    available: false,
+    unavailableReason: reason,
+    complete: false,
+    servicesServingGateway: () => [],
+    findService: () => undefined,
+    gatewayExists: () => false,
+    hostCoveredByServiceEntry: () => false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+/** Kubernetes drops admission warnings longer than this. */
+const WARNING_LIMIT = 256;
+
+/**
+ * The first variant that still fits in an admission warning once the webhook prefixes it with
+ * `[rule] `. Variants go from most to least helpful; the last is cut as a last resort.
+ */
+export function fitWarning(rule: RuleId, ...variants: readonly string[]): string {
+  const budget = WARNING_LIMIT - rule.length - 3;
+  const fitting = variants.find((variant) => variant.length <= budget);
+  if (fitting !== undefined) return fitting;
+  const last = variants.at(-1) ?? '';
+  return `${last.slice(0, budget - 3)}...`;
+}
+
+/**
+ * The one warning that replaces the cluster-aware rules when the world is unavailable. Its
+ * identity depends on the spec, so an UPDATE that changes something is never told the
+ * warning "already existed" (it is about this check, not about the object).
+ */
+export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: TrafficWorld, spec: unknown): Violation {
+  const checks = kind === 'Gateway'
+    ? 'whether a Service exposes its ports'
+    : 'its destinations, ports and gateways';
+  const reason = world.unavailableReason ?? 'the cluster state is unavailable';
+  const rule = 'traffic-checks-unavailable';
+  return {
+    rule,
+    severity: 'warning',
+    field: 'spec',
+    identity: `${rule}|${createHash('sha256').update(JSON.stringify(spec) ?? '').digest('hex')}`,
+    message: fitWarning(
+      rule,
+      `could not check ${checks} because ${reason}; the other checks ran. ` +
+        `Verify later with: mesh-admission check --cluster -f <file>`,
+      `could not check ${checks} because ${reason}; verify later with: mesh-admission check --cluster -f <file>`,
+      `could not check ${checks}: the cluster state is unavailable; verify later with: mesh-admission check --cluster`,
+    ),
+  };
+}
+
+function key(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,235 @@
+/**
+ * The informer-backed world against a fake API server (plain HTTP, list + watch): first
+ * sync, watch events, absent Istio CRDs, older CRD versions, an outage and the recovery, and
+ * readiness in degraded mode. The real API server is exercised by test/e2e/traffic.e2e.ts.
+ */
+import t from 'tap';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { startTrafficCaches, startTrafficChecks, type TrafficCaches } from '../src/kube/informers.ts';
+import { svc, gateway, serviceEntry } from './helpers/traffic.ts';
+
+interface Stored {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  [key: string]: unknown;
+}
+
+/** Just enough of the API server for list+watch of the three resources. */
+class FakeApi {
+  resourceVersion = 1;
+  /** Which version serves gateways/serviceentries; undefined: the CRD is not installed. */
+  istioVersion: string | undefined = 'v1';
+  readonly objects = new Map<string, Map<string, Stored>>([['services', new Map()], ['gateways', new Map()], ['serviceentries', new Map()]]);
+  readonly requests: string[] = [];
+  private readonly watchers = new Map<string, Set<http.ServerResponse>>();
+  private readonly sockets = new Set<Socket>();
+  private server: http.Server | undefined;
+  port = 0;
+
+  async listen(port = 0): Promise<void> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    this.watchers.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
+      currentContext: 'c',
+    });
+    return kc;
+  }
+
+  /** Cuts every open watch connection (as a restarting API server or a proxy reset would). */
+  breakWatches(): void {
+    for (const set of this.watchers.values()) for (const res of set) res.socket?.destroy();
+  }
+
+  put(plural: string, object: Stored): void {
+    this.resourceVersion += 1;
+    const stored = { ...object, metadata: { ...object.metadata, resourceVersion: String(this.resourceVersion) } };
+    const store = this.objects.get(plural) as Map<string, Stored>;
+    const key = `${object.metadata.namespace}/${object.metadata.name}`;
+    const type = store.has(key) ? 'MODIFIED' : 'ADDED';
+    store.set(key, stored);
+    for (const res of this.watchers.get(plural) ?? []) res.write(`${JSON.stringify({ type, object: stored })}\n`);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    this.requests.push(`${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
+    const core = url.pathname === '/api/v1/services' ? 'services' : undefined;
+    const istio = /^\/apis\/networking\.istio\.io\/([^/]+)\/(gateways|serviceentries)$/.exec(url.pathname);
+    const plural = core ?? (istio && istio[1] === this.istioVersion ? istio[2] : undefined);
+    if (!plural) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'the server could not find the requested resource' }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (url.searchParams.get('watch') === 'true') {
+      const set = this.watchers.get(plural) ?? new Set();
+      set.add(res);
+      this.watchers.set(plural, set);
+      res.on('close', () => set.delete(res));
+      res.flushHeaders();
+      return;
+    }
+    const items = [...(this.objects.get(plural) as Map<string, Stored>).values()];
+    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) }, items }));
+  }
+}
+
+const logger = { info() {}, warn() {}, error() {}, debug() {} };
+const fast = { logger, retryBaseMs: 50, retryMaxMs: 200, absentRecheckMs: 100, syncTimeoutMs: 5000 };
+
+async function until(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<number> {
+  const started = performance.now();
+  while (!predicate()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return performance.now() - started;
+}
+
+function asStored(object: unknown): Stored {
+  return object as Stored;
+}
+
+async function started(t: { teardown: (fn: () => unknown) => void }, api: FakeApi, options: Partial<typeof fast> = {}): Promise<TrafficCaches> {
+  const caches = startTrafficCaches({ ...fast, ...options, kubeConfig: api.kubeConfig() });
+  t.teardown(() => caches.stop());
+  return caches;
+}
+
+t.test('first sync: lists, then serves lookups from the caches; watch events update them', async (t) => {
+  const api = new FakeApi();
+  api.put('services', asStored(svc('istio-system', 'istio-ingressgateway', [{ name: 'http2', port: 80 }], { istio: 'ingressgateway' })));
+  api.put('gateways', asStored(gateway('public', [], { namespace: 'istio-system' })));
+  api.put('serviceentries', asStored(serviceEntry('ext', 'api', ['*.example.com'])));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(caches.world.available, false, 'not before the first sync');
+  t.match(caches.notReadyReason(), /waiting for the Service, Gateway and ServiceEntry caches to sync/);
+  t.equal(await caches.waitForSync(), true);
+  t.equal(caches.notReadyReason(), undefined);
+  const { world } = caches;
+  t.equal(world.available, true);
+  t.equal(world.complete, true);
+  t.equal(world.servicesServingGateway({ istio: 'ingressgateway' })[0]?.name, 'istio-ingressgateway');
+  t.ok(world.gatewayExists('istio-system', 'public'));
+  t.notOk(world.gatewayExists('default', 'public'));
+  t.ok(world.hostCoveredByServiceEntry('api.example.com', 'web'));
+
+  const before = api.requests.length;
+  api.put('services', asStored(svc('shop', 'reviews', [{ name: 'http', port: 9080 }])));
+  await until('the watched Service', () => world.findService('shop', 'reviews') !== undefined);
+  t.equal(world.findService('shop', 'reviews')?.ports[0]?.port, 9080);
+  t.same(api.requests.slice(before), [], 'lookups make no API calls');
+});
+
+t.test('Istio CRDs absent (404): synced and empty, not unavailable; picked up once installed', async (t) => {
+  const api = new FakeApi();
+  api.istioVersion = undefined;
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  t.equal(caches.world.available, true);
+  t.notOk(caches.world.gatewayExists('istio-system', 'public'));
+
+  api.istioVersion = 'v1';
+  api.put('gateways', asStored(gateway('public', [], { namespace: 'istio-system' })));
+  await until('the Gateway after the CRD appeared', () => caches.world.gatewayExists('istio-system', 'public'));
+  t.pass('rechecked and found');
+});
+
+t.test('an older Istio serving only v1alpha3 is read in that version', async (t) => {
+  const api = new FakeApi();
+  api.istioVersion = 'v1alpha3';
+  api.put('gateways', asStored(gateway('legacy', [], { namespace: 'istio-system', apiVersion: 'networking.istio.io/v1alpha3' })));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  t.ok(caches.world.gatewayExists('istio-system', 'legacy'));
+  t.ok(api.requests.includes('/apis/networking.istio.io/v1alpha3/gateways?watch'));
+});
+
+t.test('an outage makes the world unavailable at once; it recovers with a fresh list', async (t) => {
+  const api = new FakeApi();
+  api.put('services', asStored(svc('shop', 'reviews', [{ name: 'http', port: 9080 }])));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+
+  const port = api.port;
+  await api.stop();
+  const detectedMs = await until('unavailable', () => !caches.world.available);
+  t.ok(detectedMs < 2000, `outage noticed in ${Math.round(detectedMs)} ms`);
+  t.match(caches.world.unavailableReason, /^the Kubernetes API could not be read \(\w+: .*ECONNREFUSED\)$/);
+  t.equal(caches.world.findService('shop', 'reviews'), undefined, 'stale data is not served');
+  t.equal(caches.notReadyReason(), undefined, 'readiness does not flap after the first sync');
+
+  api.put('services', asStored(svc('shop', 'ratings', [{ name: 'http', port: 9080 }])));
+  await api.listen(port);
+  await until('recovered', () => caches.world.available);
+  t.ok(caches.world.findService('shop', 'ratings'), 'a change made during the outage is seen');
+});
+
+t.test('a broken watch with the API still up: lookups keep working while it re-lists', async (t) => {
+  const api = new FakeApi();
+  api.put('services', asStored(svc('shop', 'reviews', [{ name: 'http', port: 9080 }])));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  const lists = () => api.requests.filter((r) => r === '/api/v1/services').length;
+  const before = lists();
+  api.breakWatches();
+  let everUnavailable = false;
+  await until('a re-list', () => {
+    everUnavailable ||= !caches.world.available || caches.world.findService('shop', 'reviews') === undefined;
+    return lists() > before;
+  });
+  await until('synced again', () => caches.world.available);
+  t.notOk(everUnavailable, 'no "could not check" window for a reset connection');
+});
+
+t.test('API unreachable from the start: not ready until the sync timeout, then degraded', async (t) => {
+  const api = new FakeApi();
+  await api.listen();
+  await api.stop(); // a port nobody listens on
+  const caches = await started(t, api, { syncTimeoutMs: 300 });
+  t.match(caches.notReadyReason(), /waiting/);
+  t.equal(await caches.waitForSync(200), false);
+  await until('sync timeout', () => caches.notReadyReason() === undefined, 2000);
+  t.equal(caches.world.available, false);
+  t.match(caches.world.unavailableReason, /could not be read/);
+});
+
+t.test('startTrafficChecks without a usable kubeconfig serves degraded at once', async (t) => {
+  const caches = await startTrafficChecks({ logger, context: 'no-such-context-anywhere' });
+  t.equal(caches.notReadyReason(), undefined);
+  t.equal(caches.world.available, false);
+  t.match(caches.world.unavailableReason, /no usable kubeconfig/);
+  await caches.stop();
+});

@@ -1,0 +1,91 @@
+/** The offline world, host matching, and the trafficChecks setting. */
+import t from 'tap';
+import {
+  hostCoveredBy,
+  serviceEntryVisibleFrom,
+  serviceServesGateway,
+  toTrafficService,
+  worldFromObjects,
+} from '../src/policies/traffic-world.ts';
+import { buildConfig } from '../src/config.ts';
+import { gateway, ingressService, serviceEntry, svc, virtualService } from './helpers/traffic.ts';
+
+t.test('hostCoveredBy mirrors Istio host.Name.SubsetOf', async (t) => {
+  const table: [string, string, boolean][] = [
+    ['a.example.com', 'a.example.com', true],
+    ['A.Example.com', 'a.example.COM', true],
+    ['a.example.com', 'b.example.com', false],
+    ['a.example.com', '*.example.com', true],
+    ['b.a.example.com', '*.example.com', true],
+    ['*.a.example.com', '*.example.com', true],
+    ['*.example.com', '*.example.com', true],
+    ['example.com', '*.example.com', false],
+    ['*.example.com', 'a.example.com', false],
+    ['*.com', '*.example.com', false],
+    ['anything', '*', true],
+    ['*', '*', true],
+    ['*', 'a.example.com', false],
+  ];
+  for (const [host, pattern, expected] of table) t.equal(hostCoveredBy(host, pattern), expected, `${host} within ${pattern}`);
+});
+
+t.test('serviceServesGateway: the Service selector holds every gateway selector pair', async (t) => {
+  const service = toTrafficService(ingressService());
+  t.ok(service);
+  if (!service) return;
+  t.ok(serviceServesGateway(service, { istio: 'ingressgateway' }));
+  t.ok(serviceServesGateway(service, { istio: 'ingressgateway', app: 'istio-ingressgateway' }));
+  t.notOk(serviceServesGateway(service, { istio: 'ingressgateway', version: 'v2' }));
+  t.notOk(serviceServesGateway(service, {}));
+});
+
+t.test('serviceEntryVisibleFrom follows exportTo', async (t) => {
+  const entry = (exportTo: string[]) => ({ namespace: 'ext', hosts: ['x'], exportTo });
+  t.ok(serviceEntryVisibleFrom(entry([]), 'web'), 'default: everywhere');
+  t.ok(serviceEntryVisibleFrom(entry(['*']), 'web'));
+  t.ok(serviceEntryVisibleFrom(entry(['.']), 'ext'));
+  t.notOk(serviceEntryVisibleFrom(entry(['.']), 'web'));
+  t.ok(serviceEntryVisibleFrom(entry(['shop', 'web']), 'web'));
+  t.notOk(serviceEntryVisibleFrom(entry(['shop']), 'web'));
+});
+
+t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio version; other kinds ignored', async (t) => {
+  const world = worldFromObjects([
+    svc('shop', 'reviews', [{ name: 'http', port: 9080, targetPort: 'http' }]),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'nameless-ns' }, spec: { ports: [{ port: 80 }] } },
+    gateway('gw1', [], { namespace: 'shop', apiVersion: 'networking.istio.io/v1alpha3' }),
+    gateway('gw2', [], { namespace: 'shop', apiVersion: 'networking.istio.io/v1beta1' }),
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'k8s-gw', namespace: 'shop' } },
+    { apiVersion: 'example.com/v1', kind: 'Service', metadata: { name: 'fake', namespace: 'shop' } },
+    serviceEntry('ext', 'api', ['api.example.com']),
+    virtualService('vs', {}),
+    null as never,
+    'junk' as never,
+  ]);
+  t.same(world.findService('shop', 'reviews'), { namespace: 'shop', name: 'reviews', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 'http' }] });
+  t.ok(world.findService('default', 'nameless-ns'), 'no namespace: default, where kubectl puts it');
+  t.equal(world.findService('shop', 'fake'), undefined, 'a Service kind of another group is not a Service');
+  t.ok(world.gatewayExists('shop', 'gw1'));
+  t.ok(world.gatewayExists('shop', 'gw2'));
+  t.notOk(world.gatewayExists('shop', 'k8s-gw'), 'Gateway API Gateways are not Istio Gateways');
+  t.ok(world.hostCoveredByServiceEntry('api.example.com', 'web'));
+  t.notOk(world.hostCoveredByServiceEntry('other.example.com', 'web'));
+  t.equal(world.available, true);
+  t.equal(world.complete, false);
+  t.equal(worldFromObjects([], { complete: true }).complete, true);
+});
+
+t.test('worldFromObjects: the later of two same-named objects wins (files over cluster)', async (t) => {
+  const live = svc('shop', 'reviews', [{ name: 'http', port: 80 }]);
+  const file = svc('shop', 'reviews', [{ name: 'http', port: 8080 }]);
+  t.equal(worldFromObjects([live, file]).findService('shop', 'reviews')?.ports[0]?.port, 8080);
+});
+
+t.test('trafficChecks: default off; flag, environment and file', async (t) => {
+  t.equal(buildConfig({}).trafficChecks, false);
+  t.equal(buildConfig({ flags: { 'traffic-checks': 'true' } }).trafficChecks, true);
+  t.equal(buildConfig({ env: { MESH_ADMISSION_TRAFFIC_CHECKS: 'true' } }).trafficChecks, true);
+  t.equal(buildConfig({ file: { path: 'c.yaml', text: 'trafficChecks: true\n' } }).trafficChecks, true);
+  t.equal(buildConfig({ flags: { 'traffic-checks': 'false' }, env: { MESH_ADMISSION_TRAFFIC_CHECKS: 'true' } }).trafficChecks, false, 'flags win');
+  t.throws(() => buildConfig({ env: { MESH_ADMISSION_TRAFFIC_CHECKS: 'yes' } }), /MESH_ADMISSION_TRAFFIC_CHECKS.*true or false/);
+});
