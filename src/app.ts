@@ -2,12 +2,15 @@
  * buildApp(config) → the Fastify instance serving the two webhooks. Separate from listen()
  * so tests drive it with app.inject and the entry point decides about TLS and ports.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
+import type { Http2SecureServer } from 'node:http2';
 import type { Config } from './config.ts';
-import { handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
+import { bounded, handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
+import type { PolicyContext } from './policies/catalog.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
 import { errorReply } from './http/error-replies.ts';
+import { guardConnections } from './http/connection-guard.ts';
 import type { Metrics } from './observability/metrics.ts';
 
 /** Modern TLS only: TLS 1.2 with forward-secret AEAD suites, and TLS 1.3. */
@@ -23,17 +26,31 @@ export const TLS_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/** The serving pair, and the CA that client certificates must chain to when they are required. */
+export type ServingTls = Pick<SecureContextOptions, 'key' | 'cert' | 'ca'>;
+
+/**
+ * Every option of the TLS context. `setSecureContext()` (certificate reload) replaces the whole
+ * context and resets what it is not given: without these, a reload would silently fall back to
+ * Node's default ciphers (AES128-SHA and friends) and drop the client CA.
+ */
+export function secureContextOptions(tls: ServingTls): SecureContextOptions {
+  return { minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}) };
+}
+
 export interface AppDependencies {
   readonly metrics: Metrics;
   /** Serving key and certificate; without them the app speaks plain HTTP/1.1 (tests). */
-  readonly tls?: Pick<SecureContextOptions, 'key' | 'cert' | 'ca'> & { readonly requestClientCert?: boolean };
+  readonly tls?: ServingTls & { readonly requestClientCert?: boolean };
   /** A logger instance (tests pass a capturing one); otherwise pino at config.logLevel. */
   readonly logger?: FastifyBaseLogger;
+  /** Passed to the policies untouched (e.g. the traffic world of the Gateway/VirtualService checks). */
+  readonly policyContext?: PolicyContext;
 }
 
 type Webhook = 'validate' | 'mutate';
-const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config) => Outcome> = {
-  validate: (review, config) => handleValidate(review.request, config),
+const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, context: PolicyContext) => Outcome> = {
+  validate: (review, config, context) => handleValidate(review.request, config, context),
   mutate: (review, config) => handleMutate(review.request, config),
 };
 
@@ -53,15 +70,20 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     options['http2'] = true;
     options['https'] = {
       allowHTTP1: true,
-      minVersion: 'TLSv1.2',
-      ciphers: TLS_CIPHERS,
-      key: deps.tls.key,
-      cert: deps.tls.cert,
-      ...(deps.tls.requestClientCert ? { ca: deps.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+      ...secureContextOptions(deps.tls.requestClientCert ? deps.tls : { key: deps.tls.key, cert: deps.tls.cert }),
+      ...(deps.tls.requestClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+      // A client that never finishes its handshake is cut like one that never sends headers.
+      handshakeTimeout: config.headersTimeoutMs,
+      // Go's HTTP/2 server default: bounds the streams one connection can hold open.
+      settings: { maxConcurrentStreams: 250 },
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
+  if (deps.tls) {
+    guardConnections(app.server as unknown as Http2SecureServer, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
+  }
   const { metrics } = deps;
+  const kindLabel = boundedLabel(MAX_KIND_LABELS);
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
   app.removeContentTypeParser(['text/plain']);
 
@@ -86,10 +108,10 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
       async (request) => {
         const started = process.hrtime.bigint();
         const review = request.body;
-        const outcome = HANDLERS[webhook](review, config);
+        const outcome = HANDLERS[webhook](review, config, deps.policyContext ?? {});
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         const { kind, operation, uid } = review.request;
-        metrics.requests.inc({ webhook, kind: kind.kind, operation, decision: outcome.decision });
+        metrics.requests.inc({ webhook, kind: kindLabel(kind.kind), operation, decision: outcome.decision });
         metrics.duration.observe({ webhook }, seconds);
         for (const judged of outcome.judged) {
           metrics.violations.inc({ rule: judged.violation.rule, enforced: String(judged.enforced) });
@@ -98,18 +120,38 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
         return reviewResponse(review.apiVersion, { uid, ...outcome.response });
       },
     );
+    const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) =>
+      reply.code(405).header('allow', 'POST').send({
+        statusCode: 405,
+        error: 'Method Not Allowed',
+        message: `${request.method} is not allowed on /${webhook}; send the AdmissionReview with POST`,
+      });
     app.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
       url: `/${webhook}`,
-      handler: async (request, reply) =>
-        reply.code(405).header('allow', 'POST').send({
-          statusCode: 405,
-          error: 'Method Not Allowed',
-          message: `${request.method} is not allowed on /${webhook}; send the AdmissionReview with POST`,
-        }),
+      // Answered before the body is parsed: a wrong method is the answer, whatever the body.
+      onRequest: methodNotAllowed,
+      handler: methodNotAllowed,
     });
   }
   return app;
+}
+
+/**
+ * Distinct `kind` label values at most. The webhook configurations send a handful of kinds, but
+ * anyone who can reach the port can post any kind: each new one would be a new time series
+ * kept forever. Kinds beyond the limit, and strings that are not kind names, count as "other".
+ */
+const MAX_KIND_LABELS = 32;
+
+function boundedLabel(limit: number): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= limit || !/^[A-Za-z][A-Za-z0-9]{0,62}$/.test(value)) return 'other';
+    seen.add(value);
+    return value;
+  };
 }
 
 const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
@@ -122,13 +164,14 @@ function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionR
   const entry = {
     webhook,
     uid: request.uid,
-    kind: request.kind.kind,
-    namespace: request.namespace,
-    name: request.name,
+    kind: bounded(request.kind.kind),
+    namespace: request.namespace === undefined ? undefined : bounded(request.namespace),
+    name: request.name === undefined ? undefined : bounded(request.name),
     operation: request.operation,
     dryRun: request.dryRun,
     decision: outcome.decision,
-    rules: outcome.judged.map((j) => j.violation.rule),
+    // Distinct rules: a Service with thousands of bad ports must not make a huge log line.
+    rules: [...new Set(outcome.judged.map((j) => j.violation.rule))],
     durationMs: Math.round(seconds * 1e6) / 1e3,
   };
   if (quiet) log.debug(entry, 'admission');

@@ -11,6 +11,16 @@ import type { AdmissionStatus } from './review.ts';
 export const MAX_WARNING_LENGTH = 256;
 
 /**
+ * At most this many warnings per answer; the rest are counted in a last one. The API server
+ * keeps only about 4 KiB of warnings per request anyway, and a Service with thousands of bad
+ * ports must not turn a small request into megabytes of answer.
+ */
+export const MAX_WARNINGS = 20;
+/** Problems spelled out in a denial message, and causes listed in its details, at most. */
+export const MAX_LISTED_PROBLEMS = 20;
+export const MAX_CAUSES = 100;
+
+/**
  * A denial is answered as 403 Forbidden: kubectl then prints the whole message after
  * `admission webhook "…" denied the request:`. With 422 Invalid kubectl would print only the
  * causes and drop the webhook's name and the explanation.
@@ -49,7 +59,7 @@ export function judge({ subject, violations, previous, enforcement }: JudgeInput
     return { violation, enforced, preexisting };
   });
   const denials = judged.filter((j) => j.enforced).map((j) => j.violation);
-  const warnings = judged.filter((j) => !j.enforced).map(warningFor);
+  const warnings = limitWarnings(judged.filter((j) => !j.enforced).map(warningFor));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
 }
@@ -61,17 +71,26 @@ function warningFor({ violation, preexisting }: JudgedViolation): string {
 }
 
 function denialStatus(subject: string, denials: readonly Violation[]): AdmissionStatus {
-  const lines = denials.map((v) => `[${v.rule}] ${v.message}`);
+  const lines = denials.slice(0, MAX_LISTED_PROBLEMS).map((v) => `[${v.rule}] ${v.message}`);
+  const unlisted = denials.length - lines.length;
+  if (unlisted > 0) lines.push(`… and ${unlisted} more (run \`mesh-admission check\` on the manifest to list them all)`);
   const message =
-    lines.length === 1
+    denials.length === 1
       ? `${subject} is not ready for the Istio mesh: ${lines[0]}`
-      : `${subject} is not ready for the Istio mesh (${lines.length} problems):\n- ${lines.join('\n- ')}`;
+      : `${subject} is not ready for the Istio mesh (${denials.length} problems):\n- ${lines.join('\n- ')}`;
   return {
     code: DENIAL_CODE,
     reason: DENIAL_REASON,
     message,
-    details: { causes: denials.map((v) => ({ reason: v.rule, message: v.message, field: v.field })) },
+    details: { causes: denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })) },
   };
+}
+
+/** The first MAX_WARNINGS - 1 warnings and a last one counting the rest, when there are too many. */
+export function limitWarnings(warnings: readonly string[]): string[] {
+  if (warnings.length <= MAX_WARNINGS) return [...warnings];
+  const shown = warnings.slice(0, MAX_WARNINGS - 1);
+  return [...shown, `… and ${warnings.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`];
 }
 
 export function truncate(text: string, max = MAX_WARNING_LENGTH): string {

@@ -20,7 +20,9 @@ export function errorReply(error: FastifyError, bodyLimitBytes: number): ErrorRe
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { statusCode: 400, error: 'Bad Request', message: `request body is empty; ${EXPECTED}` };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { statusCode: 400, error: 'Bad Request', message: `request body is not valid JSON; ${EXPECTED}` };
+      // Fastify's parser reports a __proto__ or constructor.prototype key (rejected against
+      // prototype pollution) as invalid JSON too, without saying which it was.
+      return { statusCode: 400, error: 'Bad Request', message: `request body is not valid JSON, or holds a __proto__ or constructor.prototype key; ${EXPECTED}` };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { statusCode: 413, error: 'Payload Too Large', message: `request body exceeds the limit of ${bodyLimitBytes} bytes` };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
