@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# mesh-admission container image: `docker build -t REGISTRY/mesh-admission:TAG .`
+# Runs `node dist/cli.js serve` as the numeric non-root user 65532; writes nothing outside
+# mounted volumes and /tmp (the cert dir is a volume: an emptyDir or a mounted Secret).
+# test/dockerfile.test.ts replays the steps of this file without Docker.
+
+# ---- build: compile the TypeScript sources with the full (dev) dependencies --------------------
+FROM node:24-bookworm AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies and the compiled output only ------------------------------
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    MESH_ADMISSION_CERT_DIR=/var/run/mesh-admission/certs
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# The default cert dir, owned by the runtime user so `docker run` works without a volume; the
+# Helm chart mounts an emptyDir or the certificate Secret here instead.
+RUN mkdir -p /var/run/mesh-admission/certs && chown 65532:65532 /var/run/mesh-admission/certs
+VOLUME ["/var/run/mesh-admission/certs"]
+USER 65532:65532
+# 8443: webhook HTTPS; 9090: /healthz, /readyz, /metrics (plain HTTP).
+EXPOSE 8443 9090
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["serve"]

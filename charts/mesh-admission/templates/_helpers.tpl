@@ -1,0 +1,157 @@
+{{/* Chart name, truncated to a DNS label. */}}
+{{- define "mesh-admission.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: prefix of every resource, the Service name (so the --service-name of the webhook
+and the DNS name in its certificate) and the name of both webhook configurations.
+*/}}
+{{- define "mesh-admission.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "mesh-admission.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mesh-admission.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mesh-admission.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mesh-admission.labels" -}}
+helm.sh/chart: {{ include "mesh-admission.chart" . }}
+{{ include "mesh-admission.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "mesh-admission.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "mesh-admission.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The certificate Secret. The self mode's Secret is created by the webhook (not by Helm), so it
+gets another default name: switching modes never collides with a Helm-owned Secret.
+*/}}
+{{- define "mesh-admission.secretName" -}}
+{{- if .Values.certificates.secretName }}
+{{- .Values.certificates.secretName }}
+{{- else if eq .Values.certificates.mode "self" }}
+{{- printf "%s-self-tls" (include "mesh-admission.fullname" .) }}
+{{- else }}
+{{- printf "%s-tls" (include "mesh-admission.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "mesh-admission.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the webhook pods talk to the API server at all (else no token is mounted). */}}
+{{- define "mesh-admission.needsApi" -}}
+{{- if or (eq .Values.certificates.mode "self") .Values.trafficChecks.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Namespaces the webhooks never see: system ones, the release's, configured ones. */}}
+{{- define "mesh-admission.excludedNamespaces" -}}
+{{- $names := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
+{{- $names = concat $names .Values.webhook.excludedNamespaces .Values.config.exemptNamespaces }}
+{{- toJson (uniq $names) }}
+{{- end }}
+
+{{/* Pod and container security settings shared by the webhook and the test pod. */}}
+{{- define "mesh-admission.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+fsGroup: {{ .Values.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "mesh-admission.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Helm mode: the CA and serving certificate, generated once per render and shared by the
+Secret and the webhook configurations (their caBundle), and kept across upgrades: when the
+Secret already exists (lookup), its contents are reused. Stored on the root context, which
+every template of this chart renders with.
+*/}}
+{{- define "mesh-admission.helmCertificates" -}}
+{{- if not (hasKey $ "meshAdmissionHelmCertificates") }}
+{{- $secretName := include "mesh-admission.secretName" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName }}
+{{- $data := dict }}
+{{- if and $existing $existing.data }}
+{{- $data = $existing.data }}
+{{- end }}
+{{- if and (hasKey $data "ca.crt") (hasKey $data "tls.crt") (hasKey $data "tls.key") }}
+{{- $_ := set $ "meshAdmissionHelmCertificates" (dict "caCrt" (index $data "ca.crt") "tlsCrt" (index $data "tls.crt") "tlsKey" (index $data "tls.key")) }}
+{{- else }}
+{{- $service := include "mesh-admission.fullname" . }}
+{{- $days := int .Values.certificates.helm.validityDays }}
+{{- $ca := genCA (printf "%s-ca" $service) $days }}
+{{- $dns := list (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) }}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $service .Release.Namespace) nil $dns $days $ca }}
+{{- $_ := set $ "meshAdmissionHelmCertificates" (dict "caCrt" ($ca.Cert | b64enc) "tlsCrt" ($cert.Cert | b64enc) "tlsKey" ($cert.Key | b64enc)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Fields shared by both webhooks (see src/webhook-config.ts). */}}
+{{- define "mesh-admission.webhookCommon" -}}
+admissionReviewVersions: ["v1"]
+sideEffects: None
+failurePolicy: {{ .Values.webhook.failurePolicy }}
+timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+matchPolicy: Equivalent
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values: {{ include "mesh-admission.excludedNamespaces" . }}
+objectSelector:
+  matchExpressions:
+    # Break-glass for one object: label it mesh-admission.io/ignore=true.
+    - key: mesh-admission.io/ignore
+      operator: NotIn
+      values: ["true"]
+{{- end }}
+{{- define "mesh-admission.webhookAnnotations" -}}
+{{- if eq .Values.certificates.mode "cert-manager" }}
+annotations:
+  # cert-manager's cainjector keeps caBundle equal to the CA of this Certificate.
+  cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "mesh-admission.fullname" . }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,504 @@
+/**
+ * The Helm chart: `helm lint`, and `helm template` for every certificate mode with traffic
+ * checks on and off, each rendering checked against the invariants of a production install
+ * (see charts/mesh-admission/README.md). Helm comes from scripts/helm.sh (cached download).
+ * Installing against a real API server is in test/e2e/helm.e2e.ts.
+ */
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { pino } from 'pino';
+import { buildConfig, SETTING_FLAGS, type Config } from '../src/config.ts';
+import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
+import { startServer } from '../src/server.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CHART = path.join(REPO, 'charts', 'mesh-admission');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { maxBuffer: 32 * 1024 * 1024, env: options.env ?? process.env, timeout: 120_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const helmLookup = await run('bash', [path.join(REPO, 'scripts', 'helm.sh')]);
+const HELM = helmLookup.stdout.trim().split('\n').pop() ?? '';
+if (helmLookup.code !== 0 || !HELM) {
+  t.fail(`scripts/helm.sh could not provide helm: ${helmLookup.stderr}`);
+  process.exit(1);
+}
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+
+async function template(sets: Record<string, string>, opts: { namespace?: string; release?: string; extraArgs?: string[] } = {}): Promise<K8sObject[]> {
+  const args = ['template', opts.release ?? 'mesh-admission', CHART, '--namespace', opts.namespace ?? 'mesh-system'];
+  for (const [key, value] of Object.entries(sets)) args.push('--set', `${key}=${value}`);
+  args.push(...(opts.extraArgs ?? []));
+  const result = await run(HELM, args);
+  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed:\n${result.stderr}`);
+  const docs = parseAllDocuments(result.stdout);
+  for (const doc of docs) if (doc.errors.length > 0) throw new Error(`unparsable YAML from helm template: ${doc.errors[0]}`);
+  return docs.map((doc) => doc.toJS()).filter((object): object is K8sObject => object !== null && typeof object === 'object');
+}
+
+function find(objects: readonly K8sObject[], kind: string, name?: string): K8sObject[] {
+  return objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+}
+
+function one(objects: readonly K8sObject[], kind: string, name?: string): K8sObject {
+  const found = find(objects, kind, name);
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0]!;
+}
+
+function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+/** `--flag=value` arguments as a record, as `serve` parses them. */
+function flagsOf(args: readonly string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (const arg of args) {
+    const match = /^--([^=]+)=(.*)$/.exec(arg);
+    if (match) flags[match[1]!] = match[2]!;
+  }
+  return flags;
+}
+
+interface Variant {
+  readonly name: string;
+  readonly sets: Record<string, string>;
+  readonly mode: 'self' | 'cert-manager' | 'helm';
+  readonly traffic: boolean;
+  readonly namespace?: string;
+  readonly release?: string;
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'defaults (self, no traffic checks)', sets: {}, mode: 'self', traffic: false },
+  { name: 'self + traffic checks', sets: { 'trafficChecks.enabled': 'true' }, mode: 'self', traffic: true },
+  { name: 'cert-manager', sets: { 'certificates.mode': 'cert-manager' }, mode: 'cert-manager', traffic: false },
+  { name: 'cert-manager + traffic checks', sets: { 'certificates.mode': 'cert-manager', 'trafficChecks.enabled': 'true' }, mode: 'cert-manager', traffic: true },
+  { name: 'helm', sets: { 'certificates.mode': 'helm' }, mode: 'helm', traffic: false, namespace: 'platform', release: 'edge' },
+  { name: 'helm + traffic checks', sets: { 'certificates.mode': 'helm', 'trafficChecks.enabled': 'true' }, mode: 'helm', traffic: true },
+];
+
+const rendered = await Promise.all(VARIANTS.map((variant) => template(variant.sets, { namespace: variant.namespace, release: variant.release })));
+
+t.test('helm lint passes (strict) for every certificate mode', async (t) => {
+  for (const mode of ['self', 'cert-manager', 'helm']) {
+    const result = await run(HELM, ['lint', CHART, '--strict', '--set', `certificates.mode=${mode}`, '--set', 'trafficChecks.enabled=true']);
+    t.equal(result.code, 0, `helm lint --strict (${mode}): ${result.stdout}${result.stderr}`);
+  }
+});
+
+for (const [index, variant] of VARIANTS.entries()) {
+  const objects = rendered[index]!;
+  const namespace = variant.namespace ?? 'mesh-system';
+  const fullname = variant.release === 'edge' ? 'edge-mesh-admission' : 'mesh-admission';
+  const secretName = variant.mode === 'self' ? `${fullname}-self-tls` : `${fullname}-tls`;
+
+  t.test(`${variant.name}: every invariant of a production install`, async (t) => {
+    const deployment = one(objects, 'Deployment', fullname);
+    const pod = deployment.spec.template;
+    const podLabels = pod.metadata.labels;
+    const container = pod.spec.containers[0];
+    const containerPort = (name: string): number => container.ports.find((p: any) => p.name === name)?.containerPort;
+
+    t.test('Deployment: replicas, spreading, priority, resources', async (t) => {
+      t.equal(deployment.spec.replicas, 2, '2 replicas');
+      t.ok(matches(deployment.spec.selector.matchLabels, podLabels), 'the selector matches the pod labels');
+      const spread = pod.spec.topologySpreadConstraints;
+      t.ok(Array.isArray(spread) && spread.length > 0, 'topologySpreadConstraints');
+      for (const constraint of spread) t.ok(matches(constraint.labelSelector.matchLabels, podLabels), `spread over ${constraint.topologyKey} selects the webhook pods`);
+      t.same(spread.map((c: any) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+      t.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0, 'rollouts never drop below the replica count');
+      t.notOk('priorityClassName' in pod.spec, 'no priorityClassName unless configured');
+      for (const kind of ['requests', 'limits']) {
+        t.ok(container.resources[kind]?.cpu && container.resources[kind]?.memory, `resources.${kind} has cpu and memory`);
+      }
+    });
+
+    t.test('security context: non-root numeric user, read-only root, no privileges', async (t) => {
+      const podSecurity = pod.spec.securityContext;
+      const security = container.securityContext;
+      t.equal(podSecurity.runAsNonRoot, true);
+      t.equal(security.runAsNonRoot, true);
+      t.ok(Number.isInteger(security.runAsUser) && security.runAsUser > 0, 'numeric non-zero runAsUser');
+      t.equal(security.readOnlyRootFilesystem, true);
+      t.equal(security.allowPrivilegeEscalation, false);
+      t.same(security.capabilities.drop, ['ALL']);
+      t.equal(podSecurity.seccompProfile.type, 'RuntimeDefault');
+      t.equal(security.seccompProfile.type, 'RuntimeDefault');
+      t.notOk(container.securityContext.capabilities.add, 'no capability added');
+    });
+
+    t.test('probes on the probe port 9090', async (t) => {
+      t.equal(containerPort('probes'), 9090);
+      t.same(container.livenessProbe.httpGet, { path: '/healthz', port: 'probes' });
+      t.same(container.readinessProbe.httpGet, { path: '/readyz', port: 'probes' });
+      t.equal(flagsOf(container.args)['probe-port'], '9090', 'the webhook listens for probes on that port');
+    });
+
+    t.test('arguments, environment and volumes', async (t) => {
+      t.equal(container.args[0], 'serve');
+      const flags = flagsOf(container.args);
+      const service = one(objects, 'Service');
+      t.equal(flags['service-name'], service.metadata.name, '--service-name is the chart Service name');
+      const env = container.env.find((e: any) => e.name === 'MESH_ADMISSION_NAMESPACE');
+      t.same(env?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } }, 'namespace from the downward API');
+      const mounts = Object.fromEntries(container.volumeMounts.map((m: any) => [m.mountPath, m]));
+      const volumes = Object.fromEntries(pod.spec.volumes.map((v: any) => [v.name, v]));
+      t.same(volumes[mounts['/tmp'].name].emptyDir, { sizeLimit: '64Mi' }, 'an emptyDir /tmp');
+      const certMount = mounts[flags['cert-dir']!];
+      t.ok(certMount, 'the cert dir is a mounted volume');
+      const certVolume = volumes[certMount.name];
+      if (variant.mode === 'self') {
+        t.ok(certVolume.emptyDir, 'self mode: the cert dir is an emptyDir the webhook fills');
+        t.equal(certMount.readOnly, false);
+        t.equal(flags['cert-secret'], secretName);
+        t.equal(flags['register-validating'], fullname);
+        t.equal(flags['register-mutating'], fullname);
+      } else {
+        t.equal(certVolume.secret.secretName, secretName, 'the certificate Secret is mounted as the cert dir');
+        t.equal(certMount.readOnly, true);
+        t.notOk(flags['cert-secret'], 'no Secret store outside self mode');
+        t.notOk(flags['register-validating'], 'no caBundle patching outside self mode');
+      }
+      const configMount = Object.values(mounts).find((m: any) => flags['config']!.startsWith(`${m.mountPath}/`)) as any;
+      t.ok(configMount, '--config points into a mounted volume');
+      t.equal(volumes[configMount.name].configMap.name, one(objects, 'ConfigMap').metadata.name, '... the policy ConfigMap');
+      t.equal(pod.spec.automountServiceAccountToken, variant.mode === 'self' || variant.traffic, 'the API token only when a feature needs the API');
+    });
+
+    t.test('the ConfigMap is a config file buildConfig accepts, and with the pod flags gives the intended config', async (t) => {
+      const configMap = one(objects, 'ConfigMap');
+      const text = configMap.data['config.yaml'];
+      const flags = flagsOf(container.args);
+      delete flags['config'];
+      for (const flag of Object.keys(flags)) t.ok(SETTING_FLAGS.includes(flag), `--${flag} is a serve setting`);
+      let config: Config | undefined;
+      t.doesNotThrow(() => {
+        config = buildConfig({ flags, env: { MESH_ADMISSION_NAMESPACE: namespace }, file: { path: 'config.yaml', text } });
+      });
+      t.equal(config?.enforcement, 'deny');
+      t.equal(config?.injection.mode, 'istio-injection');
+      t.equal(config?.namespace, namespace);
+      t.equal(config?.serviceName, fullname);
+      t.equal(config?.port, 8443);
+      t.equal(config?.certificates.secretName, variant.mode === 'self' ? secretName : undefined);
+      t.equal(config?.registration.validatingWebhook, variant.mode === 'self' ? fullname : undefined);
+      t.equal(config?.certificates.renewBeforeDays, variant.mode === 'self' ? 30 : 1, 'mounted certificates are never renewed by the webhook');
+      t.equal(config?.trafficChecks, variant.traffic, 'trafficChecks turns the cluster-aware checks on in the webhook too');
+      t.equal(pod.metadata.annotations['checksum/config']?.length, 64, 'a config change rolls the pods');
+    });
+
+    t.test('Service 443 -> 8443, ServiceAccount, PodDisruptionBudget', async (t) => {
+      const service = one(objects, 'Service', fullname);
+      const port = service.spec.ports[0];
+      t.equal(port.port, 443);
+      t.equal(containerPort(port.targetPort), 8443, 'the target port is the container HTTPS port 8443');
+      t.equal(flagsOf(container.args)['port'], '8443');
+      t.ok(matches(service.spec.selector, podLabels), 'the Service selects the webhook pods');
+      t.match(port.name, /^https(-|$)/, 'the port name carries the Istio protocol (the webhook would demand it)');
+      const account = one(objects, 'ServiceAccount');
+      t.equal(pod.spec.serviceAccountName, account.metadata.name);
+      const pdb = one(objects, 'PodDisruptionBudget');
+      t.equal(pdb.spec.minAvailable, 1);
+      t.ok(matches(pdb.spec.selector.matchLabels, podLabels), 'the PDB covers the webhook pods');
+    });
+
+    t.test('RBAC: least privilege, by name, no wildcards', async (t) => {
+      const roles = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')];
+      const rules = roles.flatMap((role) => role.rules.map((rule: any) => ({ role: role.kind, ...rule })));
+      const texts = JSON.stringify(rules);
+      t.notMatch(texts, /\*/, "no '*' in any rule");
+      const allows = (group: string, resource: string, verb: string) =>
+        rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+      for (const resource of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
+        const patch = allows('admissionregistration.k8s.io', resource, 'patch');
+        if (variant.mode === 'self') {
+          t.equal(patch.length, 1, `self mode may patch ${resource}`);
+          t.same(patch[0].resourceNames, [fullname], '... only its own, by resourceNames');
+          t.same(patch[0].verbs.sort(), ['get', 'patch']);
+          t.equal(patch[0].role, 'ClusterRole');
+        } else {
+          t.equal(patch.length, 0, `no access to ${resource} outside self mode`);
+        }
+      }
+      const secretRules = rules.filter((r) => r.resources.includes('secrets'));
+      if (variant.mode === 'self') {
+        const byName = secretRules.find((r) => r.resourceNames);
+        t.same(byName.resourceNames, [secretName], 'get/update of its own Secret by name');
+        t.same(byName.verbs.sort(), ['get', 'update']);
+        const create = secretRules.find((r) => r.verbs.includes('create'));
+        t.same(create.verbs, ['create'], 'create alone (it cannot be limited by name)');
+        t.ok(secretRules.every((r) => r.role === 'Role'), 'Secret access is namespaced (Role)');
+        t.notOk(secretRules.some((r) => r.verbs.includes('list') || r.verbs.includes('watch')), 'Secrets are never listed');
+      } else {
+        t.equal(secretRules.length, 0, 'no Secret access outside self mode');
+      }
+      const watchServices = allows('', 'services', 'watch').length > 0 && allows('', 'services', 'list').length > 0;
+      t.equal(watchServices, variant.traffic, 'list/watch services only with traffic checks');
+      t.equal(allows('networking.istio.io', 'gateways', 'watch').length > 0, variant.traffic, 'gateways only with traffic checks');
+      t.equal(allows('networking.istio.io', 'serviceentries', 'list').length > 0, variant.traffic, 'serviceentries only with traffic checks');
+      t.equal(allows('', 'namespaces', 'list').length, 0, 'namespaces are never listed');
+      if (variant.mode !== 'self' && !variant.traffic) t.equal(roles.length, 0, 'no role at all when nothing needs the API');
+      for (const binding of [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')]) {
+        t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }], `${binding.kind} binds the webhook ServiceAccount only`);
+        t.ok(roles.some((r) => r.kind === binding.roleRef.kind && r.metadata.name === binding.roleRef.name), `${binding.kind} refers to a rendered role`);
+      }
+    });
+
+    t.test('webhook configurations mirror src/webhook-config.ts', async (t) => {
+      const validating = one(objects, 'ValidatingWebhookConfiguration', fullname);
+      const mutating = one(objects, 'MutatingWebhookConfiguration', fullname);
+      const reference = webhookConfigurations({ url: 'https://x', caPem: 'x', name: 'x', failurePolicy: 'Fail', timeoutSeconds: 5, excludedNamespaces: [], trafficChecks: variant.traffic });
+      const [refValidating, refMutating] = reference as [any, any];
+      const checks: [any, any, string, string][] = [
+        [validating, refValidating, VALIDATING_WEBHOOK_NAME, '/validate'],
+        [mutating, refMutating, MUTATING_WEBHOOK_NAME, '/mutate'],
+      ];
+      for (const [config, ref, webhookName, urlPath] of checks) {
+        t.equal(config.webhooks.length, 1);
+        const webhook = config.webhooks[0];
+        const refHook = ref.webhooks[0];
+        t.equal(webhook.name, webhookName);
+        t.equal(webhook.sideEffects, 'None');
+        t.same(webhook.admissionReviewVersions, ['v1']);
+        t.equal(webhook.timeoutSeconds, 5);
+        t.equal(webhook.failurePolicy, 'Fail');
+        t.equal(webhook.matchPolicy, refHook.matchPolicy);
+        t.equal(webhook.reinvocationPolicy, refHook.reinvocationPolicy);
+        t.same(webhook.clientConfig.service, { name: fullname, namespace, path: urlPath, port: 443 }, 'calls the chart Service');
+        t.same(webhook.rules, refHook.rules, 'the same rules as webhook-config.ts');
+        const istioRules = webhook.rules.filter((r: any) => r.apiGroups.includes('networking.istio.io'));
+        if (variant.traffic && config.kind === 'ValidatingWebhookConfiguration') {
+          t.equal(istioRules.length, 1);
+          t.same(istioRules[0].resources, ['gateways', 'virtualservices']);
+          t.same(istioRules[0].operations, ['CREATE', 'UPDATE']);
+        } else {
+          t.equal(istioRules.length, 0, 'no Istio rules');
+        }
+        const selector = webhook.namespaceSelector.matchExpressions[0];
+        t.equal(selector.key, 'kubernetes.io/metadata.name');
+        t.equal(selector.operator, 'NotIn');
+        for (const ns of [...SYSTEM_NAMESPACES, namespace]) t.ok(selector.values.includes(ns), `namespace ${ns} is excluded`);
+        t.same(webhook.objectSelector, { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] }, 'the opt-out label');
+        const annotations = config.metadata.annotations ?? {};
+        if (variant.mode === 'self') {
+          t.notOk(webhook.clientConfig.caBundle, 'self mode: the webhook sets the caBundle itself');
+          t.notOk(annotations['cert-manager.io/inject-ca-from']);
+        } else if (variant.mode === 'helm') {
+          t.equal(webhook.clientConfig.caBundle, one(objects, 'Secret', secretName).data['ca.crt'], 'helm mode: caBundle = the CA in the Secret');
+        } else {
+          t.notOk(webhook.clientConfig.caBundle);
+          t.equal(annotations['cert-manager.io/inject-ca-from'], `${namespace}/${fullname}`, 'cainjector annotation');
+          t.equal(one(objects, 'Certificate', fullname).spec.secretName, secretName, '... naming the Certificate whose Secret is mounted');
+        }
+      }
+    });
+
+    if (variant.mode === 'helm') {
+      t.test('helm mode: a TLS Secret with a CA and a serving certificate for the Service', async (t) => {
+        const secret = one(objects, 'Secret', secretName);
+        t.equal(secret.type, 'kubernetes.io/tls');
+        const decode = (key: string) => Buffer.from(secret.data[key], 'base64').toString('utf8');
+        const ca = new X509Certificate(decode('ca.crt'));
+        const leaf = new X509Certificate(decode('tls.crt'));
+        t.ok(ca.ca, 'ca.crt is a CA');
+        t.ok(leaf.checkIssued(ca) && leaf.verify(ca.publicKey), 'tls.crt is signed by ca.crt');
+        t.ok(leaf.checkPrivateKey(createPrivateKey(decode('tls.key'))), 'tls.key belongs to tls.crt');
+        t.equal(leaf.checkHost(`${fullname}.${namespace}.svc`, { subject: 'never' }), `${fullname}.${namespace}.svc`, 'SAN covers <service>.<namespace>.svc');
+        t.ok(leaf.validToDate.getTime() - Date.now() > 3000 * 24 * 3600 * 1000, 'valid ~10 years');
+      });
+    }
+
+    if (variant.mode === 'cert-manager') {
+      t.test('cert-manager mode: a self-signed CA chain and the serving Certificate', async (t) => {
+        const issuers = find(objects, 'Issuer');
+        t.same(issuers.map((i) => i.metadata.name).sort(), [`${fullname}-ca`, `${fullname}-selfsigned`]);
+        const ca = one(objects, 'Certificate', `${fullname}-ca`);
+        t.equal(ca.spec.isCA, true);
+        t.equal(ca.spec.issuerRef.name, `${fullname}-selfsigned`);
+        t.equal(one(objects, 'Issuer', `${fullname}-ca`).spec.ca.secretName, ca.spec.secretName, 'the CA issuer signs with the CA certificate');
+        const serving = one(objects, 'Certificate', fullname);
+        t.same(serving.spec.dnsNames, [`${fullname}.${namespace}.svc`, `${fullname}.${namespace}.svc.cluster.local`]);
+        t.equal(serving.spec.issuerRef.name, `${fullname}-ca`);
+        t.ok(serving.spec.usages.includes('server auth'));
+        t.equal(find(objects, 'Secret').length, 0, 'cert-manager writes the Secret, not Helm');
+      });
+    }
+
+    t.test('the helm test pod follows the same security rules and reads the CA from the Secret', async (t) => {
+      const testPod = one(objects, 'Pod', `${fullname}-test`);
+      t.equal(testPod.metadata.annotations?.['helm.sh/hook'], 'test');
+      t.same(testPod.spec.securityContext, pod.spec.securityContext, 'pod securityContext as the webhook');
+      t.same(testPod.spec.containers[0].securityContext, container.securityContext, 'container securityContext as the webhook');
+      t.equal(testPod.spec.volumes[0].secret.secretName, secretName, 'ca.crt of the certificate Secret');
+      const env = Object.fromEntries(testPod.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+      t.equal(env['WEBHOOK_URL'], `https://${fullname}.${namespace}.svc:443`, 'through the Service, by the name the API server uses');
+    });
+  });
+}
+
+t.test('self mode names, exclusions and options', async (t) => {
+  const objects = await template(
+    {
+      priorityClassName: 'system-cluster-critical',
+      'webhook.excludedNamespaces[0]': 'legacy',
+      'config.exemptNamespaces[0]': 'sandbox',
+      'webhook.failurePolicy': 'Ignore',
+      'webhook.timeoutSeconds': '10',
+      'config.enforcement': 'warn',
+      'config.mutation.defaultProtocol': 'tcp',
+      'config.mutation.portHints.8080': 'http',
+      'config.injection.mode': 'revision',
+      'config.injection.revision': '1-24',
+      'podDisruptionBudget.enabled': 'false',
+    },
+    { release: 'platform-mesh-admission', namespace: 'platform' },
+  );
+  const deployment = one(objects, 'Deployment', 'platform-mesh-admission');
+  t.equal(deployment.spec.template.spec.priorityClassName, 'system-cluster-critical', 'configurable priorityClassName');
+  t.equal(find(objects, 'PodDisruptionBudget').length, 0, 'the PDB can be turned off');
+  for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+    const webhook = one(objects, kind).webhooks[0];
+    t.same(webhook.namespaceSelector.matchExpressions[0].values, [...SYSTEM_NAMESPACES, 'platform', 'legacy', 'sandbox'], `${kind}: system, release and configured namespaces`);
+    t.equal(webhook.failurePolicy, 'Ignore');
+    t.equal(webhook.timeoutSeconds, 10);
+  }
+  const config = buildConfig({ file: { path: 'config.yaml', text: one(objects, 'ConfigMap').data['config.yaml'] } });
+  t.equal(config.enforcement, 'warn');
+  t.same(config.exemptNamespaces, ['sandbox']);
+  t.equal(config.mutation.defaultProtocol, 'tcp');
+  t.same(config.mutation.portHints, { '8080': 'http' }, 'a hint table replaces the built-in one');
+  t.equal(config.injection.revision, '1-24');
+});
+
+t.test('the schema rejects bad values', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ 'webhook.timeoutSeconds': '11' }, /timeoutSeconds.*maximum/],
+    [{ 'webhook.timeoutSeconds': '0' }, /timeoutSeconds.*minimum/],
+    [{ 'webhook.failurePolicy': 'Maybe' }, /failurePolicy.*one of 'Fail', 'Ignore'/],
+    [{ 'certificates.mode': 'vault' }, /certificates\/mode/],
+    [{ 'config.enforcement': 'audit' }, /enforcement/],
+    [{ 'config.injection.mode': 'revision' }, /revision/],
+    [{ replicaCount: '0' }, /replicaCount/],
+    [{ runAsUser: '0' }, /runAsUser/],
+    [{ unknownSetting: 'x' }, /additional properties 'unknownSetting'/],
+  ];
+  await Promise.all(
+    cases.map(async ([sets, message]) => {
+      const args = ['template', 'x', CHART, ...Object.entries(sets).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
+      const result = await run(HELM, args);
+      t.not(result.code, 0, `${JSON.stringify(sets)} is rejected`);
+      t.match(result.stderr, message, `... with a message naming it: ${result.stderr.trim().split('\n').slice(-1)[0]}`);
+    }),
+  );
+});
+
+t.test('helm mode reuses an existing Secret (what lookup returns on upgrade)', async (t) => {
+  // `helm template` cannot reach a cluster; the e2e suite checks the real upgrade. Here two
+  // renders must differ (fresh generation each time) while the caBundle always matches the
+  // Secret of the same render.
+  const [first, second] = await Promise.all([template({ 'certificates.mode': 'helm' }), template({ 'certificates.mode': 'helm' })]);
+  const ca = (objects: K8sObject[]) => one(objects, 'Secret').data['ca.crt'];
+  t.not(ca(first), ca(second), 'without a cluster each render generates');
+  for (const objects of [first, second]) {
+    t.equal(one(objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle, ca(objects), 'one CA per render, shared by the Secret and both webhooks');
+  }
+});
+
+t.test('NOTES.txt names the release objects and the break-glass commands', async (t) => {
+  const result = await run(HELM, ['install', 'mesh-admission', CHART, '--namespace', 'mesh-system', '--dry-run=client']);
+  t.equal(result.code, 0, result.stderr);
+  const notes = result.stdout.slice(result.stdout.indexOf('NOTES:'));
+  t.match(notes, /kubectl delete validatingwebhookconfiguration mesh-admission/);
+  t.match(notes, /kubectl delete mutatingwebhookconfiguration mesh-admission/);
+  t.match(notes, /helm test mesh-admission -n mesh-system/);
+  t.match(notes, /Secret mesh-system\/mesh-admission-self-tls/);
+});
+
+t.test("the helm test pod's script passes against a real webhook, and fails against a wrong CA", async (t) => {
+  const objects = rendered[0]!;
+  const testPod = one(objects, 'Pod', 'mesh-admission-test');
+  const container = testPod.spec.containers[0];
+  t.same(container.command, ['node', '-e']);
+  const script = container.args[0] as string;
+
+  const certDir = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-chart-'));
+  t.teardown(() => rm(certDir, { recursive: true, force: true }));
+  const config = buildConfig({ flags: { port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir } });
+  const server = await startServer(config, pino({ level: 'silent' }));
+  t.teardown(() => server.close());
+
+  const runScript = (env: Record<string, string>) =>
+    new Promise<Run>((resolve) => {
+      const child = spawn(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  const url = `https://localhost:${server.webhookPort}`;
+  const good = await runScript({ WEBHOOK_URL: url, CA_FILE: path.join(certDir, 'ca.crt') });
+  t.equal(good.code, 0, `the script passes: ${good.stderr}`);
+  t.match(good.stdout, /PASS: .* denied the bad Service: .*spec\.ports\[0\]/);
+
+  const otherCa = path.join(certDir, 'other-ca.crt');
+  const other = await import('../src/tls/generate.ts').then((m) => m.generateCertificateAuthority({ commonName: 'other', validityDays: 1 }));
+  await writeFile(otherCa, other.cert);
+  const bad = await runScript({ WEBHOOK_URL: url, CA_FILE: otherCa });
+  t.equal(bad.code, 1, 'a webhook whose certificate the CA does not verify fails the test');
+  t.match(bad.stderr, /FAIL: cannot call/);
+  t.ok((await readFile(path.join(certDir, 'ca.crt'), 'utf8')).length > 0);
+});
+
+t.test('values.yaml documents every value, and README.md lists every documented value', async (t) => {
+  const text = await readFile(path.join(CHART, 'values.yaml'), 'utf8');
+  const readme = await readFile(path.join(CHART, 'README.md'), 'utf8');
+  // Walk the (block-style) YAML by indentation: each key's path, and whether a `# --` comment
+  // documents it or one of its parents.
+  const stack: { indent: number; path: string; documented: boolean }[] = [];
+  let pendingDoc = false;
+  const leaves: { path: string; documented: boolean }[] = [];
+  const documentedPaths: string[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, index) => {
+    if (/^\s*# --/.test(line)) pendingDoc = true;
+    const match = /^(\s*)([A-Za-z0-9_.-]+):(.*)$/.exec(line);
+    if (!match) return;
+    const indent = match[1]!.length;
+    while (stack.length > 0 && stack[stack.length - 1]!.indent >= indent) stack.pop();
+    const parent = stack[stack.length - 1];
+    const keyPath = parent ? `${parent.path}.${match[2]}` : match[2]!;
+    const documented = pendingDoc || (parent?.documented ?? false);
+    if (pendingDoc) documentedPaths.push(keyPath);
+    pendingDoc = false;
+    const rest = match[3]!.trim();
+    const next = lines.slice(index + 1).find((l) => l.trim() !== '' && !l.trim().startsWith('#')) ?? '';
+    const nextIndent = /^(\s*)/.exec(next)![1]!.length;
+    const isParent = rest === '' && nextIndent > indent && !next.trim().startsWith('- ');
+    stack.push({ indent, path: keyPath, documented });
+    if (!isParent) leaves.push({ path: keyPath, documented });
+  });
+  t.ok(leaves.length > 40, `found the values (${leaves.length})`);
+  for (const leaf of leaves) t.ok(leaf.documented, `values.yaml documents ${leaf.path}`);
+  for (const documentedPath of documentedPaths) t.ok(readme.includes(`\`${documentedPath}\``), `README.md lists \`${documentedPath}\``);
+});
