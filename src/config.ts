@@ -30,7 +30,19 @@ export interface Config {
   readonly bodyLimitBytes: number;
   /** Header and whole-request timeouts: a slow client must not hold a connection forever. */
   readonly requestTimeoutMs: number;
+  /**
+   * Time for the TLS handshake, and for a connection with no request in flight to deliver the
+   * next request's headers (so it also bounds idle keep-alive connections).
+   */
+  readonly headersTimeoutMs: number;
+  /** PEM CA bundle: when set, clients (the API server) must present a certificate it signed. */
+  readonly clientCaFile: string | undefined;
   readonly shutdownGraceMs: number;
+  /**
+   * Check Gateways and VirtualServices against the cluster (Services, Gateways,
+   * ServiceEntries from informer caches); `serve` then lists and watches those kinds.
+   */
+  readonly trafficChecks: boolean;
   readonly mutation: {
     readonly nameHints: Readonly<Record<string, string>>;
     readonly portHints: Readonly<Record<string, string>>;
@@ -45,6 +57,16 @@ export interface Config {
   readonly certificates: {
     readonly validityDays: number;
     readonly renewBeforeDays: number;
+    /**
+     * A Secret of the webhook's namespace that holds the CA and serving certificate shared by
+     * all replicas (created when absent, renewed in place); the cert dir is filled from it.
+     */
+    readonly secretName: string | undefined;
+  };
+  /** The webhook's own configurations, whose caBundle serve keeps equal to its CA(s). */
+  readonly registration: {
+    readonly validatingWebhook: string | undefined;
+    readonly mutatingWebhook: string | undefined;
   };
 }
 
@@ -70,10 +92,14 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   exemptNamespaces: [],
   bodyLimitBytes: 7 * 1024 * 1024,
   requestTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  clientCaFile: undefined,
   shutdownGraceMs: 10_000,
+  trafficChecks: false,
   mutation: { nameHints: DEFAULT_NAME_HINTS, portHints: DEFAULT_PORT_HINTS, defaultProtocol: undefined },
   injection: { enabled: true, mode: 'istio-injection', revision: undefined, excludedNamespaces: [] },
-  certificates: { validityDays: 365, renewBeforeDays: 30 },
+  certificates: { validityDays: 365, renewBeforeDays: 30, secretName: undefined },
+  registration: { validatingWebhook: undefined, mutatingWebhook: undefined },
 });
 
 /**
@@ -104,7 +130,10 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'exemptNamespaces', flag: 'exempt-namespaces', env: 'MESH_ADMISSION_EXEMPT_NAMESPACES', parse: labelList },
   { path: 'bodyLimitBytes', flag: 'body-limit-bytes', env: 'MESH_ADMISSION_BODY_LIMIT_BYTES', parse: positiveInteger },
   { path: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MESH_ADMISSION_REQUEST_TIMEOUT_MS', parse: positiveInteger },
+  { path: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MESH_ADMISSION_HEADERS_TIMEOUT_MS', parse: positiveInteger },
+  { path: 'clientCaFile', flag: 'client-ca-file', env: 'MESH_ADMISSION_CLIENT_CA_FILE', parse: nonEmptyString },
   { path: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'MESH_ADMISSION_SHUTDOWN_GRACE_MS', parse: positiveInteger },
+  { path: 'trafficChecks', flag: 'traffic-checks', env: 'MESH_ADMISSION_TRAFFIC_CHECKS', parse: boolean },
   { path: 'mutation.defaultProtocol', flag: 'default-protocol', env: 'MESH_ADMISSION_DEFAULT_PROTOCOL', parse: istioPrefix },
   { path: 'injection.enabled', flag: 'injection', env: 'MESH_ADMISSION_INJECTION', parse: boolean },
   { path: 'injection.mode', flag: 'injection-mode', env: 'MESH_ADMISSION_INJECTION_MODE', parse: oneOf(INJECTION_MODES) },
@@ -112,6 +141,9 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'injection.excludedNamespaces', flag: 'injection-excluded-namespaces', env: 'MESH_ADMISSION_INJECTION_EXCLUDED_NAMESPACES', parse: labelList },
   { path: 'certificates.validityDays', flag: 'cert-validity-days', env: 'MESH_ADMISSION_CERT_VALIDITY_DAYS', parse: positiveInteger },
   { path: 'certificates.renewBeforeDays', flag: 'cert-renew-before-days', env: 'MESH_ADMISSION_CERT_RENEW_BEFORE_DAYS', parse: positiveInteger },
+  { path: 'certificates.secretName', flag: 'cert-secret', env: 'MESH_ADMISSION_CERT_SECRET', parse: dnsSubdomain },
+  { path: 'registration.validatingWebhook', flag: 'register-validating', env: 'MESH_ADMISSION_REGISTER_VALIDATING', parse: dnsSubdomain },
+  { path: 'registration.mutatingWebhook', flag: 'register-mutating', env: 'MESH_ADMISSION_REGISTER_MUTATING', parse: dnsSubdomain },
 ];
 
 /** Config-file paths of the hint tables: whole tables replace the defaults. */
@@ -229,6 +261,15 @@ function nonEmptyString(raw: unknown, setting: string): string {
 function dnsLabel(raw: unknown, setting: string): string {
   const value = nonEmptyString(raw, setting);
   if (!DNS1123_LABEL.test(value)) throw new ConfigError(setting, `"${value}" is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63)`);
+  return value;
+}
+
+/** Object names (Secrets, webhook configurations): DNS-1123 subdomains. */
+function dnsSubdomain(raw: unknown, setting: string): string {
+  const value = nonEmptyString(raw, setting);
+  if (value.length > 253 || !value.split('.').every((label) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label))) {
+    throw new ConfigError(setting, `"${value}" is not a valid object name (DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253)`);
+  }
   return value;
 }
 

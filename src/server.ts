@@ -7,12 +7,16 @@ import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
-import { buildApp } from './app.ts';
+import { readFile } from 'node:fs/promises';
+import { buildApp, secureContextOptions } from './app.ts';
+import { ConfigError } from './config.ts';
+import { parseCertificates } from './tls/certificate-files.ts';
 import { buildProbeApp } from './http/probe-app.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { ensureCertificates } from './tls/ensure.ts';
 import { watchCertificates } from './tls/reloader.ts';
 import { certificateExpiry } from './tls/expiry.ts';
+import type { TrafficCaches } from './kube/informers.ts';
 
 export interface RunningServer {
   readonly webhookPort: number;
@@ -25,7 +29,17 @@ export interface RunningServer {
 /** How often to look whether the serving certificate is due for renewal. */
 const RENEWAL_CHECK_INTERVAL_MS = 6 * 60 * 60 * 1000;
 
-export async function startServer(config: Config, logger: FastifyBaseLogger): Promise<RunningServer> {
+export interface StartOptions {
+  /**
+   * The files in the cert dir are kept current by someone else (the certificate Secret store):
+   * do not renew them here, or a replica could issue a certificate outside the shared CA.
+   */
+  readonly externallyManagedCertificates?: boolean | undefined;
+  /** With config.trafficChecks: caches to use instead of starting informers (tests). */
+  readonly traffic?: TrafficCaches | undefined;
+}
+
+export async function startServer(config: Config, logger: FastifyBaseLogger, options: StartOptions = {}): Promise<RunningServer> {
   const started = performance.now();
   const metrics = createMetrics();
   let shuttingDown = false;
@@ -36,12 +50,24 @@ export async function startServer(config: Config, logger: FastifyBaseLogger): Pr
     validityDays: config.certificates.validityDays,
     renewBeforeDays: config.certificates.renewBeforeDays,
   };
+  // Settings first: a bad client CA must fail the start before any certificate is written.
+  const clientCa = config.clientCaFile === undefined ? undefined : await readClientCa(config.clientCaFile);
   const initial = await ensureCertificates(config.certDir, certificateOptions);
   logger.info({ certDir: config.certDir, generated: initial.generated, reason: initial.reason }, 'certificates ready');
   metrics.certificateExpiry.set(certificateExpiry(initial.bundle.cert).getTime() / 1000);
 
-  const app = buildApp(config, { metrics, logger, tls: { key: initial.bundle.key, cert: initial.bundle.cert } });
-  const probe = buildProbeApp(metrics, { notReadyReason: () => (shuttingDown ? 'shutting down' : undefined) }, logger);
+  // Gateway/VirtualService checks against the cluster: the caches fill in the background;
+  // readiness waits for them, bounded (src/kube/informers.ts). The client loads only if used.
+  const traffic = !config.trafficChecks
+    ? undefined
+    : options.traffic ?? (await (await import('./kube/informers.ts')).startTrafficChecks({ logger }));
+  const app = buildApp(config, {
+    metrics,
+    logger,
+    ...(traffic ? { policyContext: { traffic: traffic.world } } : {}),
+    tls: { key: initial.bundle.key, cert: initial.bundle.cert, ...(clientCa ? { ca: clientCa, requestClientCert: true } : {}) },
+  });
+  const probe = buildProbeApp(metrics, { notReadyReason: () => (shuttingDown ? 'shutting down' : traffic?.notReadyReason()) }, logger);
 
   await app.listen({ port: config.port, host: config.host });
   await probe.listen({ port: config.probePort, host: config.probeHost });
@@ -50,7 +76,7 @@ export async function startServer(config: Config, logger: FastifyBaseLogger): Pr
   const watcher = watchCertificates(
     config.certDir,
     (bundle) => {
-      (app.server as unknown as TlsServer).setSecureContext({ key: bundle.key, cert: bundle.cert });
+      (app.server as unknown as TlsServer).setSecureContext(secureContextOptions({ key: bundle.key, cert: bundle.cert, ca: clientCa }));
       metrics.certificateExpiry.set(certificateExpiry(bundle.cert).getTime() / 1000);
       logger.info({ certDir: config.certDir }, 'serving certificate reloaded');
     },
@@ -59,19 +85,19 @@ export async function startServer(config: Config, logger: FastifyBaseLogger): Pr
       onError: (error: Error) => logger.warn({ err: error }, "ignoring unusable certificate files; keeping the current ones"),
     },
   );
-  const renewal = setInterval(() => {
+  const renewal = options.externallyManagedCertificates ? undefined : setInterval(() => {
     ensureCertificates(config.certDir, certificateOptions)
       .then((result) => {
         if (result.generated) logger.info({ reason: result.reason }, 'certificates renewed');
       })
       .catch((error: unknown) => logger.error({ err: error }, 'certificate renewal failed'));
   }, RENEWAL_CHECK_INTERVAL_MS);
-  renewal.unref();
+  renewal?.unref();
 
   const webhookPort = (app.server.address() as AddressInfo).port;
   const probePort = (probe.server.address() as AddressInfo).port;
   logger.info(
-    { webhookPort, probePort, enforcement: config.enforcement, startupMs: Math.round(performance.now() - started) },
+    { webhookPort, probePort, enforcement: config.enforcement, clientCertificates: clientCa ? 'required' : 'not requested', startupMs: Math.round(performance.now() - started) },
     'mesh-admission serving',
   );
 
@@ -85,6 +111,23 @@ export async function startServer(config: Config, logger: FastifyBaseLogger): Pr
       watcher.close();
       await app.close();
       await probe.close();
+      await traffic?.stop();
     },
   };
+}
+
+/** The CA bundle client certificates must chain to; errors name the setting and the file. */
+async function readClientCa(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError('clientCaFile', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    parseCertificates(pem, file);
+  } catch (error) {
+    throw new ConfigError('clientCaFile', (error as Error).message);
+  }
+  return pem;
 }

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { SETTING_FLAGS } from '../config.ts';
 import { startServer } from '../server.ts';
+import { startCertificateLifecycle } from '../kube/certificate-lifecycle.ts';
 import { loadConfig } from './load-config.ts';
 import type { CommandIO } from './io.ts';
 
@@ -28,6 +29,12 @@ Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, t
       --injection true|false    label new namespaces for injection        MESH_ADMISSION_INJECTION
       --injection-mode MODE     istio-injection|revision|ambient          MESH_ADMISSION_INJECTION_MODE
       --injection-revision REV  revision for --injection-mode revision    MESH_ADMISSION_INJECTION_REVISION
+      --client-ca-file FILE     require client certificates signed by it  MESH_ADMISSION_CLIENT_CA_FILE
+      --request-timeout-ms N    whole-request deadline (default 10000)    MESH_ADMISSION_REQUEST_TIMEOUT_MS
+      --headers-timeout-ms N    handshake/headers deadline (default 10000) MESH_ADMISSION_HEADERS_TIMEOUT_MS
+      --cert-secret NAME        share CA + certificate via this Secret    MESH_ADMISSION_CERT_SECRET
+      --register-validating N   keep this validating config's caBundle    MESH_ADMISSION_REGISTER_VALIDATING
+      --register-mutating N     keep this mutating config's caBundle      MESH_ADMISSION_REGISTER_MUTATING
   (all settings: see the README's configuration reference)
 `;
 
@@ -45,12 +52,16 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
   const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
   const config = await loadConfig(flags, io.env);
   const logger = pino({ level: config.logLevel, base: { service: 'mesh-admission' } });
-  const server = await startServer(config, logger);
+  // The certificate Secret (when configured) fills the cert dir before the server reads it.
+  const certificates = await startCertificateLifecycle(config, logger);
+  const server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates });
+  await certificates.start();
 
   await new Promise<void>((resolve) => {
     closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (...args: unknown[]) => logger.error(args, 'shutdown') } }, async ({ signal, err }) => {
       if (err) logger.error({ err }, 'fatal error, shutting down');
       else logger.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
+      certificates.close();
       await server.close();
       logger.info('stopped');
       resolve();

@@ -2,7 +2,7 @@
  * Namespace policy: label new namespaces for Istio sidecar (or ambient) injection, and warn
  * about label combinations Istio resolves in a surprising way.
  *
- * Pure: the input object is never modified; the mutation works on a structured clone and the
+ * Pure: the input object is never modified; the mutation works on a copy and the
  * caller diffs the two (DESIGN §1.3/§1.4: never hand-build patch paths).
  */
 
@@ -130,7 +130,9 @@ function isExcluded(name: string | undefined, options: InjectionOptions): boolea
  * must never throw).
  */
 export function mutateNamespace(namespace: KubeObject, options: InjectionOptions): MutationResult<KubeObject> {
-  const mutated = structuredClone(namespace);
+  // New objects only along the path that changes (namespace, metadata, labels); the rest is
+  // shared with the input, so the diff skips it. A deep copy cloned and diffed it all.
+  const mutated = isRecord(namespace) ? { ...namespace } : namespace;
   const unchanged: MutationResult<KubeObject> = { mutated, notes: [] };
 
   if (!options.enabled) return unchanged;
@@ -152,8 +154,7 @@ export function mutateNamespace(namespace: KubeObject, options: InjectionOptions
   if (!isRecord(existing)) return unchanged;
   if (DECISION_LABELS.some((key) => Object.hasOwn(existing, key))) return unchanged;
 
-  metadata.labels = { ...existing, [plan.key]: plan.value };
-  mutated.metadata = metadata;
+  mutated.metadata = { ...metadata, labels: { ...existing, [plan.key]: plan.value } };
   const note: MutationNote = { field: 'metadata.labels', message: plan.message(describeNamespace(name)) };
   return { mutated, notes: [note] };
 }

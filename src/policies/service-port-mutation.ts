@@ -2,7 +2,7 @@
  * Service mutation (DESIGN §1.3): give ports that Istio would sniff a protocol-prefixed name,
  * when a hint makes the protocol clear. Every rename is reported, so a guess is never silent.
  *
- * Pure: works on a deep copy; the caller diffs it against the original to build the patch.
+ * Pure: works on a copy; the caller diffs it against the original to build the patch.
  */
 
 import { classifyPort } from '../istio/protocol.ts';
@@ -37,26 +37,48 @@ export function mutateServicePorts(
   hints: ProtocolHints,
   oldObject?: KubeObject,
 ): MutationResult<KubeObject> {
-  const mutated = structuredClone(service);
+  const mutated = copyPathToPorts(service);
   const existingPorts = new Set(readServicePorts(oldObject).map(transportKey));
   const portItems = servicePortItems(mutated);
   const namesInUse = portNamesByIndex(portItems);
+  // How many ports hold each name: a Service may have thousands of ports, so "is this name
+  // taken by another port" must not scan them all (that made 10,000 ports take seconds).
+  const holders = new Map<string, number>();
+  for (const name of namesInUse.values()) holders.set(name, (holders.get(name) ?? 0) + 1);
   const notes: MutationNote[] = [];
 
   for (const port of readServicePorts(mutated)) {
     if (!mayRename(port) || existingPorts.has(transportKey(port))) continue;
     const suggestion = suggestProtocol(port, hints);
     if (!suggestion) continue;
-    const newName = proposePortNames(suggestion.protocol, port).find((name) => !isNameOfAnotherPort(namesInUse, name, port.index));
+    const ownName = namesInUse.get(port.index);
+    const newName = proposePortNames(suggestion.protocol, port).find((name) => (holders.get(name) ?? 0) - (name === ownName ? 1 : 0) === 0);
     if (newName === undefined) continue;
 
-    // A fresh object rather than an edit: YAML aliases (in `check --fix` input) can make
-    // two ports one object, and structuredClone keeps them one.
+    // A fresh object rather than an edit: the items are the input's own (only the path to
+    // them is copied), and YAML aliases (in `check --fix` input) can make two ports one object.
     portItems[port.index] = { ...port.item, name: newName };
+    if (ownName !== undefined) holders.set(ownName, (holders.get(ownName) ?? 1) - 1);
+    holders.set(newName, (holders.get(newName) ?? 0) + 1);
     namesInUse.set(port.index, newName);
     notes.push({ field: `${portPath(port)}.name`, message: renameNote(port, newName, suggestion) });
   }
   return { mutated, notes };
+}
+
+/**
+ * A copy of the Service for renaming ports in: new objects along the path to `spec.ports` (the
+ * Service, its spec, the ports array), everything else shared with the input. Only port items
+ * are ever replaced, never edited, so neither object changes the other; and the diff skips
+ * the shared subtrees (same reference) instead of walking them. A deep copy cloned and diffed
+ * the whole object on every request, last-applied annotation and managedFields included.
+ */
+function copyPathToPorts(service: KubeObject): KubeObject {
+  if (typeof service !== 'object' || service === null || Array.isArray(service)) return structuredClone(service);
+  const spec = service.spec;
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) return { ...service };
+  const ports = (spec as Record<string, unknown>)['ports'];
+  return { ...service, spec: { ...spec, ...(Array.isArray(ports) ? { ports: [...ports] } : {}) } };
 }
 
 /**
@@ -76,13 +98,6 @@ function portNamesByIndex(portItems: readonly unknown[]): Map<number, string> {
     if (typeof name === 'string' && name !== '') names.set(index, name);
   });
   return names;
-}
-
-function isNameOfAnotherPort(namesInUse: ReadonlyMap<number, string>, name: string, index: number): boolean {
-  for (const [otherIndex, otherName] of namesInUse) {
-    if (otherIndex !== index && otherName === name) return true;
-  }
-  return false;
 }
 
 function renameNote(port: ServicePortEntry, newName: string, suggestion: ProtocolSuggestion): string {

@@ -197,25 +197,44 @@ export function suggestProtocol(
 ): ProtocolSuggestion | undefined {
   const nameCandidates = port.name === '' ? [] : [port.name, port.name.split('-', 1)[0] ?? ''];
   for (const candidate of nameCandidates) {
-    const protocol = lookUpHint(hints.nameHints, (key) => key.toLowerCase() === candidate.toLowerCase());
+    const protocol = hintIndex(hints.nameHints, NAME_HINT_INDEXES, lowerCase).get(candidate.toLowerCase());
     if (protocol) return { protocol, source: 'name', matched: candidate };
   }
   const portText = String(port.port);
-  const byPort = lookUpHint(hints.portHints, (key) => key === portText);
+  const byPort = hintIndex(hints.portHints, PORT_HINT_INDEXES, asIs).get(portText);
   if (byPort) return { protocol: byPort, source: 'port', matched: portText };
   const byDefault = usableProtocol(hints.defaultProtocol);
   return byDefault ? { protocol: byDefault, source: 'default', matched: '' } : undefined;
 }
 
-/** Own entries only: a port named `constructor` must not find Object.prototype's. */
-function lookUpHint(table: Readonly<Record<string, string>>, matches: (key: string) => boolean): string | undefined {
+/**
+ * A hint table as a map from normalised key to protocol: for each key, the first entry (in
+ * table order) with a usable protocol. Own entries only: a port named `constructor` must not
+ * find Object.prototype's. Frozen tables (the defaults, and every table in the frozen config)
+ * are indexed once; walking the table for every port of every request was a hot spot.
+ */
+function hintIndex(
+  table: Readonly<Record<string, string>>,
+  cache: WeakMap<object, ReadonlyMap<string, string>>,
+  normalise: (key: string) => string,
+): ReadonlyMap<string, string> {
+  const cached = cache.get(table);
+  if (cached) return cached;
+  const index = new Map<string, string>();
   for (const [key, value] of Object.entries(table)) {
-    if (!matches(key)) continue;
+    const normalised = normalise(key);
+    if (index.has(normalised)) continue;
     const protocol = usableProtocol(value);
-    if (protocol) return protocol;
+    if (protocol) index.set(normalised, protocol);
   }
-  return undefined;
+  if (Object.isFrozen(table)) cache.set(table, index);
+  return index;
 }
+
+const NAME_HINT_INDEXES = new WeakMap<object, ReadonlyMap<string, string>>();
+const PORT_HINT_INDEXES = new WeakMap<object, ReadonlyMap<string, string>>();
+const lowerCase = (key: string) => key.toLowerCase();
+const asIs = (key: string) => key;
 
 function usableProtocol(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;

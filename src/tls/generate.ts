@@ -13,9 +13,18 @@
  */
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
+import type { generate as selfsignedGenerate } from 'selfsigned';
 
-type SelfsignedOptions = NonNullable<Parameters<typeof generate>[1]>;
+type SelfsignedOptions = NonNullable<Parameters<typeof selfsignedGenerate>[1]>;
+
+/**
+ * `selfsigned` and its ASN.1 stack load only when a certificate is generated: about 80 ms of
+ * start-up that a restart with certificates in place does not need.
+ */
+async function generate(...args: Parameters<typeof selfsignedGenerate>): ReturnType<typeof selfsignedGenerate> {
+  const { generate: run } = await import('selfsigned');
+  return run(...args);
+}
 
 /** PEM strings; the file each one is written to is in `certificate-files.ts`. */
 export interface CertificateBundle {

@@ -1,0 +1,161 @@
+/**
+ * Load generators: autocannon for HTTP/1.1 keep-alive (one request mix cycled by every
+ * connection) and h2load for HTTP/2 (h2load takes one body per run, so one h2load process per
+ * request kind runs at the same time: the server sees the four kinds interleaved, like the API
+ * server's traffic). Latencies are exact per request (autocannon's own histogram has 1 ms
+ * buckets): from autocannon's response events and from h2load's --log-file.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import type { BenchRequest } from './fixtures.ts';
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly seconds: number;
+  readonly rps: number;
+  /** Milliseconds. */
+  readonly p50: number;
+  readonly p99: number;
+  /** Connection errors, timeouts and non-2xx answers. */
+  readonly errors: number;
+}
+
+export interface LoadOptions {
+  readonly port: number;
+  readonly requests: readonly BenchRequest[];
+  readonly seconds: number;
+  /** Requests in flight: HTTP/1.1 connections, or HTTP/2 streams over all connections. */
+  readonly concurrency: number;
+}
+
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+}
+
+class Samples {
+  private data = new Float64Array(1 << 16);
+  private size = 0;
+  push(value: number): void {
+    if (this.size === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.size++] = value;
+  }
+  sorted(): Float64Array {
+    return this.data.subarray(0, this.size).sort();
+  }
+}
+
+/** HTTP/1.1 keep-alive over TLS; every connection cycles through the request mix in order. */
+export async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
+  const latencies = new Samples();
+  let errors = 0;
+  const started = performance.now();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `https://127.0.0.1:${options.port}`,
+        connections: options.concurrency,
+        pipelining: 1,
+        duration: options.seconds,
+        timeout: 10,
+        requests: options.requests.map((r) => ({
+          method: 'POST' as const,
+          path: r.path,
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: r.body,
+        })),
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      else errors++;
+    });
+    instance.on('reqError', () => {
+      errors++;
+    });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = latencies.sorted();
+  return {
+    requests: sorted.length,
+    seconds,
+    rps: sorted.length / seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    errors: errors + result.timeouts,
+  };
+}
+
+function run(command: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
+      resolve({ stdout, stderr, code });
+    });
+  });
+}
+
+/**
+ * HTTP/2 over TLS: one h2load process per request kind, all at once, each with one connection
+ * and `concurrency / kinds` streams.
+ */
+export async function runH2load(options: LoadOptions): Promise<LoadResult> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-h2load-'));
+  try {
+    const streams = Math.max(1, Math.round(options.concurrency / options.requests.length));
+    const runs = await Promise.all(
+      options.requests.map(async (request, index) => {
+        const bodyFile = path.join(dir, `body-${index}.json`);
+        const logFile = path.join(dir, `log-${index}.tsv`);
+        await writeFile(bodyFile, request.body);
+        const output = await run(
+          'h2load',
+          [
+            '-c', '1',
+            '-m', String(streams),
+            '-D', String(options.seconds),
+            '-d', bodyFile,
+            '-H', 'content-type: application/json',
+            '-H', 'accept: application/json',
+            '--log-file', logFile,
+            `https://127.0.0.1:${options.port}${request.path}`,
+          ],
+          (options.seconds + 20) * 1000,
+        );
+        return { output, logFile };
+      }),
+    );
+    const latencies = new Samples();
+    let errors = 0;
+    let rps = 0;
+    for (const { output, logFile } of runs) {
+      const text = output.stdout;
+      const summary = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text);
+      const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
+      const rate = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text);
+      if (output.code !== 0 || !summary || !codes || !rate) {
+        throw new Error(`h2load failed (exit ${output.code}):\n${text}\n${output.stderr}`);
+      }
+      errors += Number(summary[5]) + Number(summary[6]) + Number(summary[7]) + Number(codes[2]) + Number(codes[3]) + Number(codes[4]);
+      rps += Number(rate[1]);
+      for (const line of (await readFile(logFile, 'utf8')).split('\n')) {
+        const [, status, micros] = line.split('\t');
+        if (status === undefined || micros === undefined) continue;
+        if (status.startsWith('2')) latencies.push(Number(micros) / 1000);
+      }
+    }
+    const sorted = latencies.sorted();
+    return { requests: sorted.length, seconds: options.seconds, rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * CPU profile of the production webhook under the benchmark's request mix:
+ * `node --cpu-prof dist/cli.js serve`, driven by autocannon (HTTP/1.1) or h2load (HTTP/2), then
+ * the functions with the most self time (and the totals by package) are printed.
+ *
+ *   npm run build && node bench/profile.ts [--seconds 8] [--protocol h1|h2] [--top 40] [--keep DIR]
+ *
+ * The .cpuprofile file opens in Chrome DevTools (Performance tab) or speedscope.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadRequests } from './fixtures.ts';
+import { runAutocannon, runH2load } from './load.ts';
+import { freePort, spawnWebhook, waitReady } from './processes.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function and per package/area, as percentages of all samples. */
+export function summarize(profile: CpuProfile, top = 40): string {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfTime = new Map<number, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
+    total += delta;
+  });
+  const byFunction = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  for (const [id, time] of selfTime) {
+    const frame = (byId.get(id) as ProfileNode).callFrame;
+    const file = frame.url.replace(/^file:\/\//, '');
+    const short = file.split('/').slice(-2).join('/');
+    const key = `${frame.functionName || '(anonymous)'} ${short}${short ? `:${frame.lineNumber + 1}` : ''}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + time);
+    const area = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? (file.includes('/dist/') ? 'mesh-admission (dist)' : file.startsWith('node:') ? 'node core (js)' : file === '' ? `${frame.functionName || '(native)'}` : file);
+    byArea.set(area, (byArea.get(area) ?? 0) + time);
+  }
+  const rows = (map: Map<string, number>, count: number) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([name, time]) => `| ${((100 * time) / total).toFixed(1)}% | \`${name}\` |`);
+  return [
+    '| self | function |',
+    '|---:|---|',
+    ...rows(byFunction, top),
+    '',
+    '| self | area |',
+    '|---:|---|',
+    ...rows(byArea, 20),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '8' },
+      protocol: { type: 'string', default: 'h1' },
+      top: { type: 'string', default: '40' },
+      keep: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+    },
+  });
+  const dir = values.keep ?? (await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-profile-')));
+  await mkdir(dir, { recursive: true });
+  const certDir = path.join(dir, 'certs');
+  const [port, probePort] = [await freePort(), await freePort()];
+  const webhook = spawnWebhook({
+    certDir,
+    port,
+    probePort,
+    logFile: path.join(dir, 'webhook.log'),
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    args: ['--log-level', values['log-level']],
+  });
+  try {
+    await waitReady(probePort, webhook, performance.now());
+    const drive = values.protocol === 'h2' ? runH2load : runAutocannon;
+    const result = await drive({ port, requests: loadRequests(), seconds: Number(values.seconds), concurrency: 16 });
+    process.stderr.write(`${values.protocol}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors\n`);
+  } finally {
+    await webhook.stop(); // SIGTERM: a clean exit writes the profile
+  }
+  const file = (await readdir(dir)).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  process.stdout.write(`${summarize(JSON.parse(await readFile(path.join(dir, file), 'utf8')) as CpuProfile, Number(values.top))}\n`);
+  if (values.keep) process.stderr.write(`profile: ${path.join(dir, file)}\n`);
+  else await rm(dir, { recursive: true, force: true });
+}
+
+if (import.meta.main) await main();
