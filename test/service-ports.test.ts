@@ -91,7 +91,7 @@ t.test('port-protocol examples follow the hint tables and never suggest a name I
   t.equal(exampleFor({ name: 'cache', port: 6379 }), 'redis-cache', 'port hint 6379 → redis');
   t.equal(exampleFor({ name: 'postgres-main', port: 9999 }), 'tcp-postgres-main', 'name hint on the head');
   t.equal(exampleFor({ port: 80 }), 'http-80', 'unnamed: <protocol>-<port>');
-  t.equal(exampleFor({ name: 'My_Port', port: 8080 }), 'http-8080', 'an invalid name falls back to the port number');
+  t.match(validateServicePorts(service([{ name: 'My_Port', port: 8080 }]))[0]?.message, /rename it "<protocol>-8080"/, 'an invalid name falls back to the port number');
   t.equal(exampleFor({ name: 'thing', port: 8080 }, { ...DEFAULT_PROTOCOL_HINTS, defaultProtocol: 'tcp' }), 'tcp-thing');
   // "grpc-web" would be GRPC-Web, not GRPC: the example must not be it.
   t.equal(exampleFor({ name: 'web', port: 8080 }, { nameHints: { web: 'grpc' }, portHints: {} }), 'grpc-8080');
@@ -222,8 +222,9 @@ t.test('messages fit in an admission warning even for the longest legal values',
   ];
   t.ok(violations.length > 20);
   for (const violation of violations) {
-    t.ok(violation.message.length < 256, `${violation.rule} ${violation.field}: ${violation.message.length} characters`);
-    t.match(violation.message, new RegExp(`^${violation.field.replace(/\.(name|appProtocol)$/, '').replace(/[[\]]/g, '\\$&')} `));
+    // The webhook prefixes each warning with "[rule] ": the whole line must fit.
+    t.ok(violation.message.length + violation.rule.length + 3 <= 256, `${violation.rule} ${violation.field}: ${violation.message.length} characters`);
+    t.match(violation.message, new RegExp(`^${violation.field.replace(/\.(name|appProtocol)$/, '').replace(/[[\]]/g, '\\$&')}[ :]`));
   }
 });
 

@@ -59,15 +59,18 @@ export function judge({ subject, violations, previous, enforcement }: JudgeInput
     return { violation, enforced, preexisting };
   });
   const denials = judged.filter((j) => j.enforced).map((j) => j.violation);
-  const warnings = limitWarnings(judged.filter((j) => !j.enforced).map(warningFor));
+  const warned = judged.filter((j) => !j.enforced);
+  const warnings = limitWarnings(warned.map((j) => truncate(`[${j.violation.rule}] ${j.violation.message}`)));
+  const grandfathered = warned.filter((j) => j.preexisting && j.violation.severity === 'error').length;
+  // Said once, after the warnings: a note inside each one would push it past the length limit.
+  if (grandfathered > 0) warnings.push(grandfatheringNote(grandfathered, warned.length));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
 }
 
-function warningFor({ violation, preexisting }: JudgedViolation): string {
-  // The note goes first: a long message may be cut at the warning limit.
-  const note = preexisting ? ' already present before this update, not blocking:' : '';
-  return truncate(`[${violation.rule}]${note} ${violation.message}`);
+function grandfatheringNote(grandfathered: number, warned: number): string {
+  const which = grandfathered === warned ? (warned === 1 ? 'this problem' : 'these problems') : `${grandfathered} of these problems`;
+  return `${which} already existed before this update, so ${grandfathered === 1 ? 'it does' : 'they do'} not block it; fix ${grandfathered === 1 ? 'it' : 'them'} when you can`;
 }
 
 function denialStatus(subject: string, denials: readonly Violation[]): AdmissionStatus {

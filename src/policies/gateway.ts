@@ -15,7 +15,6 @@ import { parseProtocolWord, type IstioProtocol } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
 import { quote } from './service-ports.ts';
 import {
-  fitWarning,
   isRecord,
   stringMap,
   unavailableViolation,
@@ -23,6 +22,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import type { KubeObject, Violation } from './types.ts';
+import { fitWarning } from './messages.ts';
 
 /** Gateway server protocols, as Istio's validation lists them. */
 const GATEWAY_PROTOCOLS = 'HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL';

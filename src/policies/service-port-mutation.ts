@@ -7,7 +7,6 @@
 
 import { classifyPort } from '../istio/protocol.ts';
 import {
-  fitMessage,
   portPath,
   proposePortNames,
   quote,
@@ -20,6 +19,7 @@ import {
   type ServicePortEntry,
 } from './service-ports.ts';
 import type { KubeObject, MutationNote, MutationResult } from './types.ts';
+import { fitWarning } from './messages.ts';
 
 // The hint tables are shared with validation (for the examples in its messages); mutation is
 // where callers configure them, so they are offered here too.
@@ -116,7 +116,8 @@ function renameNote(port: ServicePortEntry, newName: string, suggestion: Protoco
         return `no hint matched, so the default protocol ${suggestion.protocol} applies`;
     }
   };
-  return fitMessage(
+  return fitWarning(
+    undefined,
     `${where}: ${renamed} so Istio need not sniff it: ${because(` ${quote(suggestion.matched)}`)}; ${advice}.`,
     `${where}: ${renamed} so Istio need not sniff it: ${because('')}; ${advice}.`,
   );

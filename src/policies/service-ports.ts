@@ -9,6 +9,7 @@
 import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
 import type { KubeObject, Violation } from './types.ts';
+import { fitWarning } from './messages.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Which Services are skipped
@@ -261,8 +262,6 @@ export function proposePortNames(protocol: string, port: ServicePortEntry): stri
 // Validation (DESIGN §1.2)
 // ---------------------------------------------------------------------------------------------
 
-/** Messages double as admission warnings, which Kubernetes truncates beyond this length. */
-const MESSAGE_LIMIT = 256;
 const PROTOCOL_LIST = `Istio protocols: ${TCP_PORT_PREFIXES.join(', ')}.`;
 /** Used in examples when no hint says better. */
 const EXAMPLE_PROTOCOL = 'http';
@@ -319,7 +318,8 @@ function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): 
   // Long names leave no room for both the example and the list of protocols: a hinted example
   // is the more useful of the two, a generic one the less.
   const shorter = suggested ? [withExample, withList] : [withList, withExample];
-  return fitMessage(
+  return fitWarning(
+    'port-protocol',
     `${withExample} ${PROTOCOL_LIST}`,
     ...shorter,
     `${portPath(port)} (port ${port.port}): Istio cannot tell its protocol and will sniff it; ` +
@@ -343,7 +343,8 @@ function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, 
   }
   const problem =
     `is not a protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix}.`;
-  return fitMessage(
+  return fitWarning(
+    'port-protocol',
     `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem} ${PROTOCOL_LIST}`,
     `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem}`,
     `${portPath(port)} (port ${port.port}): its appProtocol ${problem}`,
@@ -376,7 +377,7 @@ function externalNamePort(port: ServicePortEntry, unsupported: boolean): Violati
     severity: 'error',
     field: `${portPath(port)}.${port.appProtocol !== undefined && unsupported ? 'appProtocol' : 'name'}`,
     identity: `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
-    message: fitMessage(`${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
+    message: fitWarning('externalname-port', `${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
   };
 }
 
@@ -390,7 +391,8 @@ function duplicateName(port: ServicePortEntry, first: ServicePortEntry): Violati
     severity: 'error',
     field: `${portPath(port)}.name`,
     identity: `port-name-duplicate|${port.name}|${transportKey(port)}`,
-    message: fitMessage(
+    message: fitWarning(
+      'port-name-duplicate',
       `${describePort(port)}: the name ${reason}`,
       `${portPath(port)} (port ${port.port}): its name ${reason}`,
     ),
@@ -405,7 +407,7 @@ function duplicatePort(port: ServicePortEntry, first: ServicePortEntry): Violati
     severity: 'error',
     field: portPath(port),
     identity: `port-duplicate|${transportKey(port)}|${port.name}`,
-    message: fitMessage(`${describePort(port)}: ${reason}`, `${portPath(port)}: ${reason}`),
+    message: fitWarning('port-duplicate', `${describePort(port)}: ${reason}`, `${portPath(port)}: ${reason}`),
   };
 }
 
@@ -430,17 +432,6 @@ export function describePort(port: ServicePortEntry): string {
  */
 export function quote(value: string): string {
   return JSON.stringify(value);
-}
-
-/**
- * The first variant that fits in an admission warning. Variants go from most to least
- * helpful; the last is cut as a last resort (only absurdly long input gets there).
- */
-export function fitMessage(...variants: readonly string[]): string {
-  const fitting = variants.find((variant) => variant.length < MESSAGE_LIMIT);
-  if (fitting !== undefined) return fitting;
-  const last = variants.at(-1) ?? '';
-  return `${last.slice(0, MESSAGE_LIMIT - 4)}...`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -10,7 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readServicePorts } from './service-ports.ts';
-import type { KubeObject, RuleId, Violation } from './types.ts';
+import type { KubeObject, Violation } from './types.ts';
+import { fitWarning } from './messages.ts';
 
 /** A Service as the traffic checks see it. */
 export interface TrafficService {
@@ -225,20 +226,6 @@ export function unavailableWorld(reason: string): TrafficWorld {
 // Messages
 // ---------------------------------------------------------------------------------------------
 
-/** Kubernetes drops admission warnings longer than this. */
-const WARNING_LIMIT = 256;
-
-/**
- * The first variant that still fits in an admission warning once the webhook prefixes it with
- * `[rule] `. Variants go from most to least helpful; the last is cut as a last resort.
- */
-export function fitWarning(rule: RuleId, ...variants: readonly string[]): string {
-  const budget = WARNING_LIMIT - rule.length - 3;
-  const fitting = variants.find((variant) => variant.length <= budget);
-  if (fitting !== undefined) return fitting;
-  const last = variants.at(-1) ?? '';
-  return `${last.slice(0, budget - 3)}...`;
-}
 
 /**
  * The one warning that replaces the cluster-aware rules when the world is unavailable. Its

@@ -16,7 +16,6 @@
 import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
 import {
-  fitWarning,
   hostCoveredBy,
   isRecord,
   unavailableViolation,
@@ -24,6 +23,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import type { KubeObject, Violation } from './types.ts';
+import { fitWarning } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 const CLUSTER_DOMAIN = 'cluster.local';
