@@ -213,3 +213,20 @@ t.test('registerCaFromFiles publishes ca.crt, then old + new CA after a change',
   await rm(path.join(dir, 'ca.crt'));
   await t.rejects(registration.sync(), /ca\.crt does not exist/);
 });
+
+t.test('registerCaFromFiles retries soon while a webhook configuration does not exist yet', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-ca-bundle-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeCertificateFiles(dir, { caCert: oldCa });
+  const api = new FakeWebhookApi();
+  const registrar = new CaBundleRegistrar(api, { validating: 'v' }, silent);
+  const registration = registerCaFromFiles({ certDir: dir, registrar, logger: silent, resyncMs: 3_600_000, retryMs: 20 });
+  t.teardown(() => registration.close());
+  await registration.sync();
+  t.equal(api.patches.length, 0, 'nothing to patch yet');
+  // The chart creates the configuration a moment after the pods start.
+  api.objects.set('validating/v', configuration([undefined]));
+  for (let i = 0; i < 100 && api.patches.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(api.patches.length, 1, 'patched by the retry, long before the hourly resync');
+  t.ok(await registrar.isPublished(oldCa));
+});

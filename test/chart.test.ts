@@ -19,6 +19,8 @@ import { startServer } from '../src/server.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
+// The first run downloads helm (scripts/helm.sh).
+t.setTimeout(120_000);
 
 interface Run {
   code: number;

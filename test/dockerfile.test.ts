@@ -22,6 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { generateCertificates } from '../src/tls/generate.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// A cold `npm ci` from the registry on a busy machine can take longer than the suite's 60 s.
+t.setTimeout(180_000);
 
 // ---------------------------------------------------------------------------------------------
 // Parsing

@@ -357,6 +357,8 @@ export interface FileRegistrationOptions {
   readonly resyncMs?: number | undefined;
   readonly overlapMs?: number | undefined;
   readonly debounceMs?: number | undefined;
+  /** Delay of the next attempt after a failure or while a target is missing. */
+  readonly retryMs?: number | undefined;
   readonly now?: (() => Date) | undefined;
 }
 
@@ -367,6 +369,8 @@ export interface Registration {
 }
 
 export const DEFAULT_RESYNC_MS = 60_000;
+/** The delay before the next attempt after a failed or incomplete publication. */
+const RETRY_MS = 5_000;
 
 /**
  * Publishes `ca.crt` of `certDir` (plus, for `overlapMs`, the CAs it held before) to the
@@ -380,6 +384,8 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
   let closed = false;
   let running: Promise<void> | undefined;
 
+  /** Whether every target trusts the bundle afterwards (none is missing). */
+  let complete = false;
   const syncOnce = async (): Promise<void> => {
     const pem = await readOptionalFile(file);
     if (pem === undefined) {
@@ -387,7 +393,8 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
     }
     const current = bundleCertificates(pem, file);
     const result = overlapBundle(previous, current, retained, now(), options.overlapMs ?? DEFAULT_OVERLAP_MS);
-    await options.registrar.publish(result.bundle);
+    const outcomes = await options.registrar.publish(result.bundle);
+    complete = outcomes.every((outcome) => outcome.result !== 'missing');
     previous = current;
     retained = [...result.retained];
   };
@@ -411,8 +418,27 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
     })();
     return running;
   };
+  // After a failure, or while a target does not exist yet, try again soon rather than at the
+  // next resync: at install the configurations may appear a moment after the webhook starts.
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const retrySoon = (): void => {
+    if (closed || retry !== undefined) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      syncLogged();
+    }, Math.min(options.resyncMs ?? DEFAULT_RESYNC_MS, options.retryMs ?? RETRY_MS));
+    retry.unref();
+  };
   const syncLogged = (): void => {
-    sync().catch((error: unknown) => options.logger.error({ err: error }, 'publishing the caBundle failed; will retry'));
+    sync().then(
+      () => {
+        if (!complete) retrySoon();
+      },
+      (error: unknown) => {
+        options.logger.error({ err: error }, 'publishing the caBundle failed; will retry');
+        retrySoon();
+      },
+    );
   };
 
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -430,10 +456,17 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
   interval.unref();
 
   return {
-    sync,
+    async sync() {
+      try {
+        await sync();
+      } finally {
+        if (!complete) retrySoon();
+      }
+    },
     close() {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
+      if (retry !== undefined) clearTimeout(retry);
       clearInterval(interval);
       watcher?.close();
     },

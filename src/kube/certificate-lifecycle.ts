@@ -30,6 +30,9 @@ export interface LifecycleDependencies {
   readonly syncIntervalMs?: number | undefined;
 }
 
+/** The delay before the next attempt after a failed or incomplete sync. */
+const RETRY_MS = 5_000;
+
 const NOTHING: CertificateLifecycle = { managesCertificates: false, start: async () => {}, close: () => {} };
 
 export async function startCertificateLifecycle(config: Config, logger: Logger, deps: LifecycleDependencies = {}): Promise<CertificateLifecycle> {
@@ -95,32 +98,44 @@ export async function startCertificateLifecycle(config: Config, logger: Logger, 
     'certificates loaded from the certificate Secret',
   );
 
-  const publish = async (result: SyncResult): Promise<void> => {
-    if (registrar) await registrar.publish(result.trustBundle, result.generation);
+  /** Publishes; true when every target trusts the bundle now (none missing, no error). */
+  const publish = async (result: SyncResult): Promise<boolean> => {
+    if (!registrar) return true;
+    try {
+      const outcomes = await registrar.publish(result.trustBundle, result.generation);
+      return outcomes.every((outcome) => outcome.result !== 'missing');
+    } catch (error) {
+      logger.error({ err: error }, 'publishing the caBundle failed; will retry');
+      return false;
+    }
   };
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let running = false;
+  // A setTimeout chain, not setInterval: one sync at a time, and soon again after a failure
+  // (at install the webhook configurations may be created a moment after the pods start).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const schedule = (ok: boolean): void => {
+    if (closed) return;
+    timer = setTimeout(() => void tick(), ok ? intervalMs : Math.min(intervalMs, RETRY_MS));
+    timer.unref();
+  };
   const tick = async (): Promise<void> => {
-    if (running) return;
-    running = true;
+    let ok = false;
     try {
       latest = await store.sync();
-      await publish(latest);
+      ok = await publish(latest);
     } catch (error) {
       logger.error({ err: error }, 'certificate Secret sync failed; will retry');
-    } finally {
-      running = false;
     }
+    schedule(ok);
   };
   return {
     managesCertificates: true,
     async start() {
-      await publish(latest).catch((error: unknown) => logger.error({ err: error }, 'publishing the caBundle failed; will retry'));
-      timer = setInterval(() => void tick(), intervalMs);
-      timer.unref();
+      schedule(await publish(latest));
     },
     close() {
-      if (timer !== undefined) clearInterval(timer);
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
     },
   };
 }
