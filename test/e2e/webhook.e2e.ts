@@ -2,9 +2,11 @@
 // `mesh-admission serve`, registered with `mesh-admission webhook-config | kubectl apply -f -`.
 // Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { findBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
-import { registerWebhook, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
+import { registerWebhook, runCli, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
 
 const SEED_SERVICE = await readFile(new URL('../../examples/manifests/data-center-service.yaml', import.meta.url), 'utf8');
 
@@ -115,6 +117,46 @@ if (!found.binDir) {
     const l = await labels(cp, 'team-rev');
     t.equal(l['istio.io/rev'], '1-24');
     t.equal(l['istio-injection'], undefined);
+  });
+
+  t.test('serve --register-* patches the caBundle, and the API server then trusts the webhook', async (t) => {
+    await webhook.stop();
+    // Registered first with a CA that did not sign the webhook's certificate: calls fail TLS.
+    const strangerDir = await mkdtemp(path.join(os.tmpdir(), 'stranger-ca-'));
+    t.teardown(() => rm(strangerDir, { recursive: true, force: true }));
+    await runCli(['certs', '--dir', strangerDir]);
+    const certDir = await mkdtemp(path.join(os.tmpdir(), 'registered-'));
+    t.teardown(() => rm(certDir, { recursive: true, force: true }));
+    await runCli(['certs', '--dir', certDir]);
+    webhook = await startWebhook([], { certDir });
+    await registerWebhook(cp, { ...webhook, certDir: strangerDir });
+    const untrusted = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: serviceYaml('tls-check', [{ name: 'data', port: 12345 }]), allowFailure: true });
+    t.match(untrusted.stderr, /failed calling webhook .*x509|certificate signed by unknown authority/, 'the stranger CA is not trusted');
+    await webhook.stop();
+
+    webhook = await startWebhook(['--register-validating', 'mesh-admission', '--register-mutating', 'mesh-admission'], {
+      certDir,
+      env: { KUBECONFIG: cp.kubeconfigPath },
+    });
+    const ca = await readFile(path.join(certDir, 'ca.crt'), 'utf8');
+    // Registration runs right after the server starts listening: wait for it (bounded).
+    const bundleOf = async (kind: string) =>
+      Buffer.from(JSON.parse((await cp.kubectl(['get', kind, 'mesh-admission', '-o', 'json'])).stdout).webhooks[0].clientConfig.caBundle, 'base64').toString();
+    for (const kind of ['validatingwebhookconfiguration', 'mutatingwebhookconfiguration']) {
+      let bundle = await bundleOf(kind);
+      for (let attempt = 0; attempt < 50 && bundle !== ca; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        bundle = await bundleOf(kind);
+      }
+      t.equal(bundle, ca, `${kind} caBundle is the webhook's CA`);
+    }
+    // The URLs still point at the earlier port: point them at this server, keeping the patched caBundle.
+    for (const kind of ['validatingwebhookconfiguration', 'mutatingwebhookconfiguration']) {
+      const path = kind.startsWith('validating') ? 'validate' : 'mutate';
+      await cp.kubectl(['patch', kind, 'mesh-admission', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/url', value: `https://127.0.0.1:${webhook.port}/${path}` }])]);
+    }
+    const denied = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: serviceYaml('tls-check', [{ name: 'data', port: 12345 }]), allowFailure: true });
+    t.match(denied.stderr, /admission webhook "validate\.mesh-admission\.io" denied the request/, 'the API server called the webhook through the registered bundle');
   });
 
   t.test('audit reports the live cluster\'s violations through the kubeconfig', async (t) => {
