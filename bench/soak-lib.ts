@@ -103,11 +103,20 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** One Prometheus sample from the child's probe port. */
-export async function scrape(probePort: number, metric: string): Promise<number | undefined> {
+/**
+ * Prometheus samples from the child's probe port (one scrape). A name alone picks the first
+ * series of that metric; `name{label="value"}` picks that series.
+ */
+export async function scrape(probePort: number, series: readonly string[]): Promise<Record<string, number | undefined>> {
   const text = await (await fetch(`http://127.0.0.1:${probePort}/metrics`)).text();
-  const match = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return Object.fromEntries(
+    series.map((name) => {
+      const pattern = name.includes('{') ? escape(name) : `${escape(name)}(?:\\{[^}]*\\})?`;
+      const match = new RegExp(`^${pattern} ([0-9.eE+-]+)$`, 'm').exec(text);
+      return [name, match ? Number(match[1]) : undefined];
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,15 +28,27 @@ const elapsed = () => (performance.now() - started) / 1000;
 const load = loadLoop(webhook.webhookPort, webhook.ca, CONNECTIONS, () => elapsed() >= SECONDS, stats);
 
 const SAMPLE_EVERY_S = 5;
-const samples: { at: number; rss: number; requests: number; lagP99: number | undefined }[] = [];
-let baseline: { rss: number; requests: number; at: number } | undefined;
-const takeSample = async () => {
+const NEW_SPACE = 'nodejs_heap_space_size_total_bytes{space="new"}';
+interface Sample {
+  readonly at: number;
+  readonly rss: number;
+  readonly requests: number;
+  readonly lagP99: number | undefined;
+  readonly heapUsed: number | undefined;
+  readonly heapTotal: number | undefined;
+}
+const samples: Sample[] = [];
+let baseline: Sample | undefined;
+const takeSample = async (): Promise<Sample> => {
   // Each scrape resets prom-client's event-loop histogram: every sample covers its interval.
-  const lagP99 = await scrape(webhook.probePort, 'nodejs_eventloop_lag_p99_seconds');
-  const sample = { at: elapsed(), rss: rssBytes(webhook.pid), requests: stats.requests, lagP99 };
+  const metrics = await scrape(webhook.probePort, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes', NEW_SPACE]);
+  const lagP99 = metrics['nodejs_eventloop_lag_p99_seconds'];
+  const sample = { at: elapsed(), rss: rssBytes(webhook.pid), requests: stats.requests, lagP99, heapUsed: metrics['nodejs_heap_size_used_bytes'], heapTotal: metrics['nodejs_heap_size_total_bytes'] };
   samples.push(sample);
   if (!baseline && sample.at >= BASELINE_AT - 0.5) baseline = sample;
-  console.log(`  ${sample.at.toFixed(0).padStart(3)} s  rss ${mib(sample.rss)}  requests ${sample.requests}  errors ${stats.errors}  loop p99 ${lagP99 === undefined ? '?' : `${(lagP99 * 1000).toFixed(1)} ms`}`);
+  const newSpace = metrics[NEW_SPACE];
+  const heap = sample.heapUsed === undefined || sample.heapTotal === undefined ? '?' : `${mib(sample.heapUsed)} / ${mib(sample.heapTotal)} (new space ${newSpace === undefined ? '?' : mib(newSpace)}), external ${mib(metrics['nodejs_external_memory_bytes'] ?? 0)}`;
+  console.log(`  ${sample.at.toFixed(0).padStart(3)} s  rss ${mib(sample.rss)}  heap ${heap}  requests ${sample.requests}  errors ${stats.errors}  loop p99 ${lagP99 === undefined ? '?' : `${(lagP99 * 1000).toFixed(1)} ms`}`);
   return sample;
 };
 for (let next = SAMPLE_EVERY_S; next < SECONDS; next += SAMPLE_EVERY_S) {
@@ -65,6 +77,7 @@ const summary = {
   requestsPerSecond: Math.round(throughput),
   latencyMs: { p50: stats.latency.percentile(50) / 1000, p99: stats.latency.percentile(99) / 1000, max: stats.latency.max / 1000 },
   rss: { atBaselineMiB: +(base.rss / 2 ** 20).toFixed(1), atEndMiB: +(end.rss / 2 ** 20).toFixed(1), baselineAtSeconds: Math.round(base.at), growthPercent: +(growth * 100).toFixed(2) },
+  heapUsedMiB: { atBaseline: base.heapUsed === undefined ? null : +(base.heapUsed / 2 ** 20).toFixed(1), atEnd: end.heapUsed === undefined ? null : +(end.heapUsed / 2 ** 20).toFixed(1) },
   eventLoopDelayP99Ms: lagP99Max === undefined ? null : +(lagP99Max * 1000).toFixed(2),
   exitCode: code,
 };
