@@ -39,6 +39,11 @@ export interface Config {
   readonly clientCaFile: string | undefined;
   readonly shutdownGraceMs: number;
   /**
+   * After SIGTERM, how long readiness stays false while the listener keeps serving, so the
+   * Service's endpoints drop the pod before it stops accepting connections.
+   */
+  readonly shutdownDelayMs: number;
+  /**
    * Check Gateways and VirtualServices against the cluster (Services, Gateways,
    * ServiceEntries from informer caches); `serve` then lists and watches those kinds.
    */
@@ -95,6 +100,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   headersTimeoutMs: 10_000,
   clientCaFile: undefined,
   shutdownGraceMs: 10_000,
+  shutdownDelayMs: 0,
   trafficChecks: false,
   mutation: { nameHints: DEFAULT_NAME_HINTS, portHints: DEFAULT_PORT_HINTS, defaultProtocol: undefined },
   injection: { enabled: true, mode: 'istio-injection', revision: undefined, excludedNamespaces: [] },
@@ -133,6 +139,7 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MESH_ADMISSION_HEADERS_TIMEOUT_MS', parse: positiveInteger },
   { path: 'clientCaFile', flag: 'client-ca-file', env: 'MESH_ADMISSION_CLIENT_CA_FILE', parse: nonEmptyString },
   { path: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'MESH_ADMISSION_SHUTDOWN_GRACE_MS', parse: positiveInteger },
+  { path: 'shutdownDelayMs', flag: 'shutdown-delay-ms', env: 'MESH_ADMISSION_SHUTDOWN_DELAY_MS', parse: nonNegativeInteger },
   { path: 'trafficChecks', flag: 'traffic-checks', env: 'MESH_ADMISSION_TRAFFIC_CHECKS', parse: boolean },
   { path: 'mutation.defaultProtocol', flag: 'default-protocol', env: 'MESH_ADMISSION_DEFAULT_PROTOCOL', parse: istioPrefix },
   { path: 'injection.enabled', flag: 'injection', env: 'MESH_ADMISSION_INJECTION', parse: boolean },
@@ -181,6 +188,9 @@ export function buildConfig(sources: ConfigSources): Config {
   const config = merged as unknown as Config;
   if (config.injection.mode === 'revision' && !config.injection.revision) {
     throw new ConfigError('injection.revision', 'injection mode "revision" needs a revision name (e.g. "1-24")');
+  }
+  if (config.shutdownDelayMs >= config.shutdownGraceMs) {
+    throw new ConfigError('shutdownDelayMs', 'must be smaller than shutdownGraceMs, or the drain is cut short');
   }
   if (config.certificates.renewBeforeDays >= config.certificates.validityDays) {
     throw new ConfigError('certificates.renewBeforeDays', 'must be smaller than certificates.validityDays');
@@ -236,6 +246,12 @@ function setPath(root: Record<string, unknown>, path: string, value: unknown): v
 function portNumber(raw: unknown, setting: string): number {
   const value = integer(raw, setting);
   if (value < 0 || value > 65535) throw new ConfigError(setting, `port ${value} is outside 0-65535`);
+  return value;
+}
+
+function nonNegativeInteger(raw: unknown, setting: string): number {
+  const value = integer(raw, setting);
+  if (value < 0) throw new ConfigError(setting, `must be zero or a positive integer, got ${value}`);
   return value;
 }
 

@@ -107,6 +107,7 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     metrics,
     async close() {
       shuttingDown = true;
+      if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
       clearInterval(renewal);
       watcher.close();
       await app.close();

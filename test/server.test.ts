@@ -15,9 +15,9 @@ import { review, service, testConfig } from './helpers/reviews.ts';
 
 const silent = pino({ level: 'silent' });
 
-async function started(t: { teardown: (fn: () => unknown) => void }) {
+async function started(t: { teardown: (fn: () => unknown) => void }, flags: Record<string, string> = {}) {
   const certDir = await mkdtemp(join(tmpdir(), 'serve-'));
-  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
+  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, ...flags });
   const server = await startServer(config, silent);
   t.teardown(() => server.close());
   const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
@@ -131,6 +131,16 @@ t.test('close(): readiness goes false and the ports close', async (t) => {
   t.equal((await fetch(probe)).status, 200);
   await server.close();
   await t.rejects(fetch(probe));
+});
+
+t.test('shutdown delay: readiness off at once, requests still served until the delay ends', async (t) => {
+  const { server, ca } = await started(t, { 'shutdown-delay-ms': '1500' });
+  const closing = server.close();
+  const ready = await fetch(`http://127.0.0.1:${server.probePort}/readyz`);
+  t.equal(ready.status, 503);
+  const res = await postHttp1(server.webhookPort, ca, '/validate', review({ uid: 'during-delay' }));
+  t.equal(res.json.response.uid, 'during-delay', 'a new connection is still served during the delay');
+  await closing;
 });
 
 t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', async (t) => {
