@@ -4,19 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments } from 'yaml';
-import { runCli } from '../src/cli.ts';
+import { runCliCaptured } from './helpers/run-cli.ts';
 
-async function run(argv: string[], stdin = '', env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (s) => { stdout += s; },
-    stderr: (s) => { stderr += s; },
-    readStdin: async () => stdin,
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const run = runCliCaptured;
 
 const bad = `apiVersion: v1
 kind: Service

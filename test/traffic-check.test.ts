@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { runCli } from '../src/cli.ts';
+import { runCliCaptured } from './helpers/run-cli.ts';
 
 /** A port nothing listens on (fetch refuses some low ports outright, so not just any). */
 async function closedPort(): Promise<number> {
@@ -15,17 +15,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function run(argv: string[], stdin = '', env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (s) => { stdout += s; },
-    stderr: (s) => { stderr += s; },
-    readStdin: async () => stdin,
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const run = runCliCaptured;
 
 t.test("check over examples/istio/: the seed's Gateways, VirtualServices and Services pass", async (t) => {
   const r = await run(['check', '-f', 'examples/istio/']);

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { access } from 'node:fs/promises';
 import t from 'tap';
-import { findBinaries, startControlPlane } from './control-plane.ts';
+import { binariesOrSkip, startControlPlane } from './control-plane.ts';
 
 function isAlive(pid: number): boolean {
   try {
@@ -23,14 +23,8 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-const found = await findBinaries({ log: (line) => t.comment(line) });
-
-if (!found.binDir) {
-  const reason = `kube-apiserver/etcd/kubectl unavailable: ${found.reason ?? 'unknown'}`;
-  if (process.env.E2E_REQUIRED === '1') t.fail(reason);
-  else t.plan(0, reason);
-} else {
-  const binDir = found.binDir;
+const binDir = await binariesOrSkip(t);
+if (binDir) {
   t.test('control plane starts, serves kubectl, and stops cleanly', async (t) => {
     const cp = await startControlPlane({ binDir, log: (line) => t.comment(line) });
     t.teardown(() => cp.stop());

@@ -621,3 +621,26 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     throw err;
   }
 }
+
+/** The parts of a tap test that the skip-or-fail decision needs. */
+interface SuiteControl {
+  comment(message: string): void;
+  fail(message: string): void;
+  plan(count: number, reason?: string): void;
+}
+
+/**
+ * A suite that cannot run skips with the reason, or fails with it when E2E_REQUIRED=1 (CI),
+ * so a missing prerequisite never passes silently there.
+ */
+export function skipOrFail(t: SuiteControl, reason: string): void {
+  if (process.env['E2E_REQUIRED'] === '1') t.fail(reason);
+  else t.plan(0, reason);
+}
+
+/** The binaries' folder; undefined once the suite has been skipped or failed for want of them. */
+export async function binariesOrSkip(t: SuiteControl): Promise<string | undefined> {
+  const found = await findBinaries({ log: (line) => t.comment(line) });
+  if (!found.binDir) skipOrFail(t, `kube-apiserver/etcd/kubectl unavailable: ${found.reason ?? 'unknown'}`);
+  return found.binDir;
+}

@@ -9,7 +9,7 @@ import t from 'tap';
 import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { findBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { registerWebhook, runCliWithStatus, startWebhook, type WebhookServer } from './webhook-server.ts';
 
 const EXAMPLES = new URL('../../examples/istio/', import.meta.url);
@@ -89,13 +89,9 @@ async function dryCreate(cp: ControlPlane, yaml: string): Promise<string> {
   return (await cp.kubectl(['create', '--dry-run=server', '-f', '-'], { input: yaml })).stderr;
 }
 
-const found = await findBinaries({ log: (line) => t.comment(line) });
-if (!found.binDir) {
-  const reason = `kube-apiserver/etcd/kubectl unavailable: ${found.reason ?? 'unknown'}`;
-  if (process.env['E2E_REQUIRED'] === '1') t.fail(reason);
-  else t.plan(0, reason);
-} else {
-  const cp = await startControlPlane({ binDir: found.binDir, log: (line) => t.comment(line) });
+const binDir = await binariesOrSkip(t);
+if (binDir) {
+  const cp = await startControlPlane({ binDir, log: (line) => t.comment(line) });
   t.teardown(() => cp.stop());
   t.comment(`kube-apiserver ${cp.version}`);
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { findBinaries, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { registerWebhook, runCli, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
 
 const SEED_SERVICE = await readFile(new URL('../../examples/manifests/data-center-service.yaml', import.meta.url), 'utf8');
@@ -24,13 +24,9 @@ async function labels(cp: ControlPlane, namespace: string): Promise<Record<strin
   return JSON.parse((await cp.kubectl(['get', 'namespace', namespace, '-o', 'json'])).stdout).metadata.labels;
 }
 
-const found = await findBinaries({ log: (line) => t.comment(line) });
-if (!found.binDir) {
-  const reason = `kube-apiserver/etcd/kubectl unavailable: ${found.reason ?? 'unknown'}`;
-  if (process.env['E2E_REQUIRED'] === '1') t.fail(reason);
-  else t.plan(0, reason);
-} else {
-  const cp = await startControlPlane({ binDir: found.binDir, log: (line) => t.comment(line) });
+const binDir = await binariesOrSkip(t);
+if (binDir) {
+  const cp = await startControlPlane({ binDir, log: (line) => t.comment(line) });
   t.teardown(() => cp.stop());
   t.comment(`kube-apiserver ${cp.version}`);
   console.log(`# e2e: ran against kube-apiserver ${cp.version}`);
