@@ -48,6 +48,11 @@ export interface Config {
    * ServiceEntries from informer caches); `serve` then lists and watches those kinds.
    */
   readonly trafficChecks: boolean;
+  /**
+   * Add `holdApplicationUntilProxyStarts: true` to the `proxy.istio.io/config` annotation of
+   * Pods created in injected namespaces (the webhook configuration selects those namespaces).
+   */
+  readonly holdApplicationUntilProxyStarts: boolean;
   readonly mutation: {
     readonly nameHints: Readonly<Record<string, string>>;
     readonly portHints: Readonly<Record<string, string>>;
@@ -102,6 +107,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   shutdownGraceMs: 10_000,
   shutdownDelayMs: 0,
   trafficChecks: false,
+  holdApplicationUntilProxyStarts: false,
   mutation: { nameHints: DEFAULT_NAME_HINTS, portHints: DEFAULT_PORT_HINTS, defaultProtocol: undefined },
   injection: { enabled: true, mode: 'istio-injection', revision: undefined, excludedNamespaces: [] },
   certificates: { validityDays: 365, renewBeforeDays: 30, secretName: undefined },
@@ -141,6 +147,7 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'MESH_ADMISSION_SHUTDOWN_GRACE_MS', parse: positiveInteger },
   { path: 'shutdownDelayMs', flag: 'shutdown-delay-ms', env: 'MESH_ADMISSION_SHUTDOWN_DELAY_MS', parse: nonNegativeInteger },
   { path: 'trafficChecks', flag: 'traffic-checks', env: 'MESH_ADMISSION_TRAFFIC_CHECKS', parse: boolean },
+  { path: 'holdApplicationUntilProxyStarts', flag: 'hold-application-until-proxy-starts', env: 'MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS', parse: boolean },
   { path: 'mutation.defaultProtocol', flag: 'default-protocol', env: 'MESH_ADMISSION_DEFAULT_PROTOCOL', parse: istioPrefix },
   { path: 'injection.enabled', flag: 'injection', env: 'MESH_ADMISSION_INJECTION', parse: boolean },
   { path: 'injection.mode', flag: 'injection-mode', env: 'MESH_ADMISSION_INJECTION_MODE', parse: oneOf(INJECTION_MODES) },

@@ -6,6 +6,23 @@
 
 export const VALIDATING_WEBHOOK_NAME = 'validate.mesh-admission.io';
 export const MUTATING_WEBHOOK_NAME = 'mutate.mesh-admission.io';
+/**
+ * The Pod webhooks of `holdApplicationUntilProxyStarts`, one per way a namespace asks Istio for
+ * injection (a webhook has a single namespaceSelector). The same selectors as Istio's own
+ * injector webhooks, so a namespace matches at most one of them.
+ */
+export const POD_WEBHOOKS = [
+  { name: 'pods.mutate.mesh-admission.io', namespaceExpressions: [{ key: 'istio-injection', operator: 'In', values: ['enabled'] }] },
+  {
+    name: 'revision-pods.mutate.mesh-admission.io',
+    namespaceExpressions: [
+      { key: 'istio-injection', operator: 'DoesNotExist' },
+      { key: 'istio.io/rev', operator: 'Exists' },
+    ],
+  },
+];
+/** Pods labelled sidecar.istio.io/inject=false get no sidecar, so they are not sent either. */
+export const POD_OPT_OUT = { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] };
 /** Objects carrying this label with value "true" are never sent to the webhook. */
 export const OPT_OUT_LABEL = 'mesh-admission.io/ignore';
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -25,6 +42,8 @@ export interface WebhookConfigOptions {
   readonly excludedNamespaces: readonly string[];
   /** Also validate Istio Gateways and VirtualServices (serve with trafficChecks). */
   readonly trafficChecks?: boolean;
+  /** Also send Pods of injected namespaces to the mutating webhook (serve with holdApplicationUntilProxyStarts). */
+  readonly holdApplicationUntilProxyStarts?: boolean;
 }
 
 /** Every version Istio has served its networking API in; the schemas are the same. */
@@ -85,6 +104,21 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
         reinvocationPolicy: 'IfNeeded',
         ...common,
       },
+      ...(options.holdApplicationUntilProxyStarts
+        ? POD_WEBHOOKS.map((hook) => ({
+            name: hook.name,
+            clientConfig: { url: `${base}/mutate`, caBundle },
+            rules: [{ ...rule(['pods'], ['CREATE']), scope: 'Namespaced' }],
+            // The change is idempotent; run again if a later webhook rewrites the annotation.
+            reinvocationPolicy: 'IfNeeded',
+            ...common,
+            // Losing the annotation is harmless; blocking every Pod of the mesh while the
+            // webhook is down is not. So these entries never fail closed.
+            failurePolicy: 'Ignore',
+            namespaceSelector: { matchExpressions: [...common.namespaceSelector.matchExpressions, ...hook.namespaceExpressions] },
+            objectSelector: { matchExpressions: [...common.objectSelector.matchExpressions, POD_OPT_OUT] },
+          }))
+        : []),
     ],
   };
   return [validating, mutating];

@@ -236,3 +236,14 @@ t.test('one log line per denial or mutation, none for plain allows at info', asy
   t.match(entries[0], { kind: 'Service', namespace: 'default', operation: 'CREATE', rules: ['port-protocol'] });
   t.type(entries[0].durationMs, 'number');
 });
+
+t.test('mutate adds holdApplicationUntilProxyStarts to a new Pod when enabled, and leaves Pods alone when not', async (t) => {
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop' }, spec: { containers: [{ name: 'web', image: 'web:1' }] } };
+  const body = review({ kind: 'Pod', namespace: 'shop', object: pod });
+  const enabled = (await post(makeApp({ 'hold-application-until-proxy-starts': 'true' }).app, '/mutate', body)).json().response;
+  t.equal(enabled.patchType, 'JSONPatch');
+  t.same(decodePatch(enabled.patch), [{ op: 'add', path: '/metadata/annotations', value: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: true' } }]);
+  t.match(enabled.warnings, [/sidecar is ready/]);
+  const disabled = (await post(makeApp().app, '/mutate', body)).json().response;
+  t.same(disabled, { uid: body.request.uid, allowed: true });
+});

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { pino } from 'pino';
 import { buildConfig, SETTING_FLAGS, type Config } from '../src/config.ts';
-import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
+import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, POD_WEBHOOKS, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
 import { startServer } from '../src/server.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,7 +103,7 @@ const rendered = await Promise.all(VARIANTS.map((variant) => template(variant.se
 
 t.test('helm lint passes (strict) for every certificate mode', async (t) => {
   for (const mode of ['self', 'cert-manager', 'helm']) {
-    const result = await run(HELM, ['lint', CHART, '--strict', '--set', `certificates.mode=${mode}`, '--set', 'trafficChecks.enabled=true']);
+    const result = await run(HELM, ['lint', CHART, '--strict', '--set', `certificates.mode=${mode}`, '--set', 'trafficChecks.enabled=true', '--set', 'holdApplicationUntilProxyStarts.enabled=true']);
     t.equal(result.code, 0, `helm lint --strict (${mode}): ${result.stdout}${result.stderr}`);
   }
 });
@@ -392,6 +392,51 @@ t.test('self mode names, exclusions and options', async (t) => {
   t.equal(config.injection.revision, '1-24');
 });
 
+t.test('holdApplicationUntilProxyStarts: off, no Pod rules; on, the Pod webhooks of injected namespaces and the setting', async (t) => {
+  const podRules = (objects: K8sObject[]) =>
+    [...find(objects, 'MutatingWebhookConfiguration'), ...find(objects, 'ValidatingWebhookConfiguration')]
+      .flatMap((config) => config.webhooks)
+      .filter((webhook: any) => webhook.rules.some((rule: any) => rule.resources.includes('pods')));
+  for (const [index, variant] of VARIANTS.entries()) {
+    t.equal(podRules(rendered[index]!).length, 0, `${variant.name}: no Pod rules by default`);
+    const config = buildConfig({ file: { path: 'config.yaml', text: one(rendered[index]!, 'ConfigMap').data['config.yaml'] } });
+    t.equal(config.holdApplicationUntilProxyStarts, false);
+  }
+
+  for (const mode of ['self', 'helm'] as const) {
+    const objects = await template({ 'holdApplicationUntilProxyStarts.enabled': 'true', 'certificates.mode': mode, 'webhook.excludedNamespaces[0]': 'legacy' });
+    const mutating = one(objects, 'MutatingWebhookConfiguration');
+    t.equal(one(objects, 'ValidatingWebhookConfiguration').webhooks.length, 1, `${mode}: Pods are never validated`);
+    const [main, ...pods] = mutating.webhooks;
+    t.equal(main.name, MUTATING_WEBHOOK_NAME);
+    const [, refMutating] = webhookConfigurations({ url: 'https://x', caPem: 'x', name: 'x', failurePolicy: 'Fail', timeoutSeconds: 5, excludedNamespaces: [], holdApplicationUntilProxyStarts: true }) as [any, any];
+    const refPods = refMutating.webhooks.slice(1);
+    t.same(pods.map((w: any) => w.name), POD_WEBHOOKS.map((w) => w.name), `${mode}: one Pod webhook per injection selector`);
+    for (const [i, webhook] of pods.entries()) {
+      t.same(webhook.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' }], 'Pod CREATE only');
+      t.same(webhook.rules, refPods[i].rules, '... as webhook-config.ts has them');
+      t.same(webhook.clientConfig, main.clientConfig, 'the same Service, path and caBundle as the main mutating webhook');
+      t.equal(webhook.failurePolicy, 'Ignore', 'Pod entries never fail closed');
+      t.equal(webhook.failurePolicy, refPods[i].failurePolicy, '... as webhook-config.ts has them');
+      t.equal(webhook.timeoutSeconds, main.timeoutSeconds);
+      t.same(webhook.admissionReviewVersions, ['v1']);
+      t.equal(webhook.sideEffects, 'None');
+      t.equal(webhook.reinvocationPolicy, refPods[i].reinvocationPolicy);
+      const [exclusions, ...injected] = webhook.namespaceSelector.matchExpressions;
+      t.same(exclusions, main.namespaceSelector.matchExpressions[0], 'the same excluded namespaces');
+      t.ok(exclusions.values.includes('legacy'));
+      t.same(injected, POD_WEBHOOKS[i]!.namespaceExpressions, `${webhook.name}: the injected-namespace selector`);
+      t.same(webhook.objectSelector, refPods[i].objectSelector, 'the opt-out label and sidecar.istio.io/inject=false');
+    }
+    const config = buildConfig({ file: { path: 'config.yaml', text: one(objects, 'ConfigMap').data['config.yaml'] } });
+    t.equal(config.holdApplicationUntilProxyStarts, true, 'the ConfigMap turns the mutation on in the webhook');
+  }
+  t.same(POD_WEBHOOKS.map((w) => w.namespaceExpressions), [
+    [{ key: 'istio-injection', operator: 'In', values: ['enabled'] }],
+    [{ key: 'istio-injection', operator: 'DoesNotExist' }, { key: 'istio.io/rev', operator: 'Exists' }],
+  ], 'istio-injection=enabled, or istio.io/rev without istio-injection (never both)');
+});
+
 t.test('the schema rejects bad values', async (t) => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ 'webhook.timeoutSeconds': '11' }, /timeoutSeconds.*maximum/],
@@ -403,6 +448,7 @@ t.test('the schema rejects bad values', async (t) => {
     [{ replicaCount: '0' }, /replicaCount/],
     [{ runAsUser: '0' }, /runAsUser/],
     [{ unknownSetting: 'x' }, /additional properties 'unknownSetting'/],
+    [{ 'holdApplicationUntilProxyStarts.enabled': 'maybe' }, /holdApplicationUntilProxyStarts/],
   ];
   await Promise.all(
     cases.map(async ([sets, message]) => {

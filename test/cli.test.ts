@@ -174,3 +174,35 @@ t.test('the entry point sets the process exit code', async (t) => {
   const unusable = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', '-'], { input: 'a: [', encoding: 'utf8' });
   t.equal(unusable.status, 2);
 });
+
+t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhooks of injected namespaces', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wh-'));
+  await writeFile(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const args = ['webhook-config', '--url', 'https://127.0.0.1:8443', '--ca-file', join(dir, 'ca.crt')];
+  const plain = parseAllDocuments((await run(args)).stdout).map((d) => d.toJS());
+  t.equal(plain[1].webhooks.length, 1, 'off by default: no Pod webhooks');
+  const r = await run([...args, '--hold-application-until-proxy-starts']);
+  t.equal(r.code, 0, r.stderr);
+  const [validating, mutating] = parseAllDocuments(r.stdout).map((d) => d.toJS());
+  t.equal(validating.webhooks.length, 1, 'Pods are never validated');
+  const pods = mutating.webhooks.slice(1);
+  t.same(pods.map((w: { name: string }) => w.name), ['pods.mutate.mesh-admission.io', 'revision-pods.mutate.mesh-admission.io']);
+  for (const webhook of pods) {
+    t.same(webhook.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' }]);
+    t.equal(webhook.clientConfig.url, 'https://127.0.0.1:8443/mutate');
+    t.same(webhook.namespaceSelector.matchExpressions[0], mutating.webhooks[0].namespaceSelector.matchExpressions[0], 'the same excluded namespaces');
+    t.same(webhook.objectSelector.matchExpressions.at(-1), { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] });
+  }
+  t.same(pods[0].namespaceSelector.matchExpressions.slice(1), [{ key: 'istio-injection', operator: 'In', values: ['enabled'] }]);
+  t.same(pods[1].namespaceSelector.matchExpressions.slice(1), [{ key: 'istio-injection', operator: 'DoesNotExist' }, { key: 'istio.io/rev', operator: 'Exists' }]);
+});
+
+t.test('check --fix leaves Pods alone even with holdApplicationUntilProxyStarts on (which namespaces are injected is unknown offline)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hold-'));
+  await writeFile(join(dir, 'config.yaml'), 'holdApplicationUntilProxyStarts: true\n');
+  const podYaml = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - name: web\n    image: web:1\n';
+  const r = await run(['check', '-f', '-', '--fix', '--config', join(dir, 'config.yaml')], podYaml);
+  t.equal(r.code, 0, r.stderr);
+  t.same(parse(r.stdout), parse(podYaml), 'the Pod is printed unchanged');
+  t.notMatch(r.stdout, /holdApplicationUntilProxyStarts/);
+});

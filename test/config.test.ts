@@ -95,3 +95,16 @@ t.test('the shutdown delay must leave room for the drain', async (t) => {
   t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '10000' } }), /shutdownDelayMs.*smaller than shutdownGraceMs/);
   t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '-1' } }), /--shutdown-delay-ms/);
 });
+
+t.test('holdApplicationUntilProxyStarts: off by default; flag, environment and file', async (t) => {
+  t.equal(buildConfig({}).holdApplicationUntilProxyStarts, false);
+  t.equal(buildConfig({ flags: { 'hold-application-until-proxy-starts': 'true' } }).holdApplicationUntilProxyStarts, true);
+  t.equal(buildConfig({ env: { MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS: 'true' } }).holdApplicationUntilProxyStarts, true);
+  t.equal(buildConfig({ file: { path: 'c.yaml', text: 'holdApplicationUntilProxyStarts: true\n' } }).holdApplicationUntilProxyStarts, true);
+  t.equal(
+    buildConfig({ flags: { 'hold-application-until-proxy-starts': 'false' }, file: { path: 'c.yaml', text: 'holdApplicationUntilProxyStarts: true\n' } }).holdApplicationUntilProxyStarts,
+    false,
+    'the flag wins over the file',
+  );
+  t.throws(() => buildConfig({ env: { MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS: 'yes' } }), /MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS.*expected true or false/);
+});

@@ -69,3 +69,21 @@ t.test('a Namespace with both injection labels is allowed with a warning', async
   t.equal(outcome.response.allowed, true);
   t.match(outcome.response.warnings?.[0], /namespace-injection-conflict/);
 });
+
+t.test('Pods: holdApplicationUntilProxyStarts is merged on CREATE only when enabled', async (t) => {
+  const pod = (annotations?: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop', ...(annotations ? { annotations } : {}) }, spec: { containers: [{ name: 'web', image: 'web:1' }] } });
+  const hold = testConfig({ 'hold-application-until-proxy-starts': 'true' });
+  t.equal(handleMutate(request({ kind: 'Pod', namespace: 'shop', object: pod() }), config).decision, 'skipped', 'off by default');
+  const outcome = handleMutate(request({ kind: 'Pod', namespace: 'shop', object: pod({ 'proxy.istio.io/config': '{"concurrency":2}' }) }), hold);
+  t.equal(outcome.decision, 'mutated');
+  const patch = JSON.parse(Buffer.from(outcome.response.patch ?? '', 'base64').toString());
+  t.same(patch, [{ op: 'replace', path: '/metadata/annotations/proxy.istio.io~1config', value: '{"concurrency":2,"holdApplicationUntilProxyStarts":true}' }]);
+  t.match(outcome.response.warnings, [/holdApplicationUntilProxyStarts: true/]);
+  t.equal(handleMutate(request({ kind: 'Pod', namespace: 'shop', operation: 'UPDATE', object: pod(), oldObject: pod() }), hold).decision, 'skipped', 'never on UPDATE');
+  t.equal(handleMutate(request({ kind: 'Pod', namespace: 'shop', object: pod({ 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: false' }) }), hold).decision, 'allowed', "the user's false is kept");
+  t.equal(handleMutate(request({ kind: 'Pod', namespace: 'sandbox', object: pod() }), testConfig({ 'hold-application-until-proxy-starts': 'true', 'exempt-namespaces': 'sandbox' })).decision, 'skipped', 'exempt namespaces');
+  const broken = handleMutate(request({ kind: 'Pod', namespace: 'shop', object: pod({ 'proxy.istio.io/config': 'concurrency: [2' }) }), hold);
+  t.equal(broken.decision, 'warned', 'an unreadable annotation: allowed unchanged, with a warning');
+  t.equal(broken.response.patch, undefined);
+  t.match(broken.response.warnings, [/could not be merged/]);
+});

@@ -66,7 +66,12 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
 /** The patch is the diff between the original and the mutated copy: never hand-built paths. */
 function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>): Outcome {
   const patch = jsonpatch.compare(original, result.mutated);
-  if (patch.length === 0) return ALLOWED;
+  if (patch.length === 0) {
+    // A note without a change says why a mutation could not be made (e.g. an unreadable
+    // proxy.istio.io/config annotation): the user still gets it as a warning.
+    if (result.notes.length === 0) return ALLOWED;
+    return { response: { allowed: true, warnings: limitWarnings(result.notes.map((note) => truncate(note.message))) }, decision: 'warned', judged: [] };
+  }
   return {
     response: {
       allowed: true,

@@ -52,12 +52,15 @@ export function runCheck(input: readonly SourcedObject[], config: CheckConfig, o
   const findings: Finding[] = [];
   const fixes: FixNote[] = [];
   let checkedObjects = 0;
+  // Pods get the hold annotation only in injected namespaces, which only the cluster (the
+  // webhook's namespaceSelector) knows: offline, --fix leaves Pods alone.
+  const fixConfig = { ...config, holdApplicationUntilProxyStarts: false };
   const objects = input.map((sourced): SourcedObject => {
     const key = kindKey(groupOf(sourced.object.apiVersion), String(sourced.object.kind));
     let subject = subjectOf(sourced.object);
     const where = identify(sourced, subject);
     if (options.fix) {
-      const result = mutateObject(key, subject, config, 'CREATE');
+      const result = mutateObject(key, subject, fixConfig, 'CREATE');
       if (result && result.notes.length > 0) {
         fixes.push(...result.notes.map((note) => ({ ...where, ...note })));
         subject = { ...subject, object: result.mutated };

@@ -33,6 +33,8 @@ Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, t
       --request-timeout-ms N    whole-request deadline (default 10000)    MESH_ADMISSION_REQUEST_TIMEOUT_MS
       --headers-timeout-ms N    handshake/headers deadline (default 10000) MESH_ADMISSION_HEADERS_TIMEOUT_MS
       --traffic-checks true     check Gateways/VirtualServices (caches)   MESH_ADMISSION_TRAFFIC_CHECKS
+      --hold-application-until-proxy-starts true
+                                add it to Pods' proxy.istio.io/config     MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS
       --cert-secret NAME        share CA + certificate via this Secret    MESH_ADMISSION_CERT_SECRET
       --register-validating N   keep this validating config's caBundle    MESH_ADMISSION_REGISTER_VALIDATING
       --register-mutating N     keep this mutating config's caBundle      MESH_ADMISSION_REGISTER_MUTATING

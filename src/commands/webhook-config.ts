@@ -19,6 +19,10 @@ Services and Namespaces to a webhook served at URL. Pipe it to \`kubectl apply -
       --traffic-checks       also send Istio Gateways and VirtualServices (networking.istio.io
                              v1, v1beta1, v1alpha3) to the validating webhook; for a webhook
                              served with --traffic-checks true
+      --hold-application-until-proxy-starts
+                             also send Pods created in injected namespaces (istio-injection=enabled,
+                             or istio.io/rev without istio-injection) to the mutating webhook; for a
+                             webhook served with --hold-application-until-proxy-starts true
 `;
 
 export async function webhookConfigCommand(argv: readonly string[], io: CommandIO): Promise<number> {
@@ -32,6 +36,7 @@ export async function webhookConfigCommand(argv: readonly string[], io: CommandI
       'timeout-seconds': { type: 'string', default: '5' },
       'exclude-namespace': { type: 'string', multiple: true, default: [] },
       'traffic-checks': { type: 'boolean', default: false },
+      'hold-application-until-proxy-starts': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -71,6 +76,7 @@ export async function webhookConfigCommand(argv: readonly string[], io: CommandI
     timeoutSeconds,
     excludedNamespaces: values['exclude-namespace'],
     trafficChecks: values['traffic-checks'],
+    holdApplicationUntilProxyStarts: values['hold-application-until-proxy-starts'],
   });
   io.stdout(documents.map((d) => `---\n${stringify(d)}`).join(''));
   return 0;

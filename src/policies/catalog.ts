@@ -7,6 +7,7 @@ import type { KubeObject, MutationResult, Violation } from './types.ts';
 import { isServiceSkipped, validateServicePorts } from './service-ports.ts';
 import { mutateServicePorts } from './service-port-mutation.ts';
 import { mutateNamespace, validateNamespace } from './namespace-injection.ts';
+import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
 import { validateVirtualService } from './virtual-service.ts';
 import { DEFAULT_NAMESPACE, ISTIO_NETWORKING_GROUP, type TrafficWorld } from './traffic-world.ts';
@@ -32,7 +33,8 @@ export interface PolicyContext {
   readonly traffic?: TrafficWorld | undefined;
 }
 
-type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'>;
+type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'> &
+  Partial<Pick<Config, 'holdApplicationUntilProxyStarts'>>;
 
 export function kindKey(group: string | undefined, kind: string): KindKey {
   return `${group ?? ''}/${kind}`;
@@ -95,6 +97,12 @@ export function mutateObject(
         ...config.injection,
         excludedNamespaces: [...config.injection.excludedNamespaces, ...config.exemptNamespaces, config.namespace],
       });
+    case '/Pod':
+      // Istio reads the annotation when it injects the sidecar, which happens on CREATE. Only
+      // Pods of injected namespaces get here: the webhook configuration's namespaceSelector
+      // decides that, so nothing here looks the namespace up.
+      if (operation !== 'CREATE' || config.holdApplicationUntilProxyStarts !== true) return undefined;
+      return mutatePodProxyConfig(subject.object);
     default:
       return undefined;
   }

@@ -171,6 +171,44 @@ if (binDir) {
     t.match(badContext.stderr, /no context "nope" in the kubeconfig \(known: e2e\)/);
   });
 
+  t.test('holdApplicationUntilProxyStarts: Pods of injected namespaces get it in proxy.istio.io/config, others do not', async (t) => {
+    await webhook.stop();
+    webhook = await startWebhook(['--hold-application-until-proxy-starts', 'true']);
+    await registerWebhook(cp, webhook, ['--hold-application-until-proxy-starts']);
+    const namespaceYaml = (name: string, labels: Record<string, string>) =>
+      `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n  labels:\n${Object.entries(labels).map(([k, v]) => `    ${k}: "${v}"`).join('\n')}\n`;
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: [
+        namespaceYaml('hold-injected', { 'istio-injection': 'enabled' }),
+        namespaceYaml('hold-revision', { 'istio.io/rev': '1-24' }),
+        namespaceYaml('hold-disabled', { 'istio-injection': 'disabled', 'istio.io/rev': '1-24' }),
+      ].join('---\n'),
+    });
+    // No scheduler or nodes: a server-side dry run still runs the whole admission chain.
+    const createPod = async (namespace: string, meta: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}) => {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'app', namespace, ...meta }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+      const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify(pod) });
+      const created = JSON.parse(r.stdout) as { metadata: { annotations?: Record<string, string> } };
+      return { proxyConfig: created.metadata.annotations?.['proxy.istio.io/config'], stderr: r.stderr };
+    };
+
+    const injected = await createPod('hold-injected');
+    t.equal(injected.proxyConfig, 'holdApplicationUntilProxyStarts: true', 'istio-injection=enabled');
+    t.comment(`kubectl stderr:\n${injected.stderr}`);
+    t.match(injected.stderr, /^Warning: set holdApplicationUntilProxyStarts: true in annotation proxy\.istio\.io\/config: the app containers start once the Istio sidecar is ready/m);
+    t.equal((await createPod('hold-revision')).proxyConfig, 'holdApplicationUntilProxyStarts: true', 'istio.io/rev');
+    const merged = await createPod('hold-injected', { annotations: { 'proxy.istio.io/config': '{"concurrency":2}' } });
+    t.same(JSON.parse(merged.proxyConfig ?? ''), { concurrency: 2, holdApplicationUntilProxyStarts: true }, "the user's keys are kept");
+
+    const unlabelled = await createPod('default');
+    t.equal(unlabelled.proxyConfig, undefined, 'an unlabelled namespace is not injected: no annotation');
+    t.notMatch(unlabelled.stderr, /holdApplicationUntilProxyStarts/);
+    t.equal((await createPod('hold-disabled')).proxyConfig, undefined, 'istio-injection=disabled wins over istio.io/rev');
+    t.equal((await createPod('hold-injected', { labels: { 'sidecar.istio.io/inject': 'false' } })).proxyConfig, undefined, 'a Pod opted out of injection');
+    const userFalse = await createPod('hold-injected', { annotations: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: false' } });
+    t.equal(userFalse.proxyConfig, 'holdApplicationUntilProxyStarts: false', "the user's explicit false is kept");
+  });
+
   t.test('without the webhook registered, nothing is checked (control)', async (t) => {
     await unregisterWebhook(cp);
     const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('unchecked', [{ name: 'data', port: 12345 }]) });
