@@ -79,6 +79,27 @@ t.test('HTTP/2 over TLS, negotiated with ALPN', async (t) => {
   t.equal(res.json.response.patchType, 'JSONPatch');
 });
 
+t.test('HTTP/2: a session that served a request outlives the headers deadline (no handshake per admission)', async (t) => {
+  const { server, ca } = await started(t, { 'headers-timeout-ms': '300' });
+  const session = http2.connect(`https://localhost:${server.webhookPort}`, { ca });
+  t.teardown(() => session.destroy());
+  let closed = false;
+  session.on('close', () => { closed = true; });
+  const ask = (uid: string) =>
+    new Promise<any>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': '/validate', 'content-type': 'application/json' });
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+      req.on('error', reject);
+      req.end(JSON.stringify(review({ uid })));
+    });
+  t.equal((await ask('first')).response.uid, 'first');
+  await new Promise((r) => setTimeout(r, 900));
+  t.notOk(closed, 'the session is still open three headers deadlines later');
+  t.equal((await ask('second')).response.uid, 'second');
+});
+
 t.test('the certificate is valid for the in-cluster Service name too', async (t) => {
   const { server, ca } = await started(t);
   const res = await postHttp1(server.webhookPort, ca, '/validate', review(), 'mesh-admission.mesh-admission.svc');

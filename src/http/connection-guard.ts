@@ -28,7 +28,17 @@ interface Tracked {
   inFlight: number;
   idle: NodeJS.Timeout | undefined;
   readonly close: () => void;
+  /** How long the connection may wait for its next request once it has served one. */
+  readonly betweenRequestsMs: number;
 }
+
+/**
+ * The API server keeps one HTTP/2 connection per webhook and sends every admission over it;
+ * closing it after the short headers deadline would cost a TLS handshake per admission at low
+ * rates. An HTTP/2 request arrives as whole HEADERS frames, so an idle session holds no
+ * half-sent request that the headers deadline must cut: a minute between requests is enough.
+ */
+const HTTP2_IDLE_MS = 60_000;
 
 const PLAIN_HTTP_BODY = JSON.stringify({
   statusCode: 400,
@@ -39,29 +49,36 @@ const PLAIN_HTTP_BODY = JSON.stringify({
 export function guardConnections(server: Http2SecureServer, options: ConnectionGuardOptions): void {
   const tracked = new WeakMap<object, Tracked>();
 
-  const waitForRequest = (state: Tracked) => {
+  const waitForRequest = (state: Tracked, timeoutMs: number) => {
     clearTimeout(state.idle);
-    state.idle = setTimeout(state.close, options.headersTimeoutMs).unref();
+    state.idle = setTimeout(state.close, timeoutMs).unref();
   };
-  const track = (key: object, close: () => void) => {
-    const state: Tracked = { inFlight: 0, idle: undefined, close };
+  const track = (key: object, close: () => void, betweenRequestsMs: number) => {
+    const state: Tracked = { inFlight: 0, idle: undefined, close, betweenRequestsMs };
     tracked.set(key, state);
-    waitForRequest(state);
+    // The first request must come promptly, whatever the protocol.
+    waitForRequest(state, options.headersTimeoutMs);
     return state;
   };
 
   server.on('secureConnection', (socket: TLSSocket) => {
     // HTTP/2 connections are tracked by their session (below).
     if (socket.alpnProtocol === 'h2') return;
-    const state = track(socket, () => socket.destroy());
+    // HTTP/1.1 cannot tell an idle keep-alive connection from one trickling its next request
+    // line, so the headers deadline applies between requests too.
+    const state = track(socket, () => socket.destroy(), options.headersTimeoutMs);
     socket.once('close', () => clearTimeout(state.idle));
   });
   server.on('session', (session: Http2Session) => {
     // Graceful: GOAWAY lets a client retry elsewhere; destroy() follows if it lingers.
-    const state = track(session, () => {
-      session.close();
-      setTimeout(() => session.destroy(), options.requestTimeoutMs).unref();
-    });
+    const state = track(
+      session,
+      () => {
+        session.close();
+        setTimeout(() => session.destroy(), options.requestTimeoutMs).unref();
+      },
+      Math.max(options.headersTimeoutMs, HTTP2_IDLE_MS),
+    );
     session.once('close', () => clearTimeout(state.idle));
   });
 
@@ -77,7 +94,7 @@ export function guardConnections(server: Http2SecureServer, options: ConnectionG
       clearTimeout(deadline);
       if (state) {
         state.inFlight -= 1;
-        if (state.inFlight === 0) waitForRequest(state);
+        if (state.inFlight === 0) waitForRequest(state, state.betweenRequestsMs);
       }
     });
   });
