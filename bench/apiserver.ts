@@ -1,11 +1,18 @@
 /**
  * Latency the webhook adds to `create` through a real kube-apiserver (the e2e harness: real
- * etcd + kube-apiserver on loopback). 300 Services are created with the webhook registered and
- * 300 without, one at a time, in alternating blocks (without, with, without, …) so that load
- * from other processes on the machine hits both sides alike. Registration is done through the
- * API (no kubectl processes) and a block starts only once a dry-run create shows that the API
- * server really calls (or no longer calls) the webhook. Half of the Services need a port
- * renamed (mutation + patch), half are already fine.
+ * etcd + kube-apiserver on loopback).
+ *
+ * Three namespaces, created one Service at a time in strict rotation so that load from other
+ * processes on the machine hits every mode alike:
+ *   - `bench-none`: no webhook is called (the baseline);
+ *   - `bench-webhook`: mesh-admission (production build) is called, mutating and validating;
+ *   - `bench-echo`: the bare Fastify echo is called the same way, i.e. the cost of calling any
+ *     webhook from this API server on this machine (TLS, HTTP/2, AdmissionReview encoding).
+ * Both webhook configurations are registered for the whole run and pick their namespace with a
+ * namespaceSelector (kept with the generated system-namespace exclusions). Registration goes
+ * through the API (no kubectl processes); the timed creates start once a dry-run create shows
+ * that the API server calls mesh-admission. Half of the Services need a port renamed (patch),
+ * half are already fine; all are allowed.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +20,7 @@ import {
   AdmissionregistrationV1Api,
   CoreV1Api,
   KubeConfig,
+  type V1LabelSelector,
   type V1MutatingWebhookConfiguration,
   type V1Service,
   type V1ServicePort,
@@ -22,43 +30,66 @@ import { webhookConfigurations } from '../src/webhook-config.ts';
 import { findBinaries, startControlPlane, type ControlPlane } from '../test/e2e/control-plane.ts';
 import { FIXABLE_PORTS, GOOD_PORTS, serviceObject } from './fixtures.ts';
 import { percentile } from './load.ts';
-import { freePort, sleep, spawnWebhook, waitReady, type Child } from './processes.ts';
+import { freePort, sleep, spawnEcho, spawnWebhook, waitReady, type Child } from './processes.ts';
+
+export type Mode = 'none' | 'webhook' | 'echo';
+const MODES: readonly Mode[] = ['none', 'webhook', 'echo'];
+const MODE_LABEL = 'mesh-admission-bench';
+
+export interface ModeStats {
+  readonly median: number;
+  readonly p99: number;
+}
 
 export interface ApiServerResult {
   readonly skipped?: string;
   readonly version?: string;
   readonly perMode?: number;
   /** Milliseconds per create. */
-  readonly without?: { median: number; p99: number };
-  readonly with?: { median: number; p99: number };
-  readonly addedMedian?: number;
-  /** Median of the per-block-pair differences, a check on drift. */
-  readonly addedPairs?: number[];
-  readonly startupMs?: number;
+  readonly stats?: Record<Mode, ModeStats>;
+  /** Median added to a create by mesh-admission, and by the echo. */
+  readonly addedByWebhook?: number;
+  readonly addedByEcho?: number;
+  /** Medians by mode for Services that mesh-admission leaves alone, and for those it patches. */
+  readonly bySubset?: Record<'fine' | 'renamed', Record<Mode, number>>;
 }
 
-const NAMESPACE = 'bench';
-const CONFIG_NAME = 'mesh-admission-bench';
-
 /** What kubectl sends for `kubectl apply` of a new Service: the manifest plus the last-applied annotation. */
-function serviceBody(name: string, needsMutation: boolean): V1Service {
-  const full = serviceObject({ name, namespace: NAMESPACE, ports: needsMutation ? FIXABLE_PORTS : GOOD_PORTS }) as {
+function serviceBody(name: string, namespace: string, needsMutation: boolean): V1Service {
+  const full = serviceObject({ name, namespace, ports: needsMutation ? FIXABLE_PORTS : GOOD_PORTS }) as {
     metadata: Record<string, unknown>;
     spec: Record<string, unknown>;
   };
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: NAMESPACE, labels: full.metadata['labels'] as Record<string, string>, annotations: full.metadata['annotations'] as Record<string, string> },
+    metadata: { name, namespace, labels: full.metadata['labels'] as Record<string, string>, annotations: full.metadata['annotations'] as Record<string, string> },
     spec: { type: 'ClusterIP', selector: full.spec['selector'] as Record<string, string>, ports: full.spec['ports'] as V1ServicePort[] },
   };
 }
 
-export async function runApiServer(options: { certDir: string; perMode?: number; blocks?: number; log?: (line: string) => void }): Promise<ApiServerResult> {
+/** Both configurations for a webhook at `url`, limited to the namespace of `mode`. */
+function configurationsFor(mode: Mode, url: string, caPem: string): [V1ValidatingWebhookConfiguration, V1MutatingWebhookConfiguration] {
+  const configs = webhookConfigurations({ url, caPem, name: `mesh-admission-bench-${mode}`, failurePolicy: 'Fail', timeoutSeconds: 5, excludedNamespaces: [] }) as [
+    V1ValidatingWebhookConfiguration,
+    V1MutatingWebhookConfiguration,
+  ];
+  for (const config of configs) {
+    for (const webhook of config.webhooks ?? []) {
+      const selector: V1LabelSelector = webhook.namespaceSelector ?? {};
+      webhook.namespaceSelector = { ...selector, matchLabels: { ...selector.matchLabels, [MODE_LABEL]: mode } };
+    }
+  }
+  return configs;
+}
+
+function medians(samples: Record<Mode, number[]>): Record<Mode, number> {
+  return Object.fromEntries(MODES.map((mode) => [mode, percentile(Float64Array.from(samples[mode]).sort(), 50)])) as Record<Mode, number>;
+}
+
+export async function runApiServer(options: { certDir: string; perMode?: number; log?: (line: string) => void }): Promise<ApiServerResult> {
   const log = options.log ?? (() => {});
   const perMode = options.perMode ?? 300;
-  const blocksPerMode = options.blocks ?? 3;
-  const blockSize = Math.ceil(perMode / blocksPerMode);
   // Never start a 35-minute Go build from a benchmark: use the cached binaries or skip.
   process.env['E2E_BUILD'] ??= '0';
   const found = await findBinaries({ log });
@@ -66,94 +97,90 @@ export async function runApiServer(options: { certDir: string; perMode?: number;
 
   let cp: ControlPlane | undefined;
   let webhook: Child | undefined;
+  let echo: Child | undefined;
   try {
-    // A /16 service range: 600+ ClusterIPs are allocated, the harness's /24 holds 254.
+    // A /16 service range: 900+ ClusterIPs are allocated, the harness's /24 holds 254.
     cp = await startControlPlane({ binDir: found.binDir, log, apiserverArgs: ['--service-cluster-ip-range=10.0.0.0/16'] });
     const [port, probePort] = [await freePort(), await freePort()];
-    const started = performance.now();
     webhook = spawnWebhook({ certDir: options.certDir, port, probePort });
-    const startupMs = await waitReady(probePort, webhook, started);
+    await waitReady(probePort, webhook, performance.now());
+    const echoServer = await spawnEcho(options.certDir);
+    echo = echoServer;
 
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfigPath);
     const core = kc.makeApiClient(CoreV1Api);
     const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-    await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-
+    for (const mode of MODES) {
+      await core.createNamespace({ body: { metadata: { name: `bench-${mode}`, labels: { [MODE_LABEL]: mode } } } });
+    }
     const caPem = await readFile(path.join(options.certDir, 'ca.crt'), 'utf8');
-    const [validating, mutating] = webhookConfigurations({
-      url: `https://127.0.0.1:${port}`,
-      caPem,
-      name: CONFIG_NAME,
-      failurePolicy: 'Fail',
-      timeoutSeconds: 5,
-      excludedNamespaces: [],
-    }) as [V1ValidatingWebhookConfiguration, V1MutatingWebhookConfiguration];
-
-    /** Whether the API server currently sends Services to the webhook: a dry-run create of a port it would rename. */
-    const webhookActive = async (): Promise<boolean> => {
-      const probe = await core.createNamespacedService({ namespace: NAMESPACE, dryRun: 'All', body: { metadata: { name: 'probe' }, spec: { ports: [{ name: 'web', port: 80 }] } } });
-      return probe.spec?.ports?.[0]?.name === 'http-web';
-    };
-    const waitActive = async (wanted: boolean): Promise<void> => {
-      const deadline = Date.now() + 15_000;
-      while ((await webhookActive()) !== wanted) {
-        if (Date.now() > deadline) throw new Error(`the API server did not ${wanted ? 'start' : 'stop'} calling the webhook within 15 s`);
-        await sleep(20);
-      }
-    };
-    const setRegistered = async (registered: boolean): Promise<void> => {
-      if (registered) {
-        await admission.createValidatingWebhookConfiguration({ body: validating });
-        await admission.createMutatingWebhookConfiguration({ body: mutating });
-      } else {
-        await admission.deleteValidatingWebhookConfiguration({ name: CONFIG_NAME });
-        await admission.deleteMutatingWebhookConfiguration({ name: CONFIG_NAME });
-      }
-      await waitActive(registered);
-    };
+    // The echo first: once the API server calls mesh-admission, it has seen the echo's configurations too.
+    for (const [mode, url] of [['echo', `https://127.0.0.1:${echoServer.port}`], ['webhook', `https://127.0.0.1:${port}`]] as const) {
+      const [validating, mutating] = configurationsFor(mode, url, caPem);
+      await admission.createValidatingWebhookConfiguration({ body: validating });
+      await admission.createMutatingWebhookConfiguration({ body: mutating });
+    }
+    // Active when the mutating webhook renames `web` and the validating one denies `debug` (no hint).
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const probe = await core.createNamespacedService({
+        namespace: 'bench-webhook',
+        dryRun: 'All',
+        body: { metadata: { name: 'probe' }, spec: { ports: [{ name: 'web', port: 80 }] } },
+      });
+      const denied = await core
+        .createNamespacedService({ namespace: 'bench-webhook', dryRun: 'All', body: { metadata: { name: 'probe' }, spec: { ports: [{ name: 'debug', port: 5005 }] } } })
+        .then(() => false, () => true);
+      if (probe.spec?.ports?.[0]?.name === 'http-web' && denied) break;
+      if (Date.now() > deadline) throw new Error('the API server did not start calling the webhook within 15 s');
+      await sleep(20);
+    }
 
     let sequence = 0;
-    const create = async (): Promise<number> => {
+    const subsets: Record<'fine' | 'renamed', Record<Mode, number[]>> = { fine: { none: [], webhook: [], echo: [] }, renamed: { none: [], webhook: [], echo: [] } };
+    const create = async (mode: Mode): Promise<number> => {
       sequence += 1;
-      const body = serviceBody(`svc-${sequence}`, sequence % 2 === 0);
+      const namespace = `bench-${mode}`;
+      const renamed = Math.floor(sequence / MODES.length) % 2 === 0;
+      const body = serviceBody(`svc-${sequence}`, namespace, renamed);
       const t0 = performance.now();
-      await core.createNamespacedService({ namespace: NAMESPACE, body, fieldManager: 'kubectl-client-side-apply' });
-      return performance.now() - t0;
+      await core.createNamespacedService({ namespace, body, fieldManager: 'kubectl-client-side-apply' });
+      const elapsed = performance.now() - t0;
+      subsets[renamed ? 'renamed' : 'fine'][mode].push(elapsed);
+      return elapsed;
     };
-
-    const samples: Record<'with' | 'without', number[]> = { with: [], without: [] };
-    const blockMedians: Record<'with' | 'without', number[]> = { with: [], without: [] };
-    let registered = false;
-    for (let block = 0; block < blocksPerMode * 2; block++) {
-      const mode = block % 2 === 0 ? 'without' : 'with';
-      if ((mode === 'with') !== registered) {
-        registered = mode === 'with';
-        await setRegistered(registered);
+    // Warm-up: connections from the API server to both webhooks, caches, JIT.
+    for (let i = 0; i < 20; i++) for (const mode of MODES) await create(mode);
+    for (const subset of Object.values(subsets)) for (const mode of MODES) subset[mode].length = 0;
+    const samples: Record<Mode, number[]> = { none: [], webhook: [], echo: [] };
+    for (let i = 0; i < perMode; i++) {
+      // Rotate the order too, so no mode always follows the same one.
+      for (let j = 0; j < MODES.length; j++) {
+        const mode = MODES[(i + j) % MODES.length] as Mode;
+        samples[mode].push(await create(mode));
       }
-      for (let i = 0; i < 20; i++) await create(); // warm-up: connections, caches, JIT
-      const times: number[] = [];
-      for (let i = 0; i < blockSize && samples[mode].length < perMode; i++) times.push(await create());
-      samples[mode].push(...times);
-      blockMedians[mode].push(percentile(Float64Array.from(times).sort(), 50));
-      log(`block ${block + 1}: ${mode} webhook, median ${percentile(Float64Array.from(times).sort(), 50).toFixed(2)} ms`);
+      if ((i + 1) % 100 === 0) log(`${i + 1}/${perMode} creates per mode`);
     }
-    const stats = (values: number[]) => {
-      const sorted = Float64Array.from(values).sort();
-      return { median: percentile(sorted, 50), p99: percentile(sorted, 99) };
-    };
-    const withStats = stats(samples.with);
-    const withoutStats = stats(samples.without);
+    const stats = Object.fromEntries(
+      MODES.map((mode) => {
+        const sorted = Float64Array.from(samples[mode]).sort();
+        return [mode, { median: percentile(sorted, 50), p99: percentile(sorted, 99) }];
+      }),
+    ) as Record<Mode, ModeStats>;
     return {
       version: cp.version,
       perMode,
-      with: withStats,
-      without: withoutStats,
-      addedMedian: withStats.median - withoutStats.median,
-      addedPairs: blockMedians.with.map((value, i) => value - (blockMedians.without[i] ?? NaN)),
-      startupMs,
+      stats,
+      addedByWebhook: stats.webhook.median - stats.none.median,
+      addedByEcho: stats.echo.median - stats.none.median,
+      bySubset: {
+        fine: medians(subsets.fine),
+        renamed: medians(subsets.renamed),
+      },
     };
   } finally {
+    await echo?.stop();
     await webhook?.stop();
     await cp?.stop();
   }

@@ -74,6 +74,12 @@ export interface WebhookOptions {
   readonly cwd?: string;
 }
 
+/**
+ * Extra node flags for both servers (webhook and echo), e.g. `--max-semi-space-size=4`, from
+ * BENCH_SERVER_NODE_ARGS (space-separated); none by default.
+ */
+export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+
 /** `node dist/cli.js serve` on loopback, default log level (info), stdout to a file as a container runtime would take it. */
 export function spawnWebhook(options: WebhookOptions): Child {
   const out = openSync(options.logFile ?? '/dev/null', 'a');
@@ -81,6 +87,7 @@ export function spawnWebhook(options: WebhookOptions): Child {
     const child = spawn(
       process.execPath,
       [
+        ...SERVER_NODE_ARGS,
         ...(options.nodeArgs ?? []),
         DIST_CLI,
         'serve',
@@ -91,7 +98,7 @@ export function spawnWebhook(options: WebhookOptions): Child {
         '--cert-dir', options.certDir,
         ...(options.args ?? []),
       ],
-      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, NODE_ENV: 'production' } },
+      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT },
     );
     return manage(child, 'mesh-admission serve');
   } finally {
@@ -129,10 +136,9 @@ export interface EchoServer extends Child {
 }
 
 export async function spawnEcho(certDir: string): Promise<EchoServer> {
-  const child = spawn(process.execPath, [ECHO_SERVER, '--cert-dir', certDir, '--port', '0'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ECHO_SERVER, '--cert-dir', certDir, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: REPO_ROOT,
-    env: { ...process.env, NODE_ENV: 'production' },
   });
   const managed = manage(child, 'echo server');
   const port = await new Promise<number>((resolve, reject) => {
@@ -147,23 +153,31 @@ export async function spawnEcho(certDir: string): Promise<EchoServer> {
   return { ...managed, port };
 }
 
-/** VmHWM (peak resident set) and VmRSS of a process, in bytes; undefined once it is gone. */
-export function memoryOf(pid: number): { hwm: number; rss: number } | undefined {
+/**
+ * VmHWM (peak resident set), VmRSS and its anonymous part (heap, buffers: RssAnon; the rest is
+ * mostly the node binary's own pages, shared and reclaimable) of a process, in bytes; undefined
+ * once it is gone.
+ */
+export function memoryOf(pid: number): { hwm: number; rss: number; anon: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { hwm: kib('VmHWM'), rss: kib('VmRSS') };
+    return { hwm: kib('VmHWM'), rss: kib('VmRSS'), anon: kib('RssAnon') };
   } catch {
     return undefined;
   }
 }
 
-/** Samples VmRSS every `intervalMs` until stopped; reports the highest sample and the kernel's VmHWM. */
-export function sampleMemory(pid: number, intervalMs = 100): { stop(): { maxRss: number; hwm: number } } {
+/** Samples VmRSS every `intervalMs` until stopped; reports the highest samples and the kernel's VmHWM. */
+export function sampleMemory(pid: number, intervalMs = 100): { stop(): { maxRss: number; maxAnon: number; hwm: number } } {
   let maxRss = 0;
+  let maxAnon = 0;
   const sample = () => {
     const memory = memoryOf(pid);
-    if (memory) maxRss = Math.max(maxRss, memory.rss);
+    if (memory) {
+      maxRss = Math.max(maxRss, memory.rss);
+      maxAnon = Math.max(maxAnon, memory.anon);
+    }
   };
   sample();
   const timer = setInterval(sample, intervalMs);
@@ -171,7 +185,7 @@ export function sampleMemory(pid: number, intervalMs = 100): { stop(): { maxRss:
     stop() {
       clearInterval(timer);
       sample();
-      return { maxRss, hwm: memoryOf(pid)?.hwm ?? NaN };
+      return { maxRss, maxAnon, hwm: memoryOf(pid)?.hwm ?? NaN };
     },
   };
 }
