@@ -15,7 +15,10 @@ RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only ------------------------------
 FROM node:24-bookworm-slim AS runtime
+# --max-semi-space-size=16: V8 otherwise sizes its young generation from the node's memory
+# (64-128 MB on a large node); 16 MB costs no measurable CPU here and saves ~80 MB of RSS.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=16 \
     MESH_ADMISSION_CERT_DIR=/var/run/mesh-admission/certs
 WORKDIR /app
 COPY package.json package-lock.json ./
