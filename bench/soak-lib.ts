@@ -55,6 +55,13 @@ function readLines(file: string): Record<string, unknown>[] {
  * Its stdout goes to a file, as a container's does: a pipe read by this (busy) load generator
  * would push back on the server's synchronous log writes and distort its event-loop delay.
  */
+/**
+ * Node flags of the server under test: by default those of the container image (the
+ * Dockerfile's NODE_OPTIONS), so the soak measures the process as it runs in production.
+ * SOAK_NODE_ARGS="" measures Node's defaults instead.
+ */
+const SERVER_NODE_ARGS = (process.env['SOAK_NODE_ARGS'] ?? '--max-semi-space-size=16').split(' ').filter((arg) => arg !== '');
+
 export async function startWebhook(extraArgs: readonly string[] = []): Promise<Webhook> {
   if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run \`npm run build\` first`);
   const certDir = await mkdtemp(path.join(tmpdir(), 'mesh-admission-soak-'));
@@ -62,7 +69,7 @@ export async function startWebhook(extraArgs: readonly string[] = []): Promise<W
   const log = openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
-    [DIST_CLI, 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, ...extraArgs],
+    [...SERVER_NODE_ARGS, DIST_CLI, 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, ...extraArgs],
     { cwd: REPO_ROOT, stdio: ['ignore', log, 'pipe'] },
   );
   closeSync(log);
