@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateCertificates } from '../src/tls/generate.ts';
+import { followServeLogs } from './helpers/serve-logs.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // A cold `npm ci` from the registry on a busy machine can take longer than the suite's 60 s.
@@ -337,35 +338,13 @@ t.test('replaying the Dockerfile: the image serves one review over HTTPS as a no
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(asRoot ? { uid: user[0], gid: user[1] ?? user[0] } : {}),
   });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const logs: any[] = [];
-  const serving = await new Promise<any>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start within 20 s:\n${stderr}\n${buffered}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line);
-          logs.push(entry);
-          if (entry.msg === 'mesh-admission serving') {
-            clearTimeout(timer);
-            resolve(entry);
-          }
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited with ${code} before serving:\n${stderr}\n${buffered}`)));
-  });
+  const followed = followServeLogs(child);
+  const logs = followed.lines as any[];
+  const serving = await followed.serving(20_000);
   t.ok(serving.webhookPort > 0 && serving.probePort > 0, 'listening');
   if (asRoot) {
     const status = await readFile(`/proc/${child.pid}/status`, 'utf8');

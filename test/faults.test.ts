@@ -12,8 +12,8 @@ import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { runCli } from '../src/cli.ts';
 import { generateCertificates } from '../src/tls/generate.ts';
+import { runCliCaptured } from './helpers/run-cli.ts';
 
 /** A refusal is quick; this only stops a server that started by mistake. */
 const DEADLINE_MS = 30_000;
@@ -43,16 +43,8 @@ function spawnServe(args: readonly string[]): Promise<Run> {
   });
 }
 
-async function runServe(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['serve', ...LISTEN, ...args], {
-    stdout: (text) => { stdout += text; },
-    stderr: (text) => { stderr += text; },
-    readStdin: async () => '',
-    env,
-  });
-  return { code, stdout, stderr };
+function runServe(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+  return runCliCaptured(['serve', ...LISTEN, ...args], '', env);
 }
 
 const dir = (prefix: string) => mkdtemp(join(tmpdir(), `faults-${prefix}-`));

@@ -17,6 +17,7 @@ import { startServer, type RunningServer } from '../src/server.ts';
 import { generateCertificateAuthority, generateCertificates, issueServingCertificate } from '../src/tls/generate.ts';
 import { buildConfig, DEFAULT_CONFIG } from '../src/config.ts';
 import { review, service, namespace, testConfig } from './helpers/reviews.ts';
+import { followServeLogs } from './helpers/serve-logs.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -171,28 +172,10 @@ t.test('the log of a serve run holds names and decisions, never keys, certificat
   t.teardown(() => { child.kill('SIGKILL'); });
   let output = '';
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { test: (line: Record<string, unknown>) => boolean; resolve: () => void }[] = [];
-  const waitFor = (test: (line: Record<string, unknown>) => boolean) =>
-    new Promise<void>((resolve, reject) => {
-      if (lines.some(test)) return resolve();
-      waiters.push({ test, resolve });
-      setTimeout(() => reject(new Error(`log line never came; log so far:\n${output}`)), 10_000).unref();
-    });
-  let buffer = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    buffer += chunk.toString();
-    let newline;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buffer.slice(0, newline)) as Record<string, unknown>;
-      buffer = buffer.slice(newline + 1);
-      lines.push(line);
-      for (const waiter of waiters.filter((w) => w.test(line))) waiter.resolve();
-    }
-  });
-  await waitFor((l) => l['msg'] === 'mesh-admission serving');
-  const { webhookPort } = lines.find((l) => l['msg'] === 'mesh-admission serving') as { webhookPort: number };
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const logs = followServeLogs(child);
+  const waitFor = (match: (line: Record<string, unknown>) => boolean) => logs.waitFor(match, 10_000);
+  const { webhookPort } = await logs.serving(10_000);
   const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
   const key = await readFile(join(certDir, 'tls.key'), 'utf8');
   const caKey = await readFile(join(certDir, 'ca.key'), 'utf8');
@@ -241,14 +224,14 @@ t.test('the log of a serve run holds names and decisions, never keys, certificat
     t.notOk(log.includes(marker), `object content ${marker} is not logged`);
   }
 
-  const admissions = lines.filter((l) => l['msg'] === 'admission');
+  const admissions = logs.lines.filter((l) => l['msg'] === 'admission');
   t.same(admissions.map((l) => [l['uid'], l['decision']]).filter(([uid]) => uid !== 'uid-allowed'), [['uid-denied', 'denied'], ['uid-mutated', 'mutated'], ['uid-ns', 'mutated']]);
   const allowedKeys = new Set(['level', 'time', 'pid', 'hostname', 'service', 'reqId', 'msg', 'webhook', 'uid', 'kind', 'namespace', 'name', 'operation', 'dryRun', 'decision', 'rules', 'durationMs']);
   for (const entry of admissions) {
     t.same(Object.keys(entry).filter((k) => !allowedKeys.has(k)), [], `admission line ${String(entry['uid'])} has only names, decision and rules`);
   }
   t.match(admissions[0], { kind: 'Service', namespace: 'default', rules: ['port-protocol'] });
-  t.ok(lines.some((l) => l['msg'] === 'serving certificate reloaded'), 'the reload is logged');
+  t.ok(logs.lines.some((l) => l['msg'] === 'serving certificate reloaded'), 'the reload is logged');
 });
 
 // ---------------------------------------------------------------------------------------------

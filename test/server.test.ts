@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { startServer } from '../src/server.ts';
 import { generateCertificates } from '../src/tls/generate.ts';
 import { review, service, testConfig } from './helpers/reviews.ts';
+import { followServeLogs } from './helpers/serve-logs.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -168,22 +169,8 @@ t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', asyn
   const certDir = await mkdtemp(join(tmpdir(), 'sigterm-'));
   const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { child.kill('SIGKILL'); });
-  const lines: any[] = [];
-  const serving = new Promise<any>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const entry = JSON.parse(buffer.slice(0, newline));
-        buffer = buffer.slice(newline + 1);
-        lines.push(entry);
-        if (entry.msg === 'mesh-admission serving') resolve(entry);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited early with ${code}`)));
-  });
-  const { webhookPort, probePort } = await serving;
+  const logs = followServeLogs(child);
+  const { webhookPort, probePort } = await logs.serving();
   const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
 
   // Start a request and send only half of its body: it is in flight when the signal arrives.
@@ -210,5 +197,5 @@ t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', asyn
   t.equal(JSON.parse(answer.body).response.uid, 'in-flight');
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.equal(code, 0);
-  t.ok(lines.some((l) => l.msg === 'stopped'));
+  t.ok(logs.lines.some((l) => l['msg'] === 'stopped'));
 });

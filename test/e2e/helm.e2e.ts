@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { findBinaries, startControlPlane, type ControlPlane, skipOrFail } from './control-plane.ts';
+import { followServeLogs } from '../helpers/serve-logs.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -214,31 +215,11 @@ if (!found.binDir || helmLookup.code !== 0) {
         env: { PATH: process.env.PATH ?? '', KUBECONFIG: saKubeconfig, MESH_ADMISSION_NAMESPACE: ns, NODE_EXTRA_CA_CERTS: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const replica = { child, certDir, logs: [] as any[], stderr: '' };
+      const followed = followServeLogs(child);
+      const replica = { child, certDir, logs: followed.lines as any[], stderr: '' };
       replicas.push(replica);
       child.stderr!.on('data', (d) => (replica.stderr += d));
-      await new Promise<void>((resolve, reject) => {
-        let buffered = '';
-        const timer = setTimeout(() => reject(new Error(`replica ${index} did not start:\n${replica.stderr}\n${JSON.stringify(replica.logs)}`)), 30_000);
-        child.stdout!.on('data', (chunk: Buffer) => {
-          buffered += chunk.toString();
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const line of lines) {
-            try {
-              const entry = JSON.parse(line);
-              replica.logs.push(entry);
-              if (entry.msg === 'mesh-admission serving') {
-                clearTimeout(timer);
-                resolve();
-              }
-            } catch {
-              // not JSON
-            }
-          }
-        });
-        child.on('exit', (code) => reject(new Error(`replica ${index} exited ${code}:\n${replica.stderr}\n${JSON.stringify(replica.logs)}`)));
-      });
+      await followed.serving(30_000);
       return replica;
     };
     t.teardown(() => {

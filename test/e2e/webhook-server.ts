@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ControlPlane } from './control-plane.ts';
+import { followServeLogs } from '../helpers/serve-logs.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(REPO_ROOT, 'src', 'cli.ts');
@@ -34,31 +35,9 @@ export async function startWebhook(args: string[] = [], options: { certDir?: str
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   running.add(child);
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const ports = await new Promise<{ webhookPort: number; probePort: number }>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry['msg'] === 'mesh-admission serving') resolve(entry as unknown as { webhookPort: number; probePort: number });
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mesh-admission serve exited with ${code}: ${stderr}`)));
-    setTimeout(() => reject(new Error(`mesh-admission serve did not start in 30 s: ${stderr}`)), 30_000).unref();
-  });
+  const followed = followServeLogs(child);
+  const ports = await followed.serving();
+  const logs = followed.lines;
   return {
     port: ports.webhookPort,
     probePort: ports.probePort,
