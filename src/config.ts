@@ -7,7 +7,7 @@
  * `process.env` or the file system for settings.
  */
 import { parse as parseYaml } from 'yaml';
-import { ISTIO_PORT_PREFIXES } from './istio/protocol.ts';
+import { TCP_PORT_PREFIXES } from './policies/service-ports.ts';
 import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS } from './policies/service-port-mutation.ts';
 import type { InjectionMode } from './policies/namespace-injection.ts';
 
@@ -316,9 +316,10 @@ function oneOf<T extends string>(allowed: readonly T[]) {
   };
 }
 
+/** A protocol a TCP port can be renamed to: `udp-` on a TCP port would make Istio treat it as UDP. */
 function istioPrefix(raw: unknown, setting: string): string {
-  if (typeof raw === 'string' && ISTIO_PORT_PREFIXES.includes(raw.toLowerCase())) return raw.toLowerCase();
-  throw new ConfigError(setting, `expected an Istio protocol (${ISTIO_PORT_PREFIXES.join(', ')}), got ${JSON.stringify(raw)}`);
+  if (typeof raw === 'string' && TCP_PORT_PREFIXES.includes(raw.toLowerCase())) return raw.toLowerCase();
+  throw new ConfigError(setting, `expected an Istio protocol for TCP ports (${TCP_PORT_PREFIXES.join(', ')}), got ${JSON.stringify(raw)}`);
 }
 
 function hintTable(raw: unknown, setting: string): Record<string, string> {

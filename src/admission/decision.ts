@@ -60,9 +60,9 @@ export function judge({ subject, violations, previous, enforcement }: JudgeInput
   });
   const denials = judged.filter((j) => j.enforced).map((j) => j.violation);
   const warned = judged.filter((j) => !j.enforced);
-  const warnings = limitWarnings(warned.map((j) => truncate(`[${j.violation.rule}] ${j.violation.message}`)));
   const grandfathered = warned.filter((j) => j.preexisting && j.violation.severity === 'error').length;
   // Said once, after the warnings: a note inside each one would push it past the length limit.
+  const warnings = limitWarnings(warned.map((j) => truncate(`[${j.violation.rule}] ${j.violation.message}`)), grandfathered > 0 ? 1 : 0);
   if (grandfathered > 0) warnings.push(grandfatheringNote(grandfathered, warned.length));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
@@ -90,9 +90,10 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
 }
 
 /** The first MAX_WARNINGS - 1 warnings and a last one counting the rest, when there are too many. */
-export function limitWarnings(warnings: readonly string[]): string[] {
-  if (warnings.length <= MAX_WARNINGS) return [...warnings];
-  const shown = warnings.slice(0, MAX_WARNINGS - 1);
+export function limitWarnings(warnings: readonly string[], reserved = 0): string[] {
+  const limit = MAX_WARNINGS - reserved;
+  if (warnings.length <= limit) return [...warnings];
+  const shown = warnings.slice(0, limit - 1);
   return [...shown, `… and ${warnings.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`];
 }
 

@@ -29,7 +29,8 @@ export function handleValidate(request: AdmissionRequest, config: Config, contex
   const violations = validateObject(key, subject, config, context);
   if (!violations) return SKIPPED;
 
-  const old = request.operation === 'UPDATE' ? asObject(request.oldObject) : undefined;
+  // Only errors can be grandfathered: the old object is judged only when there is one.
+  const old = request.operation === 'UPDATE' && violations.some((v) => v.severity === 'error') ? asObject(request.oldObject) : undefined;
   const previous = old ? validateObject(key, { object: old, namespace: subject.namespace }, config, context) : undefined;
   const judgement = judge({ subject: describe(request, subject), violations, previous, enforcement: config.enforcement });
   const response = {

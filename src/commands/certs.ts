@@ -1,6 +1,6 @@
 /** `mesh-admission certs`: generates (or reuses) a CA and serving certificate and prints the caBundle. */
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG } from '../config.ts';
+import { buildConfig, DEFAULT_CONFIG } from '../config.ts';
 import { ensureCertificates } from '../tls/ensure.ts';
 import type { CommandIO } from './io.ts';
 
@@ -26,11 +26,15 @@ export async function certsCommand(argv: readonly string[], io: CommandIO): Prom
     io.stdout(CERTS_USAGE);
     return 0;
   }
-  const result = await ensureCertificates(values.dir, {
-    serviceName: values['service-name'],
-    namespace: values.namespace,
-    validityDays: Number(values['validity-days']),
-    renewBeforeDays: DEFAULT_CONFIG.certificates.renewBeforeDays,
+  // The same parsing and checks as serve's settings: a bad value names its flag.
+  const config = buildConfig({
+    flags: { 'cert-dir': values.dir, 'service-name': values['service-name'], namespace: values.namespace, 'cert-validity-days': values['validity-days'] },
+  });
+  const result = await ensureCertificates(config.certDir, {
+    serviceName: config.serviceName,
+    namespace: config.namespace,
+    validityDays: config.certificates.validityDays,
+    renewBeforeDays: config.certificates.renewBeforeDays,
   });
   io.stderr(`${result.generated ? 'generated' : 'reused'} certificates in ${values.dir} (${result.reason})\n`);
   if (result.bundle.caCert === undefined) {

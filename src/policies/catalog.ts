@@ -62,7 +62,7 @@ export function validateObject(
   switch (key) {
     case '/Service':
       if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
-      return validateServicePorts(subject.object);
+      return validateServicePorts(subject.object, config.mutation);
     case '/Namespace':
       return validateNamespace(subject.object);
     case `${ISTIO_NETWORKING_GROUP}/Gateway`:

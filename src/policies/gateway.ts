@@ -147,7 +147,7 @@ function portExposure(gateway: KubeObject, servers: readonly GatewayServer[], wo
   const withPorts = servers.filter((server) => server.number !== undefined);
   if (withPorts.length === 0) return [];
   const spec = isRecord(gateway.spec) ? gateway.spec : {};
-  if (!world.available) return [unavailableViolation('Gateway', world, spec)];
+  if (!world.available) return [unavailableViolation('Gateway', world)];
   // An empty selector would select every pod; nothing sensible to check against.
   const selector = stringMap(spec.selector);
   if (selector === undefined) return [];

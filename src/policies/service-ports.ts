@@ -177,7 +177,7 @@ export const DEFAULT_PROTOCOL_HINTS: ProtocolHints = Object.freeze({
  * Prefixes that may be suggested for a TCP port. `udp` is not one: Istio would treat a TCP
  * port named `udp-…` as UDP and stop proxying its traffic.
  */
-const TCP_PORT_PREFIXES: readonly string[] = ISTIO_PORT_PREFIXES.filter((prefix) => prefix !== 'udp');
+export const TCP_PORT_PREFIXES: readonly string[] = ISTIO_PORT_PREFIXES.filter((prefix) => prefix !== 'udp');
 
 export interface ProtocolSuggestion {
   /** Lower-case Istio prefix, e.g. `http`. */

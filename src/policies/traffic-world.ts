@@ -8,7 +8,6 @@
  *   given to it (optionally plus what `check --cluster` listed);
  * - the cluster world of the webhook (src/kube/informers.ts), which reads informer caches.
  */
-import { createHash } from 'node:crypto';
 import { readServicePorts } from './service-ports.ts';
 import type { KubeObject, Violation } from './types.ts';
 import { fitWarning } from './messages.ts';
@@ -227,12 +226,8 @@ export function unavailableWorld(reason: string): TrafficWorld {
 // ---------------------------------------------------------------------------------------------
 
 
-/**
- * The one warning that replaces the cluster-aware rules when the world is unavailable. Its
- * identity depends on the spec, so an UPDATE that changes something is never told the
- * warning "already existed" (it is about this check, not about the object).
- */
-export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: TrafficWorld, spec: unknown): Violation {
+/** The one warning that replaces the cluster-aware rules when the world is unavailable. */
+export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: TrafficWorld): Violation {
   const checks = kind === 'Gateway'
     ? 'whether a Service exposes its ports'
     : 'its destinations, ports and gateways';
@@ -242,7 +237,8 @@ export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: 
     rule,
     severity: 'warning',
     field: 'spec',
-    identity: `${rule}|${createHash('sha256').update(JSON.stringify(spec) ?? '').digest('hex')}`,
+    // A warning never blocks, so grandfathering needs no finer identity than the rule and kind.
+    identity: `${rule}|${kind}`,
     message: fitWarning(
       rule,
       `could not check ${checks} because ${reason}; the other checks ran. ` +

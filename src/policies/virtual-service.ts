@@ -85,7 +85,7 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
   const destinations = readDestinations(virtualService);
   const gateways = readGatewayRefs(virtualService);
   if (destinations.length === 0 && gateways.length === 0) return violations;
-  if (!world.available) return [...violations, unavailableViolation('VirtualService', world, virtualService.spec)];
+  if (!world.available) return [...violations, unavailableViolation('VirtualService', world)];
 
   const seen = new Set<string>();
   const add = (violation: Violation | undefined) => {
