@@ -1,4 +1,4 @@
-/** Regressions found in review: each case failed before its fix. */
+/** Regressions: each case failed before its fix. */
 import t from 'tap';
 import { validateGateway } from '../src/policies/gateway.ts';
 import { unavailableWorld } from '../src/policies/traffic-world.ts';
