@@ -7,8 +7,8 @@
  * `process.env` or the file system for settings.
  */
 import { parse as parseYaml } from 'yaml';
-import { TCP_PORT_PREFIXES } from './policies/service-ports.ts';
-import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS } from './policies/service-port-mutation.ts';
+import { isDns1123Label, isDns1123Subdomain } from './policies/kubernetes-names.ts';
+import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS, TCP_PORT_PREFIXES } from './policies/service-ports.ts';
 import type { InjectionMode } from './policies/namespace-injection.ts';
 
 export type Enforcement = 'deny' | 'warn';
@@ -127,7 +127,6 @@ interface ScalarSetting {
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const INJECTION_MODES: readonly InjectionMode[] = ['istio-injection', 'revision', 'ambient'];
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'port', flag: 'port', env: 'MESH_ADMISSION_PORT', parse: portNumber },
@@ -283,14 +282,14 @@ function nonEmptyString(raw: unknown, setting: string): string {
 
 function dnsLabel(raw: unknown, setting: string): string {
   const value = nonEmptyString(raw, setting);
-  if (!DNS1123_LABEL.test(value)) throw new ConfigError(setting, `"${value}" is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63)`);
+  if (!isDns1123Label(value)) throw new ConfigError(setting, `"${value}" is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63)`);
   return value;
 }
 
 /** Object names (Secrets, webhook configurations): DNS-1123 subdomains. */
 function dnsSubdomain(raw: unknown, setting: string): string {
   const value = nonEmptyString(raw, setting);
-  if (value.length > 253 || !value.split('.').every((label) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label))) {
+  if (!isDns1123Subdomain(value)) {
     throw new ConfigError(setting, `"${value}" is not a valid object name (DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253)`);
   }
   return value;

@@ -3,6 +3,8 @@
  * webhook served at a URL (local development, the e2e suite). The Helm chart renders the
  * same shape for in-cluster installs.
  */
+import { ISTIO_NETWORKING_API_VERSIONS } from './istio/api-versions.ts';
+import { KUBERNETES_SYSTEM_NAMESPACES } from './policies/system-namespaces.ts';
 
 export const VALIDATING_WEBHOOK_NAME = 'validate.mesh-admission.io';
 export const MUTATING_WEBHOOK_NAME = 'mutate.mesh-admission.io';
@@ -25,7 +27,8 @@ export const POD_WEBHOOKS = [
 export const POD_OPT_OUT = { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] };
 /** Objects carrying this label with value "true" are never sent to the webhook. */
 export const OPT_OUT_LABEL = 'mesh-admission.io/ignore';
-export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
+/** Kubernetes' own namespaces, never sent to the webhook. */
+export const SYSTEM_NAMESPACES = [...KUBERNETES_SYSTEM_NAMESPACES];
 
 export type FailurePolicy = 'Fail' | 'Ignore';
 
@@ -47,7 +50,7 @@ export interface WebhookConfigOptions {
 }
 
 /** Every version Istio has served its networking API in; the schemas are the same. */
-export const ISTIO_API_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'];
+export const ISTIO_API_VERSIONS = [...ISTIO_NETWORKING_API_VERSIONS];
 
 export function webhookConfigurations(options: WebhookConfigOptions): [object, object] {
   const base = options.url.replace(/\/(validate|mutate)\/?$/, '').replace(/\/$/, '');

@@ -4,11 +4,12 @@
  * message, status causes, warnings). Pure: no HTTP, no I/O.
  */
 import type { Violation } from '../policies/types.ts';
+import { WARNING_LIMIT } from '../policies/messages.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
 
-/** Kubernetes drops warnings longer than this; kubectl shows each on its own line. */
-export const MAX_WARNING_LENGTH = 256;
+/** Kubernetes drops warnings longer than this; kubectl shows each on its own line. Alias of WARNING_LIMIT. */
+export const MAX_WARNING_LENGTH = WARNING_LIMIT;
 
 /**
  * At most this many warnings per answer; the rest are counted in a last one. The API server

@@ -65,7 +65,7 @@ async function expand(path: string): Promise<string[]> {
   return files;
 }
 
-export function parseManifests(file: string, text: string): SourcedObject[] {
+function parseManifests(file: string, text: string): SourcedObject[] {
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const list = Array.isArray(documents) ? documents : [documents];

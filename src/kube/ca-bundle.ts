@@ -24,6 +24,7 @@
 import { X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.ts';
 import { CA_CERT_FILE, certificatePaths, parseCertificates, readOptionalFile } from '../tls/certificate-files.ts';
 
 /** Set on each webhook configuration: `<secret uid>/<counter>` of the bundle last published. */
@@ -32,12 +33,8 @@ export const CA_GENERATION_ANNOTATION = 'mesh-admission.io/ca-generation';
 /** How long a CA that left `ca.crt` stays in the published bundle (plain-file mode). */
 export const DEFAULT_OVERLAP_MS = 60 * 60 * 1000;
 
-export interface Logger {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
-  debug(object: object, message: string): void;
-}
+/** Re-exported for callers that already import the CA-bundle API. */
+export type { Logger } from '../observability/logger.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts
@@ -138,7 +135,7 @@ export interface Generation {
   readonly counter: number;
 }
 
-export function formatGeneration(generation: Generation): string {
+function formatGeneration(generation: Generation): string {
   return `${generation.uid}/${generation.counter}`;
 }
 
@@ -271,7 +268,7 @@ export interface PublishOutcome {
 }
 
 /** The targets as a list, validating first. */
-export function targetList(targets: RegistrationTargets): { kind: WebhookKind; name: string }[] {
+function targetList(targets: RegistrationTargets): { kind: WebhookKind; name: string }[] {
   const list: { kind: WebhookKind; name: string }[] = [];
   if (targets.validating) list.push({ kind: 'validating', name: targets.validating });
   if (targets.mutating) list.push({ kind: 'mutating', name: targets.mutating });

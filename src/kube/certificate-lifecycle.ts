@@ -14,7 +14,8 @@
  */
 import type { KubeConfig, V1OwnerReference } from '@kubernetes/client-node';
 import type { Config } from '../config.ts';
-import type { CaBundleRegistrar, Logger, Registration } from './ca-bundle.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { CaBundleRegistrar, Registration } from './ca-bundle.ts';
 import type { SyncResult } from './certificate-secret.ts';
 
 export interface CertificateLifecycle {

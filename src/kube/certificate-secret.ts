@@ -28,7 +28,8 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1OwnerReference, type V1Secret } from '@kubernetes/client-node';
 import { certificatePaths, readOptionalFile, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
 import { DEFAULT_CA_VALIDITY_DAYS, generateCertificateAuthority, issueServingCertificate, serviceHostname } from '../tls/generate.ts';
-import { FIELD_MANAGER, bundleCertificates, joinBundle, statusCode, type Generation, type Logger } from './ca-bundle.ts';
+import type { Logger } from '../observability/logger.ts';
+import { FIELD_MANAGER, bundleCertificates, joinBundle, statusCode, type Generation } from './ca-bundle.ts';
 
 export const SECRET_KEYS = {
   caCert: 'ca.crt',

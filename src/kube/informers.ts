@@ -15,7 +15,7 @@
  * TrafficWorld.servicesServingGateway).
  */
 import { CoreV1Api, CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../observability/logger.ts';
 import type { KubeObject } from '../policies/types.ts';
 import {
   ISTIO_NETWORKING_GROUP,
@@ -30,11 +30,9 @@ import {
 } from '../policies/traffic-world.ts';
 import { describeError, ISTIO_RESOURCES, LIST_TIMEOUT_MS, servedIstioVersion, withTimeout, type IstioResource } from './istio-resources.ts';
 
-type Log = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error' | 'debug'>;
-
 export interface TrafficCacheOptions {
   readonly kubeConfig: KubeConfig;
-  readonly logger: Log;
+  readonly logger: Logger;
   /** How long readiness waits for the first sync before serving degraded (default 30 s). */
   readonly syncTimeoutMs?: number;
   /** First retry delay after a failure; doubles up to retryMaxMs (defaults 1 s, 30 s). */
@@ -88,10 +86,10 @@ class ResourceCache {
   private readonly listeners = new Set<() => void>();
   private readonly source: Source;
   private readonly kubeConfig: KubeConfig;
-  private readonly log: Log;
+  private readonly log: Logger;
   private readonly timing: Timing;
 
-  constructor(source: Source, kubeConfig: KubeConfig, log: Log, timing: Timing) {
+  constructor(source: Source, kubeConfig: KubeConfig, log: Logger, timing: Timing) {
     this.source = source;
     this.kubeConfig = kubeConfig;
     this.log = log;

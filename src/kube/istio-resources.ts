@@ -4,6 +4,7 @@
  * (networking.istio.io). Istio's CRDs may be absent, or serve only older versions.
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { ISTIO_NETWORKING_API_VERSIONS } from '../istio/api-versions.ts';
 import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
 
 export interface IstioResource {
@@ -17,7 +18,7 @@ export const ISTIO_RESOURCES: readonly IstioResource[] = [
 ];
 
 /** Newest first: v1 since Istio 1.22, v1beta1 and v1alpha3 before (all the same schema). */
-export const ISTIO_VERSIONS: readonly string[] = ['v1', 'v1beta1', 'v1alpha3'];
+export const ISTIO_VERSIONS: readonly string[] = ISTIO_NETWORKING_API_VERSIONS;
 
 /** Bounds every list call: a black-holed API server must not leave a sync pending forever. */
 export const LIST_TIMEOUT_MS = 30_000;

@@ -15,20 +15,19 @@ import { parseProtocolWord, type IstioProtocol } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
 import { quote } from './service-ports.ts';
 import {
-  isRecord,
   stringMap,
   unavailableViolation,
   type TrafficService,
   type TrafficWorld,
 } from './traffic-world.ts';
-import type { KubeObject, Violation } from './types.ts';
+import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitWarning } from './messages.ts';
 
 /** Gateway server protocols, as Istio's validation lists them. */
 const GATEWAY_PROTOCOLS = 'HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL';
 
 /** One entry of `spec.servers`, read defensively. */
-export interface GatewayServer {
+interface GatewayServer {
   readonly index: number;
   /** Whether `port` is an object at all; without it nothing about the port can be said. */
   readonly hasPort: boolean;
@@ -38,7 +37,7 @@ export interface GatewayServer {
   readonly hasTls: boolean;
 }
 
-export function readGatewayServers(gateway: KubeObject): GatewayServer[] {
+function readGatewayServers(gateway: KubeObject): GatewayServer[] {
   const spec = isRecord(gateway) && isRecord(gateway.spec) ? gateway.spec : undefined;
   const servers = spec && Array.isArray(spec.servers) ? spec.servers : [];
   return servers.flatMap((server: unknown, index): GatewayServer[] => {

@@ -4,7 +4,7 @@
  */
 
 /** Kubernetes' limit for a DNS-1123 label (RFC 1123 host name part). */
-export const DNS1123_LABEL_MAX_LENGTH = 63;
+const DNS1123_LABEL_MAX_LENGTH = 63;
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -14,6 +14,14 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 export function isDns1123Label(value: string): boolean {
   return value.length <= DNS1123_LABEL_MAX_LENGTH && DNS1123_LABEL.test(value);
+}
+
+/**
+ * Kubernetes' IsDNS1123Subdomain, as object names are checked: at most 253 characters, dot-separated
+ * parts of lower-case letters, digits and '-', each starting and ending with a letter or digit.
+ */
+export function isDns1123Subdomain(value: string): boolean {
+  return value.length <= 253 && value.split('.').every((label) => DNS1123_LABEL.test(label));
 }
 
 /**

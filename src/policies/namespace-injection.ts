@@ -6,7 +6,8 @@
  * caller diffs the two (DESIGN §1.3/§1.4: never hand-build patch paths).
  */
 
-import type { KubeObject, MutationNote, MutationResult, Violation } from './types.ts';
+import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
+import { isRecord, type KubeObject, type MutationNote, type MutationResult, type Violation } from './types.ts';
 
 export type InjectionMode = 'istio-injection' | 'revision' | 'ambient';
 
@@ -32,10 +33,7 @@ export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
  * would break it.
  */
 export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = Object.freeze([
-  'kube-system',
-  'kube-public',
-  'kube-node-lease',
-  'local-path-storage',
+  ...ANALYZER_SKIPPED_NAMESPACES,
   'istio-system',
 ]);
 
@@ -48,12 +46,6 @@ const DECISION_LABELS: readonly string[] = [INJECTION_LABEL, REVISION_LABEL, DAT
 
 /** Kubernetes names are at most 63 characters; longer junk is cut so warnings stay short. */
 const MAX_DISPLAY_LENGTH = 63;
-
-type PlainRecord = Record<string, unknown>;
-
-function isRecord(value: unknown): value is PlainRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Quotes untrusted text for a message, bounded so the warning stays under 256 characters. */
 function display(value: unknown): string {

@@ -13,7 +13,7 @@
  */
 import { isMap, parseDocument } from 'yaml';
 import { fitWarning } from './messages.ts';
-import type { KubeObject, MutationNote, MutationResult } from './types.ts';
+import { isRecord, type KubeObject, type MutationNote, type MutationResult } from './types.ts';
 
 /** Istio's per-pod ProxyConfig override: a YAML (or JSON) ProxyConfig mapping. */
 export const PROXY_CONFIG_ANNOTATION = 'proxy.istio.io/config';
@@ -21,17 +21,13 @@ export const HOLD_KEY = 'holdApplicationUntilProxyStarts';
 /** Istio reads ProxyConfig with protojson, which also accepts the proto field name. */
 const HOLD_KEY_PROTO = 'hold_application_until_proxy_starts';
 /** Pod label (or, without the label, annotation) that turns Istio's injection on or off per pod. */
-export const SIDECAR_INJECT = 'sidecar.istio.io/inject';
+const SIDECAR_INJECT = 'sidecar.istio.io/inject';
 /** The values of SIDECAR_INJECT that Istio reads as "inject"; any other non-empty value opts out. */
 const INJECT_VALUES: readonly string[] = ['y', 'yes', 'true', 'on'];
 
 const FIELD = `metadata.annotations[${PROXY_CONFIG_ANNOTATION}]`;
 
 type PlainRecord = Record<string, unknown>;
-
-function isRecord(value: unknown): value is PlainRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Whether Istio would leave this pod without a sidecar whatever its namespace says: the

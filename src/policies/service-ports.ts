@@ -8,7 +8,8 @@
 
 import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
-import type { KubeObject, Violation } from './types.ts';
+import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
+import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitWarning } from './messages.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -16,12 +17,7 @@ import { fitWarning } from './messages.ts';
 // ---------------------------------------------------------------------------------------------
 
 /** Namespaces Istio's analyzers never check; their Services are not meant to be in the mesh. */
-export const ALWAYS_SKIPPED_NAMESPACES: readonly string[] = Object.freeze([
-  'kube-system',
-  'kube-public',
-  'kube-node-lease',
-  'local-path-storage',
-]);
+export const ALWAYS_SKIPPED_NAMESPACES: readonly string[] = ANALYZER_SKIPPED_NAMESPACES;
 
 /**
  * Whether the Service is left alone, as Istio's analyzer leaves it: system namespaces,
@@ -420,7 +416,7 @@ export function portPath(port: { readonly index: number }): string {
 }
 
 /** `spec.ports[0] (port 8080, name "web")`, or without the name part for an unnamed port. */
-export function describePort(port: ServicePortEntry): string {
+function describePort(port: ServicePortEntry): string {
   return port.name === ''
     ? `${portPath(port)} (port ${port.port})`
     : `${portPath(port)} (port ${port.port}, name ${quote(port.name)})`;
@@ -432,8 +428,4 @@ export function describePort(port: ServicePortEntry): string {
  */
 export function quote(value: string): string {
   return JSON.stringify(value);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -9,7 +9,7 @@
  * - the cluster world of the webhook (src/kube/informers.ts), which reads informer caches.
  */
 import { readServicePorts } from './service-ports.ts';
-import type { KubeObject, Violation } from './types.ts';
+import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitWarning } from './messages.ts';
 
 /** A Service as the traffic checks see it. */
@@ -74,12 +74,12 @@ export const DEFAULT_NAMESPACE = 'default';
 // Reading objects
 // ---------------------------------------------------------------------------------------------
 
-export function namespaceOf(object: KubeObject, fallback = DEFAULT_NAMESPACE): string {
+function namespaceOf(object: KubeObject, fallback = DEFAULT_NAMESPACE): string {
   const namespace = isRecord(object.metadata) ? object.metadata.namespace : undefined;
   return typeof namespace === 'string' && namespace !== '' ? namespace : fallback;
 }
 
-export function nameOf(object: KubeObject): string | undefined {
+function nameOf(object: KubeObject): string | undefined {
   const name = isRecord(object.metadata) ? object.metadata.name : undefined;
   return typeof name === 'string' && name !== '' ? name : undefined;
 }
@@ -120,7 +120,7 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
-export function isKind(object: KubeObject, group: string, kind: string): boolean {
+function isKind(object: KubeObject, group: string, kind: string): boolean {
   if (object.kind !== kind || typeof object.apiVersion !== 'string') return false;
   const slash = object.apiVersion.indexOf('/');
   return (slash < 0 ? '' : object.apiVersion.slice(0, slash)) === group;
@@ -251,8 +251,4 @@ export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: 
 
 function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,4 +1,4 @@
-/** Shared vocabulary of the policies: pure data, no behaviour. */
+/** Shared vocabulary of the policies: pure data, plus the one type guard every policy reads it with. */
 
 export type Severity = 'error' | 'warning';
 
@@ -64,4 +64,9 @@ export interface KubeObject {
   };
   spec?: unknown;
   [key: string]: unknown;
+}
+
+/** A plain JSON object: not null, not an array. Untrusted input is read through this guard. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -17,26 +17,25 @@ import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
 import {
   hostCoveredBy,
-  isRecord,
   unavailableViolation,
   type TrafficService,
   type TrafficWorld,
 } from './traffic-world.ts';
-import type { KubeObject, Violation } from './types.ts';
+import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitWarning } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 const CLUSTER_DOMAIN = 'cluster.local';
 
 /** One `route[].destination` of an http, tls or tcp route. */
-export interface RouteDestination {
+interface RouteDestination {
   /** Field path of the destination, e.g. `spec.http[0].route[1].destination`. */
   readonly path: string;
   readonly host: string;
   readonly port: number | undefined;
 }
 
-export function readDestinations(virtualService: KubeObject): RouteDestination[] {
+function readDestinations(virtualService: KubeObject): RouteDestination[] {
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
   const destinations: RouteDestination[] = [];
   for (const section of ROUTE_SECTIONS) {
