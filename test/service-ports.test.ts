@@ -265,6 +265,7 @@ t.test('junk never throws and yields violations only for what can be read', asyn
     ['a numeric appProtocol', { spec: { ports: [{ name: 'web', port: 8080, appProtocol: 7 }] } }],
     ['a numeric protocol', { spec: { ports: [{ name: 'web', port: 8080, protocol: 6 }] } }],
     ['junk type on an unreadable port', { spec: { type: 'ExternalName', ports: [{ name: 'tcp', port: [] }] } }],
+    // The holes are the point: JSON cannot produce them, but a YAML/JS caller of the policy can.
     ['a sparse ports array', { spec: { ports: [, , undefined] } }], // eslint-disable-line no-sparse-arrays
   ];
   for (const [why, object] of junk) {
