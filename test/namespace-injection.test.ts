@@ -32,7 +32,7 @@ t.test('istio-injection mode adds istio-injection=enabled next to existing label
   t.equal(notes[0]?.field, 'metadata.labels');
   t.equal(
     notes[0]?.message,
-    'added label istio-injection=enabled so Istio injects sidecars into pods of namespace "team-a"; ' +
+    'added label istio-injection=enabled so Istio injects sidecars into its pods; ' +
       'set istio-injection=disabled to opt out',
   );
 });
@@ -42,7 +42,7 @@ t.test('revision mode adds istio.io/rev, escaped in the patch path', async (t) =
   const { patch, notes } = patchOf(original, revision);
   t.same(patch, [{ op: 'add', path: '/metadata/labels/istio.io~1rev', value: '1-22' }]);
   t.match(notes[0]?.message, /istio\.io\/rev=1-22/);
-  t.match(notes[0]?.message, /namespace "team-a"/);
+  t.match(notes[0]?.message, /injects sidecars into its pods/);
 });
 
 t.test('ambient mode adds istio.io/dataplane-mode=ambient and explains the opt-out', async (t) => {
@@ -69,7 +69,7 @@ t.test('a namespace without metadata gets metadata.labels', async (t) => {
   const original: KubeObject = { apiVersion: 'v1', kind: 'Namespace' };
   const { patch, notes } = patchOf(original, injection);
   t.same(patch, [{ op: 'add', path: '/metadata', value: { labels: { 'istio-injection': 'enabled' } } }]);
-  t.match(notes[0]?.message, /pods of this namespace/);
+  t.match(notes[0]?.message, /into its pods/);
 });
 
 t.test('always-excluded namespaces are never labelled', async (t) => {

@@ -181,6 +181,58 @@ t.test('on UPDATE, ports that already existed are never renamed', async (t) => {
   t.pass('held');
 });
 
+/**
+ * What a redeploy sends: the admitted object as stored, and the unchanged manifest again (or
+ * with other fields changed). The API server then validates what the mutation made of it.
+ */
+function redeploy(manifest: KubeObject, stored: KubeObject, config: Config) {
+  const mutation = handleMutate(request(manifest, { operation: 'UPDATE', oldObject: stored }), config);
+  const result = patched(manifest, mutation.response.patch);
+  const validation = handleValidate(request(result, { operation: 'UPDATE', oldObject: stored }), config);
+  return { result, validation };
+}
+
+t.test('renames are stable: re-applying the admitted manifest gives back exactly what was admitted', async (t) => {
+  fc.assert(
+    fc.property(serviceObject, config, (manifest, config) => {
+      const admitted = patched(manifest, handleMutate(request(manifest), config).response.patch);
+      if (!handleValidate(request(admitted), config).response.allowed) return true;
+      for (const round of [1, 2, 3]) {
+        const { result, validation } = redeploy(manifest, admitted, config);
+        if (JSON.stringify(result) !== JSON.stringify(admitted)) throw new Error(`apply ${round} gave ${JSON.stringify(portNames(result))}, admitted ${JSON.stringify(portNames(admitted))}`);
+        if (!validation.response.allowed) throw new Error(`apply ${round} was denied: ${validation.response.status?.message}`);
+      }
+    }),
+    PARAMETERS,
+  );
+  t.pass('held');
+});
+
+t.test('renames are stable when other fields change: labels, selector and an added port', async (t) => {
+  fc.assert(
+    fc.property(serviceObject, port, config, (manifest, added, config) => {
+      const admitted = patched(manifest, handleMutate(request(manifest), config).response.patch);
+      const spec = manifest.spec as { ports: PortSpec[]; selector: Record<string, string> };
+      const edited: KubeObject = {
+        ...manifest,
+        metadata: { ...manifest.metadata, labels: { team: 'shop' } },
+        spec: { ...spec, selector: { app: 'other' }, ports: [...spec.ports, added] },
+      };
+      const { result } = redeploy(edited, admitted, config);
+      const before = portNames(admitted);
+      const after = portNames(result);
+      // Every port that was admitted keeps its admitted name, unless the added port is a
+      // copy of it (the same port and protocol twice, which Kubernetes rejects anyway).
+      const clash = spec.ports.some((p) => p.port === added.port && (p.protocol ?? 'TCP') === (added.protocol ?? 'TCP'));
+      if (!clash && before.some((name, i) => after[i] !== name)) {
+        throw new Error(`admitted names ${JSON.stringify(before)} became ${JSON.stringify(after.slice(0, before.length))}`);
+      }
+    }),
+    PARAMETERS,
+  );
+  t.pass('held');
+});
+
 t.test('after mutation, every port whose protocol could be inferred passes validation', async (t) => {
   fc.assert(
     fc.property(serviceObject, config, (object, config) => {

@@ -198,15 +198,31 @@ t.test('the result is a copy even when nothing changes', async (t) => {
   t.same(notes, []);
 });
 
-t.test('on UPDATE, a port that existed keeps its name even when the user just renamed it', async (t) => {
-  const oldObject = service([{ name: 'http-web', port: 8080 }]);
-  const input = service([{ name: 'web', port: 8080 }, { name: 'web-next', port: 8081 }]);
-  const { mutated } = mutateServicePorts(input, DEFAULT_PROTOCOL_HINTS, oldObject);
-  t.same(portsOf(mutated), [{ name: 'web', port: 8080 }, { name: 'http-web-next', port: 8081 }]);
-  // Without oldObject (CREATE) both are renamed.
-  t.same(portsOf(mutateServicePorts(input, DEFAULT_PROTOCOL_HINTS).mutated), [
+t.test('on UPDATE, a port keeps the name it was given, a legacy port its own, and a renamed port is new', async (t) => {
+  // Stored: "web" was renamed to http-web on create; "data" is legacy; "api" was renamed once.
+  const oldObject = service([{ name: 'http-web', port: 8080 }, { name: 'data', port: 7000 }, { name: 'http-api', port: 9000 }]);
+  // The manifest: unchanged for 8080 and 7000; the user renamed "api" to "ui"; a new port.
+  const input = service([{ name: 'web', port: 8080 }, { name: 'data', port: 7000 }, { name: 'ui', port: 9000 }, { name: 'web-next', port: 8081 }]);
+  const { mutated, notes } = mutateServicePorts(input, DEFAULT_PROTOCOL_HINTS, oldObject);
+  t.same(portsOf(mutated), [
     { name: 'http-web', port: 8080 },
+    { name: 'data', port: 7000 },
+    { name: 'http-ui', port: 9000 },
     { name: 'http-web-next', port: 8081 },
+  ]);
+  t.match(notes[0]?.message, /kept "http-web" for "web", the name given when this port was first admitted/);
+  t.match(notes[1]?.message, /renamed "ui" to "http-ui"/);
+});
+
+t.test('on UPDATE, a stored name of another shape, or one another port now holds, is not given back', async (t) => {
+  const oldObject = service([{ name: 'http-web', port: 8080 }, { name: 'frontend', port: 8081 }]);
+  // http-web is now taken by another port of the manifest; "frontend" was never a rename of "web".
+  const input = service([{ name: 'web', port: 8080 }, { name: 'http-web', port: 8082 }, { name: 'web', port: 8081 }]);
+  const { mutated } = mutateServicePorts(input, DEFAULT_PROTOCOL_HINTS, oldObject);
+  t.same(portsOf(mutated), [
+    { name: 'http-8080', port: 8080 },
+    { name: 'http-web', port: 8082 },
+    { name: 'http-8081', port: 8081 },
   ]);
 });
 

@@ -61,24 +61,31 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
     return { response: { allowed: true, warnings: [warning] }, decision: 'warned', judged: [] };
   }
   const result = mutateObject(key, subject, config, request.operation, asObject(request.oldObject));
-  return result ? patchOutcome(subject.object, result) : SKIPPED;
+  // Service and Namespace names are DNS labels (63 characters): a longer one is not worth a
+  // whole warning.
+  return result ? patchOutcome(subject.object, result, describe(request, subject, DNS_LABEL_LENGTH)) : SKIPPED;
 }
 
-/** The patch is the diff between the original and the mutated copy: never hand-built paths. */
-function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>): Outcome {
+/**
+ * The patch is the diff between the original and the mutated copy: never hand-built paths.
+ * Each warning starts with the object it is about: `kubectl apply -f dir/` prints the warnings
+ * of many objects, and a field path alone cannot be matched to one of them.
+ */
+function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>, subject: string): Outcome {
   const patch = jsonpatch.compare(original, result.mutated);
+  const warnings = () => limitWarnings(result.notes.map((note) => truncate(`${subject}: ${note.message}`)));
   if (patch.length === 0) {
     // A note without a change says why a mutation could not be made (e.g. an unreadable
     // proxy.istio.io/config annotation): the user still gets it as a warning.
     if (result.notes.length === 0) return ALLOWED;
-    return { response: { allowed: true, warnings: limitWarnings(result.notes.map((note) => truncate(note.message))) }, decision: 'warned', judged: [] };
+    return { response: { allowed: true, warnings: warnings() }, decision: 'warned', judged: [] };
   }
   return {
     response: {
       allowed: true,
       patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
       patchType: 'JSONPatch',
-      warnings: limitWarnings(result.notes.map((note) => truncate(note.message))),
+      warnings: warnings(),
     },
     decision: 'mutated',
     judged: [],
@@ -94,12 +101,14 @@ function subjectOf(request: AdmissionRequest): PolicySubject | undefined {
   return { object, namespace };
 }
 
-function describe(request: AdmissionRequest, subject: PolicySubject): string {
+function describe(request: AdmissionRequest, subject: PolicySubject, max = MAX_NAME_IN_TEXT): string {
   const metadataName = asObject(subject.object.metadata)?.['name'];
-  const name = bounded(typeof metadataName === 'string' && metadataName !== '' ? metadataName : request.name || '(unnamed)');
-  const kind = bounded(request.kind.kind);
-  return subject.namespace ? `${kind} ${bounded(subject.namespace)}/${name}` : `${kind} ${name}`;
+  const name = bounded(typeof metadataName === 'string' && metadataName !== '' ? metadataName : request.name || '(unnamed)', max);
+  const kind = bounded(request.kind.kind, max);
+  return subject.namespace ? `${kind} ${bounded(subject.namespace, max)}/${name}` : `${kind} ${name}`;
 }
+
+const DNS_LABEL_LENGTH = 63;
 
 /**
  * Kubernetes names are at most 253 characters, but the mutating webhook sees objects before

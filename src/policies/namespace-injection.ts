@@ -67,7 +67,8 @@ function describeNamespace(name: string | undefined): string {
 interface LabelPlan {
   readonly key: string;
   readonly value: string;
-  readonly message: (namespace: string) => string;
+  /** The note, without the namespace's name: the webhook puts the object in front of every note. */
+  readonly message: () => string;
 }
 
 /** The label the configured mode adds, or undefined when the options cannot produce one. */
@@ -77,8 +78,8 @@ function planLabel(options: InjectionOptions): LabelPlan | undefined {
       return {
         key: INJECTION_LABEL,
         value: 'enabled',
-        message: (ns) =>
-          `added label ${INJECTION_LABEL}=enabled so Istio injects sidecars into pods of ${ns}; ` +
+        message: () =>
+          `added label ${INJECTION_LABEL}=enabled so Istio injects sidecars into its pods; ` +
           `set ${INJECTION_LABEL}=disabled to opt out`,
       };
     case 'revision': {
@@ -89,17 +90,17 @@ function planLabel(options: InjectionOptions): LabelPlan | undefined {
       return {
         key: REVISION_LABEL,
         value: revision,
-        message: (ns) =>
+        message: () =>
           `added label ${REVISION_LABEL}=${revision} so Istio revision ${display(revision)} injects ` +
-          `sidecars into pods of ${ns}; set ${INJECTION_LABEL}=disabled to opt out`,
+          `sidecars into its pods; set ${INJECTION_LABEL}=disabled to opt out`,
       };
     }
     case 'ambient':
       return {
         key: DATAPLANE_MODE_LABEL,
         value: 'ambient',
-        message: (ns) =>
-          `added label ${DATAPLANE_MODE_LABEL}=ambient so pods of ${ns} join the Istio ambient mesh; ` +
+        message: () =>
+          `added label ${DATAPLANE_MODE_LABEL}=ambient so its pods join the Istio ambient mesh; ` +
           `set ${DATAPLANE_MODE_LABEL}=none to opt out`,
       };
     default:
@@ -147,7 +148,7 @@ export function mutateNamespace(namespace: KubeObject, options: InjectionOptions
   if (DECISION_LABELS.some((key) => Object.hasOwn(existing, key))) return unchanged;
 
   mutated.metadata = { ...metadata, labels: { ...existing, [plan.key]: plan.value } };
-  const note: MutationNote = { field: 'metadata.labels', message: plan.message(describeNamespace(name)) };
+  const note: MutationNote = { field: 'metadata.labels', message: plan.message() };
   return { mutated, notes: [note] };
 }
 

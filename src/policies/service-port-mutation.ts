@@ -17,6 +17,7 @@ import {
   type ProtocolHints,
   type ProtocolSuggestion,
   type ServicePortEntry,
+  TCP_PORT_PREFIXES,
 } from './service-ports.ts';
 import type { KubeObject, MutationNote, MutationResult } from './types.ts';
 import { fitWarning } from './messages.ts';
@@ -29,8 +30,17 @@ export type { ProtocolHints } from './service-ports.ts';
 /**
  * Renames each port Istio cannot classify to `<protocol>-<name>` (or `<protocol>-<port>`),
  * the protocol coming from `hints`. Ports without a hint are left for validation to report.
- * With `oldObject` (UPDATE), ports that already existed keep their names: something such as
- * an Ingress may refer to them by name.
+ *
+ * With `oldObject` (UPDATE) the result is stable across redeploys: re-applying the manifest
+ * that was admitted with renames must give back exactly the stored Service, or every second
+ * `kubectl apply`, `helm upgrade` or GitOps sync would undo the fix (or be denied). So, for a
+ * port whose stored counterpart (same port and protocol)
+ * - has the same name: it is legacy and keeps it (something may refer to it by name);
+ * - has the name this mutation gives such a port (`<protocol>-<name>`, `<protocol>-<port>`,
+ *   `<protocol>-<port>-<n>`): it gets that name back, whatever the hints say today;
+ * - has any other name: the user renamed it in the manifest, so it is treated as new.
+ * The stored object is the only record needed: nothing is written on the Service, so no
+ * client that replaces or applies the whole object can lose it.
  */
 export function mutateServicePorts(
   service: KubeObject,
@@ -38,7 +48,13 @@ export function mutateServicePorts(
   oldObject?: KubeObject,
 ): MutationResult<KubeObject> {
   const mutated = copyPathToPorts(service);
-  const existingPorts = new Set(readServicePorts(oldObject).map(transportKey));
+  // Kubernetes keeps (port, protocol) unique, but the mutating webhook sees objects before
+  // validation: a key may stand for several stored ports.
+  const storedNames = new Map<string, string[]>();
+  for (const port of readServicePorts(oldObject)) {
+    const key = transportKey(port);
+    storedNames.set(key, [...(storedNames.get(key) ?? []), port.name]);
+  }
   const portItems = servicePortItems(mutated);
   const namesInUse = portNamesByIndex(portItems);
   // How many ports hold each name: a Service may have thousands of ports, so "is this name
@@ -47,23 +63,58 @@ export function mutateServicePorts(
   for (const name of namesInUse.values()) holders.set(name, (holders.get(name) ?? 0) + 1);
   const notes: MutationNote[] = [];
 
-  for (const port of readServicePorts(mutated)) {
-    if (!mayRename(port) || existingPorts.has(transportKey(port))) continue;
-    const suggestion = suggestProtocol(port, hints);
-    if (!suggestion) continue;
+  const isFree = (name: string, ownName: string | undefined) => (holders.get(name) ?? 0) - (name === ownName ? 1 : 0) === 0;
+  const rename = (port: ServicePortEntry, newName: string, message: string) => {
     const ownName = namesInUse.get(port.index);
-    const newName = proposePortNames(suggestion.protocol, port).find((name) => (holders.get(name) ?? 0) - (name === ownName ? 1 : 0) === 0);
-    if (newName === undefined) continue;
-
     // A fresh object rather than an edit: the items are the input's own (only the path to
     // them is copied), and YAML aliases (in `check --fix` input) can make two ports one object.
     portItems[port.index] = { ...port.item, name: newName };
     if (ownName !== undefined) holders.set(ownName, (holders.get(ownName) ?? 1) - 1);
     holders.set(newName, (holders.get(newName) ?? 0) + 1);
     namesInUse.set(port.index, newName);
-    notes.push({ field: `${portPath(port)}.name`, message: renameNote(port, newName, suggestion) });
+    notes.push({ field: `${portPath(port)}.name`, message });
+  };
+
+  const renameable = readServicePorts(mutated).filter(mayRename);
+  // Names given back first: they are what the stored Service already holds, so a new port's
+  // rename must not take one of them.
+  const fresh: ServicePortEntry[] = [];
+  for (const port of renameable) {
+    const stored = storedNames.get(transportKey(port)) ?? [];
+    if (stored.includes(port.name)) continue;
+    const given = stored.find((name) => wasRenamedTo(port, name) && isFree(name, namesInUse.get(port.index)));
+    if (given !== undefined) rename(port, given, keptNote(port, given));
+    else fresh.push(port);
+  }
+  for (const port of fresh) {
+    const suggestion = suggestProtocol(port, hints);
+    if (!suggestion) continue;
+    const ownName = namesInUse.get(port.index);
+    const newName = proposePortNames(suggestion.protocol, port).find((name) => isFree(name, ownName));
+    if (newName !== undefined) rename(port, newName, renameNote(port, newName, suggestion));
   }
   return { mutated, notes };
+}
+
+/**
+ * Whether `storedName` is a name this mutation gives `port`: `<protocol>-<name>`,
+ * `<protocol>-<port>` or `<protocol>-<port>-<n>` for a protocol Istio then reads from it. Any
+ * protocol counts, not only the one today's hints suggest: a rename admitted once stays,
+ * even after the hint tables change.
+ */
+function wasRenamedTo(port: ServicePortEntry, storedName: string): boolean {
+  const dash = storedName.indexOf('-');
+  if (dash < 0) return false;
+  const protocol = storedName.slice(0, dash);
+  const suffix = storedName.slice(dash + 1);
+  if (!TCP_PORT_PREFIXES.includes(protocol)) return false;
+  if (classifyPort({ ...port, appProtocol: undefined, name: storedName }) === 'Unsupported') return false;
+  const portNumber = String(port.port);
+  return (
+    (port.name !== '' && suffix === port.name.toLowerCase()) ||
+    suffix === portNumber ||
+    (suffix.startsWith(`${portNumber}-`) && /^\d+$/.test(suffix.slice(portNumber.length + 1)))
+  );
 }
 
 /**
@@ -98,6 +149,16 @@ function portNamesByIndex(portItems: readonly unknown[]): Map<number, string> {
     if (typeof name === 'string' && name !== '') names.set(index, name);
   });
   return names;
+}
+
+function keptNote(port: ServicePortEntry, storedName: string): string {
+  const what = port.name === '' ? 'the unnamed port' : quote(port.name);
+  const where = `${portPath(port)} (port ${port.port})`;
+  return fitWarning(
+    undefined,
+    `${where}: kept "${storedName}" for ${what}, the name given when this port was first admitted; write "${storedName}" in the manifest to match.`,
+    `${where}: kept "${storedName}", the name given when this port was first admitted.`,
+  );
 }
 
 function renameNote(port: ServicePortEntry, newName: string, suggestion: ProtocolSuggestion): string {

@@ -60,7 +60,7 @@ if (binDir) {
   t.test('a port named "web" is stored as "http-web" and kubectl shows why', async (t) => {
     const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('web', [{ name: 'web', port: 8080 }]) });
     t.comment(`kubectl stderr:\n${r.stderr}`);
-    t.match(r.stderr, /^Warning: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/m);
+    t.match(r.stderr, /^Warning: Service default\/web: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/m);
     t.equal(r.stdout.trim(), 'service/web created');
     t.same(await portNames(cp, 'web'), ['http-web']);
   });
@@ -77,7 +77,7 @@ if (binDir) {
     t.not(denied.code, 0);
     t.match(denied.stderr, /denied the request: .*spec\.ports\[0\] \(port 12345, name "data"\)/);
     const mutated = await cp.kubectl(['apply', '--dry-run=server', '-o', 'json', '-f', '-'], { input: serviceYaml('dry-web', [{ name: 'web', port: 8080 }]) });
-    t.match(mutated.stderr, /Warning: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/);
+    t.match(mutated.stderr, /Warning: Service default\/dry-web: spec\.ports\[0\] \(port 8080\): renamed "web" to "http-web"/);
     t.same(JSON.parse(mutated.stdout).spec.ports.map((p: { name: string }) => p.name), ['http-web']);
     t.not((await cp.kubectl(['get', 'service', 'dry-web'], { allowFailure: true })).code, 0, 'dry run stored nothing');
   });
@@ -195,7 +195,7 @@ if (binDir) {
     const injected = await createPod('hold-injected');
     t.equal(injected.proxyConfig, 'holdApplicationUntilProxyStarts: true', 'istio-injection=enabled');
     t.comment(`kubectl stderr:\n${injected.stderr}`);
-    t.match(injected.stderr, /^Warning: set holdApplicationUntilProxyStarts: true in annotation proxy\.istio\.io\/config: the app containers start once the Istio sidecar is ready/m);
+    t.match(injected.stderr, /^Warning: Pod [^:]+: set holdApplicationUntilProxyStarts: true in annotation proxy\.istio\.io\/config: the app containers start once the Istio sidecar is ready/m);
     t.equal((await createPod('hold-revision')).proxyConfig, 'holdApplicationUntilProxyStarts: true', 'istio.io/rev');
     const merged = await createPod('hold-injected', { annotations: { 'proxy.istio.io/config': '{"concurrency":2}' } });
     t.same(JSON.parse(merged.proxyConfig ?? ''), { concurrency: 2, holdApplicationUntilProxyStarts: true }, "the user's keys are kept");
