@@ -28,6 +28,21 @@ t.test('valid review of a good Service is allowed and echoes the uid', async (t)
   t.same(res.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'abc-1', allowed: true } });
 });
 
+t.test('an ambient waypoint Service that istiod manages is admitted unchanged with the default config', async (t) => {
+  const { app } = makeApp();
+  const waypoint = service('waypoint', [{ name: 'mesh', port: 15008, appProtocol: 'hbone' }], {
+    namespace: 'shop',
+    labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+  });
+  const validated = await post(app, '/validate', review({ uid: 'waypoint-1', namespace: 'shop', object: waypoint }));
+  t.same(validated.json().response, { uid: 'waypoint-1', allowed: true });
+  const mutated = await post(app, '/mutate', review({ uid: 'waypoint-2', namespace: 'shop', object: waypoint }));
+  t.same(mutated.json().response, { uid: 'waypoint-2', allowed: true });
+  // The same Service without the label is an ordinary Service: hbone is no protocol Istio classifies.
+  const unlabelled = service('waypoint', [{ name: 'mesh', port: 15008, appProtocol: 'hbone' }], { namespace: 'shop' });
+  t.equal((await post(app, '/validate', review({ namespace: 'shop', object: unlabelled }))).json().response.allowed, false);
+});
+
 t.test('a Service with an unclassifiable port is denied with a status kubectl can show', async (t) => {
   const { app } = makeApp();
   const res = await post(app, '/validate', review({ uid: 'deny-1', object: service('data', [{ name: 'data', port: 12345 }]) }));

@@ -327,6 +327,13 @@ t.test('isServiceSkipped skips Istio\'s system namespaces, configured ones, and 
   t.ok(isServiceSkipped(labelled({ release: 'istio' }), 'team-a', []), 'release: istio');
   t.notOk(isServiceSkipped(labelled({ release: 'shop' }), 'team-a', []), 'another release');
   t.notOk(isServiceSkipped(labelled({ app: 'istio' }), 'team-a', []), 'istio as another label\'s value');
+
+  // Services istiod's gateway controllers create and manage (waypoints, gateways).
+  for (const controller of ['istio.io-gateway-controller', 'istio.io-mesh-controller', 'istio.io-eastwest-controller']) {
+    t.ok(isServiceSkipped(labelled({ 'gateway.istio.io/managed': controller }), 'team-a', []), controller);
+  }
+  t.notOk(isServiceSkipped(labelled({ 'gateway.istio.io/managed': 'example.com-controller' }), 'team-a', []), 'another controller');
+  t.notOk(isServiceSkipped(labelled({ 'gateway.istio.io/managed': '' }), 'team-a', []), 'an empty value');
 });
 
 t.test('isServiceSkipped never throws on junk metadata', async (t) => {

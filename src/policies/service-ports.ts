@@ -20,9 +20,24 @@ import { fitWarning } from './messages.ts';
 export const ALWAYS_SKIPPED_NAMESPACES: readonly string[] = ANALYZER_SKIPPED_NAMESPACES;
 
 /**
+ * The label istiod puts on the Services it creates and manages itself (ambient waypoints,
+ * Gateway API gateways, east-west gateways), with the values that name its controllers. Their
+ * ports carry an appProtocol istiod chose (e.g. `hbone`), and istiod rewrites them on every
+ * reconcile, so Istio's analyzer leaves them alone and so must the webhook: denying one would
+ * break Istio's own ambient mode.
+ */
+const GATEWAY_MANAGED_LABEL = 'gateway.istio.io/managed';
+const ISTIO_GATEWAY_CONTROLLERS: ReadonlySet<unknown> = new Set([
+  'istio.io-gateway-controller',
+  'istio.io-mesh-controller',
+  'istio.io-eastwest-controller',
+]);
+
+/**
  * Whether the Service is left alone, as Istio's analyzer leaves it: system namespaces,
- * configured exemptions, and Istio's own control plane (labelled `istio` or `release: istio`).
- * `namespace` is the admission request's namespace; without it, the object's own is used.
+ * configured exemptions, Istio's own control plane (labelled `istio` or `release: istio`) and
+ * the Services istiod's gateway controllers manage. `namespace` is the admission request's
+ * namespace; without it, the object's own is used.
  */
 export function isServiceSkipped(
   service: KubeObject,
@@ -38,7 +53,8 @@ export function isServiceSkipped(
     return true;
   }
   const labels = isRecord(metadata.labels) ? metadata.labels : {};
-  return Object.hasOwn(labels, 'istio') || labels.release === 'istio';
+  return Object.hasOwn(labels, 'istio') || labels.release === 'istio' ||
+    (Object.hasOwn(labels, GATEWAY_MANAGED_LABEL) && ISTIO_GATEWAY_CONTROLLERS.has(labels[GATEWAY_MANAGED_LABEL]));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -65,6 +65,16 @@ if (binDir) {
     t.same(await portNames(cp, 'web'), ['http-web']);
   });
 
+  t.test('an ambient waypoint Service that istiod manages is admitted as it is', async (t) => {
+    const waypoint = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: waypoint\n  namespace: default\n  labels:\n' +
+      '    gateway.istio.io/managed: istio.io-mesh-controller\n    gateway.networking.k8s.io/gateway-name: waypoint\n' +
+      'spec:\n  selector:\n    gateway.networking.k8s.io/gateway-name: waypoint\n  ports:\n  - name: mesh\n    port: 15008\n    appProtocol: hbone\n';
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: waypoint, allowFailure: true });
+    t.equal(r.code, 0, r.stderr);
+    t.notMatch(r.stderr, /Warning/);
+    t.same(await portNames(cp, 'waypoint'), ['mesh']);
+  });
+
   t.test('namespaces: injection label added, a user\'s label kept', async (t) => {
     await cp.kubectl(['create', 'namespace', 'team-a']);
     t.equal((await labels(cp, 'team-a'))['istio-injection'], 'enabled');
