@@ -46,9 +46,12 @@ if (helmLookup.code !== 0 || !HELM) {
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
 
+/** The chart renders only with an image repository; tests use one that names a registry. */
+const IMAGE = { 'image.repository': 'registry.example/mesh-admission' };
+
 async function template(sets: Record<string, string>, opts: { namespace?: string; release?: string; extraArgs?: string[] } = {}): Promise<K8sObject[]> {
   const args = ['template', opts.release ?? 'mesh-admission', CHART, '--namespace', opts.namespace ?? 'mesh-system'];
-  for (const [key, value] of Object.entries(sets)) args.push('--set', `${key}=${value}`);
+  for (const [key, value] of Object.entries({ ...IMAGE, ...sets })) args.push('--set', `${key}=${value}`);
   args.push(...(opts.extraArgs ?? []));
   const result = await run(HELM, args);
   if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed:\n${result.stderr}`);
@@ -103,7 +106,7 @@ const rendered = await Promise.all(VARIANTS.map((variant) => template(variant.se
 
 t.test('helm lint passes (strict) for every certificate mode', async (t) => {
   for (const mode of ['self', 'cert-manager', 'helm']) {
-    const result = await run(HELM, ['lint', CHART, '--strict', '--set', `certificates.mode=${mode}`, '--set', 'trafficChecks.enabled=true', '--set', 'holdApplicationUntilProxyStarts.enabled=true']);
+    const result = await run(HELM, ['lint', CHART, '--strict', '--set', `image.repository=${IMAGE['image.repository']}`, '--set', `certificates.mode=${mode}`, '--set', 'trafficChecks.enabled=true', '--set', 'holdApplicationUntilProxyStarts.enabled=true']);
     t.equal(result.code, 0, `helm lint --strict (${mode}): ${result.stdout}${result.stderr}`);
   }
 });
@@ -452,12 +455,30 @@ t.test('the schema rejects bad values', async (t) => {
   ];
   await Promise.all(
     cases.map(async ([sets, message]) => {
-      const args = ['template', 'x', CHART, ...Object.entries(sets).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
+      const args = ['template', 'x', CHART, ...Object.entries({ ...IMAGE, ...sets }).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
       const result = await run(HELM, args);
       t.not(result.code, 0, `${JSON.stringify(sets)} is rejected`);
       t.match(result.stderr, message, `... with a message naming it: ${result.stderr.trim().split('\n').slice(-1)[0]}`);
     }),
   );
+});
+
+t.test('the chart refuses to render without an image repository that names a registry', async (t) => {
+  for (const [repository, message] of [
+    ['', /image\.repository is not set: build the image from the repository's Dockerfile, push it to your registry and install with --set image\.repository=REGISTRY\/mesh-admission/],
+    ['mesh-admission', /image\.repository is "mesh-admission", which names no registry/],
+  ] as const) {
+    const result = await run(HELM, ['template', 'x', CHART, '--set', `image.repository=${repository}`]);
+    t.not(result.code, 0, `repository ${JSON.stringify(repository)} is refused`);
+    t.match(result.stderr, message);
+  }
+  const defaults = await run(HELM, ['template', 'x', CHART]);
+  t.not(defaults.code, 0, 'the default values do not render');
+  t.match(defaults.stderr, /image\.repository is not set/);
+  const objects = await template({ 'image.repository': 'registry.example/platform/mesh-admission' });
+  const chart = await readFile(path.join(CHART, 'Chart.yaml'), 'utf8');
+  const appVersion = /^appVersion:\s*"?([^"\s]+)"?/m.exec(chart)?.[1];
+  t.equal(one(objects, 'Deployment').spec.template.spec.containers[0].image, `registry.example/platform/mesh-admission:${appVersion}`);
 });
 
 t.test('helm mode reuses an existing Secret (what lookup returns on upgrade)', async (t) => {
@@ -473,7 +494,7 @@ t.test('helm mode reuses an existing Secret (what lookup returns on upgrade)', a
 });
 
 t.test('NOTES.txt names the release objects and the break-glass commands', async (t) => {
-  const result = await run(HELM, ['install', 'mesh-admission', CHART, '--namespace', 'mesh-system', '--dry-run=client']);
+  const result = await run(HELM, ['install', 'mesh-admission', CHART, '--namespace', 'mesh-system', '--dry-run=client', '--set', `image.repository=${IMAGE['image.repository']}`]);
   t.equal(result.code, 0, result.stderr);
   const notes = result.stdout.slice(result.stdout.indexOf('NOTES:'));
   t.match(notes, /kubectl delete validatingwebhookconfiguration mesh-admission/);

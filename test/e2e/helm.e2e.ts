@@ -90,7 +90,9 @@ if (!found.binDir || helmLookup.code !== 0) {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
+  // The chart renders only with an image repository; no nodes pull it here.
   const helm = async (...args: string[]): Promise<string> => {
+    if (args[0] === 'install') args.push('--set', 'image.repository=registry.invalid/mesh-admission');
     const result = await run(helmBin, args, helmEnv);
     if (result.code !== 0) throw new Error(`helm ${args.join(' ')} failed (${result.code}):\n${result.stderr}`);
     return result.stdout;

@@ -59,6 +59,14 @@ gets another default name: switching modes never collides with a Helm-owned Secr
 {{- end }}
 
 {{- define "mesh-admission.image" -}}
+{{- /* No image of this name exists in any public registry: without a repository the pods could
+       never start, so refuse to render rather than install a webhook nothing serves. */}}
+{{- $repository := .Values.image.repository }}
+{{- if not $repository }}
+{{- fail "image.repository is not set: build the image from the repository's Dockerfile, push it to your registry and install with --set image.repository=REGISTRY/mesh-admission" }}
+{{- else if eq $repository "mesh-admission" }}
+{{- fail "image.repository is \"mesh-admission\", which names no registry: push the image built from the repository's Dockerfile to your registry and set --set image.repository=REGISTRY/mesh-admission" }}
+{{- end }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
