@@ -71,6 +71,41 @@ t.test('check --fix prints mutated manifests and reports what is left', async (t
   t.match(r.stderr, /No validation issues found/);
 });
 
+t.test('check --fix changes only the fixed lines: comments, key order, quoting and layout stay', async (t) => {
+  const manifest = [
+    '# shop services',
+    'apiVersion: v1',
+    'kind: Service',
+    'metadata:',
+    '  name: web # the storefront',
+    '  labels: {app: web}',
+    'spec:',
+    '  ports:',
+    '  - name: web # browser traffic',
+    '    port: 8080',
+    '  - name: "http-ok"',
+    '    port: 81',
+    '  selector:',
+    '    app: web',
+    '---',
+    '# a new team',
+    'apiVersion: v1',
+    'kind: List',
+    'items:',
+    '- apiVersion: v1',
+    '  kind: Namespace',
+    '  metadata:',
+    '    name: team-a',
+    '',
+  ].join('\n');
+  const r = await run(['check', '-f', '-', '--fix'], manifest);
+  t.equal(r.code, 0, r.stderr);
+  const expected = manifest
+    .replace('  - name: web # browser traffic', '  - name: http-web # browser traffic')
+    .replace('    name: team-a\n', '    name: team-a\n    labels:\n      istio-injection: enabled\n');
+  t.equal(r.stdout, `---\n${expected}`);
+});
+
 t.test('check: unusable input exits 2 naming the file and line', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'check-'));
   await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n');

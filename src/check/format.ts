@@ -1,5 +1,7 @@
 /** Output of `check` / `audit`: text that reads like `istioctl analyze`, or stable JSON. */
-import { stringify } from 'yaml';
+import jsonpatch from 'fast-json-patch';
+import { isScalar, isSeq, stringify, type Document } from 'yaml';
+import type { SourcedObject } from './load-manifests.ts';
 import type { CheckResult, Finding } from './run-check.ts';
 
 export function formatJson(result: CheckResult): string {
@@ -33,9 +35,68 @@ export function formatFixNotes(result: CheckResult): string {
   return result.fixes.map((n) => `Fixed (${subject(n)} ${n.file}:${n.line}) ${n.message}\n`).join('');
 }
 
-/** The objects as multi-document YAML, in input order (the output of `check --fix`). */
-export function formatManifests(result: CheckResult): string {
-  return result.objects.map((o) => `---\n${stringify(o.object, { lineWidth: 0 })}`).join('');
+/**
+ * The fixed manifests as multi-document YAML, in input order (the output of `check --fix`).
+ * Each input document is edited where the mutation changed its object (the same diff as the
+ * webhook's patch) and printed again, keeping its comments, key order and quoting, so the
+ * output can be committed as it is.
+ */
+export function formatManifests(input: readonly SourcedObject[], result: CheckResult): string {
+  const edited = new Map<Document, { readonly document: Document; readonly text: string }>();
+  // A document holding several objects (a List) is printed once, after all of them are fixed.
+  const output: ({ readonly document: Document; readonly text: string } | string)[] = [];
+  result.objects.forEach((fixed, index) => {
+    const original = input[index];
+    const source = original?.source;
+    if (!original || !source) {
+      output.push(stringify(fixed.object, { lineWidth: 0 }));
+      return;
+    }
+    let copy = edited.get(source.document);
+    if (!copy) {
+      copy = { document: source.document.clone(), text: source.text };
+      edited.set(source.document, copy);
+      output.push(copy);
+    }
+    for (const operation of jsonpatch.compare(original.object, fixed.object)) applyToDocument(copy.document, source.path, operation);
+  });
+  return output
+    .map((entry) => (typeof entry === 'string' ? entry : printDocument(entry.document, entry.text)))
+    .map((text) => (text.startsWith('---') ? text : `---\n${text}`))
+    .join('');
+}
+
+/**
+ * A document printed in the layout its file used where YAML leaves a choice: sequences
+ * indented under their key or not, and flow mappings with or without inner spaces.
+ */
+function printDocument(document: Document, fileText: string): string {
+  return document.toString({
+    lineWidth: 0,
+    indentSeq: !/^( *)[^\s#-][^\n]*:[ \t]*\n\1- /m.test(fileText),
+    flowCollectionPadding: !/\{[^ \n}]/.test(fileText),
+  });
+}
+
+/** One JSON Patch operation on a YAML document, at `prefix` (the object's place in it). */
+function applyToDocument(document: Document, prefix: readonly (string | number)[], operation: jsonpatch.Operation): void {
+  const path = [...prefix, ...operation.path.split('/').slice(1).map(unescapePointer)];
+  const key = path.at(-1);
+  if (operation.op === 'remove') {
+    document.deleteIn(path);
+  } else if (operation.op === 'add' || operation.op === 'replace') {
+    // An array index: a patch only ever replaces items of the arrays it diffs.
+    const at = isSeq(document.getIn(path.slice(0, -1))) && typeof key === 'string' ? [...path.slice(0, -1), Number(key)] : path;
+    const existing = operation.op === 'replace' ? document.getIn(at, true) : undefined;
+    // A scalar keeps its node, and with it the comment on its line and its quoting.
+    if (isScalar(existing) && (operation.value === null || typeof operation.value !== 'object')) existing.value = operation.value;
+    else document.setIn(at, document.createNode(operation.value));
+  }
+}
+
+/** RFC 6901: `~1` is `/`, `~0` is `~` (label keys such as `istio.io/rev` arrive escaped). */
+function unescapePointer(segment: string): string {
+  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
 function label(finding: Finding): string {

@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { KubeObject } from '../policies/types.ts';
 
 export interface SourcedObject {
@@ -14,6 +14,12 @@ export interface SourcedObject {
   readonly line: number;
   /** Position of the YAML document in its file, for `--fix` output order. */
   readonly documentIndex: number;
+  /**
+   * The parsed YAML document the object came from, with its comments, key order and styles,
+   * and where in it the object sits (`[]`, or `['items', i]` in a List): `check --fix` edits
+   * the document so its output differs from the input only where the mutation changed it.
+   */
+  readonly source?: { readonly document: Document; readonly path: readonly (string | number)[]; readonly text: string };
 }
 
 /** Input the tool cannot use at all (exit code 2); the message names the file and line. */
@@ -95,11 +101,11 @@ function parseManifests(file: string, text: string): SourcedObject[] {
         }
         const node = document.getIn(['items', index], true) as { range?: [number, number, number] } | undefined;
         const itemLine = node?.range ? lineCounter.linePos(node.range[0]).line : line;
-        objects.push({ object: item as KubeObject, file, line: itemLine, documentIndex });
+        objects.push({ object: item as KubeObject, file, line: itemLine, documentIndex, source: { document, path: ['items', index], text } });
       });
       return;
     }
-    objects.push({ object, file, line, documentIndex });
+    objects.push({ object, file, line, documentIndex, source: { document, path: [], text } });
   });
   return objects;
 }

@@ -64,7 +64,7 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
   const result = runCheck(objects, config, { fix: values.fix, ...(traffic ? { traffic } : {}) });
   const report = values.output === 'json' ? formatJson(result) : formatText(result);
   if (values.fix) {
-    io.stdout(formatManifests(result));
+    io.stdout(formatManifests(objects, result));
     io.stderr(formatFixNotes(result) + report);
   } else {
     io.stdout(report);
