@@ -183,7 +183,7 @@ t.test('notes stay under 256 characters even for absurd names', async (t) => {
   }
 });
 
-t.test('validateNamespace warns when istio-injection and istio.io/rev are both set', async (t) => {
+t.test('validateNamespace warns when istio-injection=enabled and istio.io/rev are both set', async (t) => {
   const violations = validateNamespace(namespace('team-a', { 'istio-injection': 'enabled', 'istio.io/rev': '1-22' }));
   t.equal(violations.length, 1);
   const [violation] = violations;
@@ -192,22 +192,49 @@ t.test('validateNamespace warns when istio-injection and istio.io/rev are both s
   t.equal(violation?.field, 'metadata.labels');
   t.equal(
     violation?.message,
-    'namespace "team-a" has both istio-injection=enabled and istio.io/rev=1-22; Istio uses istio-injection ' +
-      'and ignores istio.io/rev (IST0123). Keep one: kubectl label namespace team-a istio-injection- (or istio.io/rev-)',
+    'namespace "team-a" has istio-injection=enabled and istio.io/rev=1-22; pods get their sidecar by istio-injection, ' +
+      'and istio.io/rev only contradicts it (IST0123). Remove it: kubectl label namespace team-a istio.io/rev-',
   );
-  t.ok((violation?.message.length ?? 0) < 256);
+  t.equal(validateNamespace(namespace('team-b', { 'istio-injection': 'enabled', 'istio.io/rev': '1-22' }))[0]?.identity, violation?.identity, 'identity does not depend on the name');
+});
 
-  const disabled = validateNamespace(namespace('team-b', { 'istio-injection': 'disabled', 'istio.io/rev': 'canary' }));
-  t.equal(disabled.length, 1, 'fires whatever the values');
-  t.match(disabled[0]?.message, /istio-injection=disabled and istio\.io\/rev=canary/);
-  t.equal(disabled[0]?.identity, violation?.identity, 'identity does not depend on the name');
+t.test('validateNamespace counts the labels as Istio does (IST0123)', async (t) => {
+  const cases: [Record<string, string>, string[] | undefined][] = [
+    // istio-injection counts with any value; rev and dataplane-mode only while it is absent or enabled.
+    [{ 'istio-injection': 'enabled', 'istio.io/rev': 'canary' }, ['istio.io/rev']],
+    [{ 'istio-injection': 'disabled', 'istio.io/rev': 'canary' }, undefined],
+    [{ 'istio-injection': 'disabled', 'istio.io/dataplane-mode': 'ambient' }, undefined],
+    [{ 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' }, ['istio.io/dataplane-mode']],
+    [{ 'istio.io/rev': '1-22', 'istio.io/dataplane-mode': 'ambient' }, ['istio.io/dataplane-mode']],
+    [{ 'istio-injection': 'enabled', 'istio.io/rev': 'a', 'istio.io/dataplane-mode': 'ambient' }, ['istio.io/rev', 'istio.io/dataplane-mode']],
+    [{ 'istio-injection': 'enabled' }, undefined],
+    [{ 'istio.io/rev': '1-22' }, undefined],
+    [{ 'istio.io/dataplane-mode': 'ambient' }, undefined],
+  ];
+  for (const [labels, removed] of cases) {
+    const violations = validateNamespace(namespace('team-a', labels));
+    if (removed === undefined) {
+      t.same(violations, [], JSON.stringify(labels));
+      continue;
+    }
+    t.equal(violations.length, 1, JSON.stringify(labels));
+    const message = violations[0]?.message ?? '';
+    // The fix removes only the labels that do not decide injection: it never turns it on or off.
+    t.ok(message.endsWith(`kubectl label namespace team-a ${removed.map((key) => `${key}-`).join(' ')}`), message);
+    t.ok(message.length <= 256 - '[namespace-injection-conflict] '.length, `fits one warning: ${message.length}`);
+  }
+});
+
+t.test('validateNamespace skips istio-system and the system namespaces, as Istio does', async (t) => {
+  for (const name of ['istio-system', 'kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']) {
+    t.same(validateNamespace(namespace(name, { 'istio-injection': 'enabled', 'istio.io/rev': '1-22' })), [], name);
+  }
 });
 
 t.test('validateNamespace is silent without the conflict', async (t) => {
   t.same(validateNamespace(namespace('team-a')), []);
   t.same(validateNamespace(namespace('team-a', { 'istio-injection': 'enabled' })), []);
   t.same(validateNamespace(namespace('team-a', { 'istio.io/rev': '1-22' })), []);
-  t.same(validateNamespace(namespace('team-a', { 'istio.io/rev': '1-22', 'istio.io/dataplane-mode': 'ambient' })), []);
   t.same(validateNamespace({ kind: 'Namespace' }), []);
 });
 

@@ -7,6 +7,7 @@
  */
 
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
+import { fitWarning } from './messages.ts';
 import { isRecord, type KubeObject, type MutationNote, type MutationResult, type Violation } from './types.ts';
 
 export type InjectionMode = 'istio-injection' | 'revision' | 'ambient';
@@ -153,9 +154,12 @@ export function mutateNamespace(namespace: KubeObject, options: InjectionOptions
 }
 
 /**
- * Warns about a namespace labelled both `istio-injection` and `istio.io/rev` (Istio IST0123):
- * the revision injectors only select namespaces without `istio-injection`, so the classic
- * label wins and the revision label is silently ignored.
+ * Warns about a namespace whose injection labels contradict each other (Istio IST0123), counted
+ * as Istio's analyzer counts them: `istio-injection` with any value, and `istio.io/rev` and
+ * `istio.io/dataplane-mode` only while `istio-injection` is absent or `enabled` — a namespace
+ * with `istio-injection=disabled` has deliberately opted out, whatever else it carries. Istio's
+ * own and the system namespaces are not checked. The fix offered removes a label without
+ * changing whether pods get a sidecar: the one Istio ignores.
  */
 export function validateNamespace(namespace: KubeObject): Violation[] {
   if (!isRecord(namespace)) return [];
@@ -163,17 +167,33 @@ export function validateNamespace(namespace: KubeObject): Violation[] {
   if (!isRecord(metadata)) return [];
   const labels: unknown = metadata.labels;
   if (!isRecord(labels)) return [];
-  if (!Object.hasOwn(labels, INJECTION_LABEL) || !Object.hasOwn(labels, REVISION_LABEL)) return [];
-
   const name = typeof metadata.name === 'string' ? metadata.name : undefined;
+  if (name !== undefined && ALWAYS_EXCLUDED_NAMESPACES.includes(name)) return [];
+
+  const hasInjection = Object.hasOwn(labels, INJECTION_LABEL);
+  const injectionOn = !hasInjection || labels[INJECTION_LABEL] === 'enabled';
+  const counted = [
+    ...(hasInjection ? [INJECTION_LABEL] : []),
+    ...[REVISION_LABEL, DATAPLANE_MODE_LABEL].filter((key) => injectionOn && Object.hasOwn(labels, key)),
+  ];
+  if (counted.length < 2) return [];
+
   // Commands need a usable name; without one, fall back to a placeholder the user fills in.
   const target = name === undefined ? '<namespace>' : name.slice(0, MAX_DISPLAY_LENGTH);
-  const injection = labelValue(labels[INJECTION_LABEL]);
-  const revision = labelValue(labels[REVISION_LABEL]);
-  const message =
-    `${describeNamespace(name)} has both ${INJECTION_LABEL}=${injection} and ${REVISION_LABEL}=${revision}; ` +
-    `Istio uses ${INJECTION_LABEL} and ignores ${REVISION_LABEL} (IST0123). Keep one: ` +
-    `kubectl label namespace ${target} ${INJECTION_LABEL}- (or ${REVISION_LABEL}-)`;
+  const listed = counted.map((key) => `${key}=${labelValue(labels[key])}`);
+  // Pods get their sidecar by the first counted label (istio-injection=enabled selects the
+  // classic injector; without it, istio.io/rev selects a revision's), so removing the others
+  // changes nothing about injection.
+  const [kept, ...ignored] = counted;
+  const has = `${describeNamespace(name)} has ${listed.slice(0, -1).join(', ')} and ${listed.at(-1)}`;
+  const command = `kubectl label namespace ${target} ${ignored.map((key) => `${key}-`).join(' ')}`;
+  const message = fitWarning(
+    'namespace-injection-conflict',
+    `${has}; pods get their sidecar by ${kept}, and ${ignored.join(' and ')} only ` +
+      `${ignored.length === 1 ? 'contradicts' : 'contradict'} it (IST0123). Remove ${ignored.length === 1 ? 'it' : 'them'}: ${command}`,
+    `${has}; they contradict each other (IST0123); pods get their sidecar by ${kept}: ${command}`,
+    `conflicting injection labels (IST0123); pods get their sidecar by ${kept}: ${command}`,
+  );
 
   return [
     {
@@ -181,7 +201,7 @@ export function validateNamespace(namespace: KubeObject): Violation[] {
       severity: 'warning',
       field: 'metadata.labels',
       message,
-      identity: `labels:${INJECTION_LABEL}+${REVISION_LABEL}`,
+      identity: `labels:${counted.join('+')}`,
     },
   ];
 }
