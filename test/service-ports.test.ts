@@ -306,6 +306,18 @@ t.test('suggestProtocol ignores unusable hint values and inherited keys', async 
   t.equal(validateServicePorts(service([{ name: 'constructor', port: 1 }]))[0]?.rule, 'port-protocol');
 });
 
+t.test('a port named by kubectl create service (<port>-<targetPort>) gets a fix that command can reach', async (t) => {
+  const [violation] = validateServicePorts(service([{ name: '8080-8080', port: 8080 }]));
+  t.equal(violation?.rule, 'port-protocol');
+  t.equal(
+    violation?.message,
+    'spec.ports[0] (port 8080, name "8080-8080") has no protocol, so Istio would sniff it. kubectl create/expose cannot ' +
+      'name ports: use --dry-run=client -o yaml, name it "http-8080" if it serves HTTP, else "tcp-8080", then apply.',
+  );
+  // A name of that shape that does not start with the port is an ordinary name.
+  t.match(validateServicePorts(service([{ name: '9090-8080', port: 8080 }]))[0]?.message, /rename it "<protocol>-9090-8080"/);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Skipping
 // ---------------------------------------------------------------------------------------------

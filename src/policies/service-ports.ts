@@ -316,8 +316,18 @@ function unsupportedProtocol(port: ServicePortEntry, hints: ProtocolHints): Viol
   return { ...base, field: `${portPath(port)}.name`, message: unclassifiedNameMessage(port, hints) };
 }
 
+/**
+ * Whether the name is the one `kubectl create service … --tcp=8080:8080` gives a port
+ * (`<port>-<targetPort>`). That command cannot name a port, so "rename it" alone leaves its
+ * users stuck: their message says how to get there.
+ */
+function isKubectlGeneratedName(port: ServicePortEntry): boolean {
+  return port.name.startsWith(`${port.port}-`) && /^\d+$/.test(port.name.slice(String(port.port).length + 1));
+}
+
 function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): string {
   const suggested = suggestProtocol(port, hints)?.protocol;
+  if (suggested === undefined && isKubectlGeneratedName(port)) return generatedPortMessage(port);
   const protocol = suggested ?? EXAMPLE_PROTOCOL;
   const example = proposePortNames(protocol, port)[0];
   const lead = port.name === ''
@@ -336,6 +346,19 @@ function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): 
     ...shorter,
     `${portPath(port)} (port ${port.port}): Istio cannot tell its protocol and will sniff it; ` +
       `name it "<protocol>-${port.port}" or set appProtocol. ${PROTOCOL_LIST}`,
+  );
+}
+
+function generatedPortMessage(port: ServicePortEntry): string {
+  const what = `${describePort(port)} has no protocol`;
+  const tcp = proposePortNames('tcp', { ...port, name: '' })[0] ?? 'tcp';
+  const http = proposePortNames('http', { ...port, name: '' })[0] ?? 'http';
+  const fix = `name it "${http}" if it serves HTTP, else "${tcp}"`;
+  return fitWarning(
+    'port-protocol',
+    `${what}, so Istio would sniff it. kubectl create/expose cannot name ports: use --dry-run=client -o yaml, ${fix}, then apply.`,
+    `${portPath(port)} (port ${port.port}): Istio would sniff it; kubectl create/expose cannot name ports: write it as YAML and ${fix}.`,
+    `${portPath(port)} (port ${port.port}): Istio would sniff it; write the Service as YAML and ${fix}.`,
   );
 }
 

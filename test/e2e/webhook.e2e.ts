@@ -57,6 +57,16 @@ if (binDir) {
     t.not(get.code, 0, 'nothing was stored');
   });
 
+  t.test('kubectl create service: the denial says how to name a port that command cannot name', async (t) => {
+    const r = await cp.kubectl(['create', 'service', 'clusterip', 'quick', '--tcp=8080:8080'], { allowFailure: true });
+    t.not(r.code, 0);
+    t.match(r.stderr, /spec\.ports\[0\] \(port 8080, name "8080-8080"\) has no protocol, so Istio would sniff it\. kubectl create\/expose cannot name ports: use --dry-run=client -o yaml, name it "http-8080" if it serves HTTP, else "tcp-8080", then apply\./);
+    // Following the advice works.
+    const yaml = (await cp.kubectl(['create', 'service', 'clusterip', 'quick', '--tcp=8080:8080', '--dry-run=client', '-o', 'yaml'])).stdout;
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: yaml.replace('name: 8080-8080', 'name: tcp-8080') });
+    t.equal(applied.stdout.trim(), 'service/quick created');
+  });
+
   t.test('a port named "web" is stored as "http-web" and kubectl shows why', async (t) => {
     const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('web', [{ name: 'web', port: 8080 }]) });
     t.comment(`kubectl stderr:\n${r.stderr}`);
