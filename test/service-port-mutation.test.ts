@@ -214,6 +214,12 @@ t.test('on UPDATE, a port keeps the name it was given, a legacy port its own, an
   t.match(notes[1]?.message, /renamed "ui" to "http-ui"/);
 });
 
+t.test('on UPDATE, a grpc-web rename is given back too, even after the hint that made it is gone', async (t) => {
+  const oldObject = service([{ name: 'grpc-web-console', port: 8080 }]);
+  const input = service([{ name: 'console', port: 8080 }]);
+  t.same(portsOf(mutateServicePorts(input, DEFAULT_PROTOCOL_HINTS, oldObject).mutated), [{ name: 'grpc-web-console', port: 8080 }]);
+});
+
 t.test('on UPDATE, a stored name of another shape, or one another port now holds, is not given back', async (t) => {
   const oldObject = service([{ name: 'http-web', port: 8080 }, { name: 'frontend', port: 8081 }]);
   // http-web is now taken by another port of the manifest; "frontend" was never a rename of "web".

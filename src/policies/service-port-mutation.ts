@@ -103,18 +103,18 @@ export function mutateServicePorts(
  * even after the hint tables change.
  */
 function wasRenamedTo(port: ServicePortEntry, storedName: string): boolean {
-  const dash = storedName.indexOf('-');
-  if (dash < 0) return false;
-  const protocol = storedName.slice(0, dash);
-  const suffix = storedName.slice(dash + 1);
-  if (!TCP_PORT_PREFIXES.includes(protocol)) return false;
   if (classifyPort({ ...port, appProtocol: undefined, name: storedName }) === 'Unsupported') return false;
   const portNumber = String(port.port);
-  return (
-    (port.name !== '' && suffix === port.name.toLowerCase()) ||
-    suffix === portNumber ||
-    (suffix.startsWith(`${portNumber}-`) && /^\d+$/.test(suffix.slice(portNumber.length + 1)))
-  );
+  // Every prefix, not just the text before the first '-': `grpc-web-…` is one prefix.
+  return TCP_PORT_PREFIXES.some((protocol) => {
+    if (!storedName.startsWith(`${protocol}-`)) return false;
+    const suffix = storedName.slice(protocol.length + 1);
+    return (
+      (port.name !== '' && suffix === port.name.toLowerCase()) ||
+      suffix === portNumber ||
+      (suffix.startsWith(`${portNumber}-`) && /^\d+$/.test(suffix.slice(portNumber.length + 1)))
+    );
+  });
 }
 
 /**
