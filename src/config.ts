@@ -6,6 +6,7 @@
  * environment and the file and hands them in, so nothing else in the program reads
  * `process.env` or the file system for settings.
  */
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { isDns1123Label, isDns1123Subdomain } from './policies/kubernetes-names.ts';
 import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS, TCP_PORT_PREFIXES } from './policies/service-ports.ts';
@@ -73,10 +74,15 @@ export interface Config {
      */
     readonly secretName: string | undefined;
   };
-  /** The webhook's own configurations, whose caBundle serve keeps equal to its CA(s). */
+  /**
+   * The webhook's own configurations, whose caBundle serve keeps equal to its CA(s), and which
+   * get their planned webhooks once the webhook's Service routes to one of `podIps` (at once
+   * when no pod IP is given).
+   */
   readonly registration: {
     readonly validatingWebhook: string | undefined;
     readonly mutatingWebhook: string | undefined;
+    readonly podIps: readonly string[];
   };
 }
 
@@ -111,7 +117,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   mutation: { nameHints: DEFAULT_NAME_HINTS, portHints: DEFAULT_PORT_HINTS, defaultProtocol: undefined },
   injection: { enabled: true, mode: 'istio-injection', revision: undefined, excludedNamespaces: [] },
   certificates: { validityDays: 365, renewBeforeDays: 30, secretName: undefined },
-  registration: { validatingWebhook: undefined, mutatingWebhook: undefined },
+  registration: { validatingWebhook: undefined, mutatingWebhook: undefined, podIps: [] },
 });
 
 /**
@@ -157,6 +163,7 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'certificates.secretName', flag: 'cert-secret', env: 'MESH_ADMISSION_CERT_SECRET', parse: dnsSubdomain },
   { path: 'registration.validatingWebhook', flag: 'register-validating', env: 'MESH_ADMISSION_REGISTER_VALIDATING', parse: dnsSubdomain },
   { path: 'registration.mutatingWebhook', flag: 'register-mutating', env: 'MESH_ADMISSION_REGISTER_MUTATING', parse: dnsSubdomain },
+  { path: 'registration.podIps', flag: 'pod-ips', env: 'MESH_ADMISSION_POD_IPS', parse: ipList },
 ];
 
 /** Config-file paths of the hint tables: whole tables replace the defaults. */
@@ -299,6 +306,16 @@ function labelList(raw: unknown, setting: string): string[] {
   const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
   if (!Array.isArray(items)) throw new ConfigError(setting, 'expected a list of namespace names');
   return items.map((item, index) => dnsLabel(item, `${setting}[${index}]`));
+}
+
+/** Pod IPs, as the downward API gives status.podIPs: comma-separated. */
+function ipList(raw: unknown, setting: string): string[] {
+  const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  if (!Array.isArray(items)) throw new ConfigError(setting, 'expected a list of IP addresses');
+  return items.map((item, index) => {
+    if (typeof item !== 'string' || isIP(item) === 0) throw new ConfigError(`${setting}[${index}]`, `${JSON.stringify(item)} is not an IP address`);
+    return item;
+  });
 }
 
 function boolean(raw: unknown, setting: string): boolean {

@@ -10,6 +10,8 @@ import {
   bundleContains,
   caBundlePatch,
   decodeCaBundle,
+  installPatch,
+  isComplete,
   isOlderGeneration,
   joinBundle,
   overlapBundle,
@@ -24,6 +26,7 @@ import {
 } from '../src/kube/ca-bundle.ts';
 import { generateCertificateAuthority } from '../src/tls/generate.ts';
 import { writeCertificateFiles } from '../src/tls/certificate-files.ts';
+import { PLANNED_WEBHOOKS_ANNOTATION, holdsPlannedWebhooks } from '../src/kube/webhook-installation.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
@@ -189,6 +192,78 @@ t.test('CaBundleRegistrar reports a configuration that does not exist yet', asyn
   const registrar = new CaBundleRegistrar(api, { validating: 'v', mutating: 'missing' }, silent);
   t.same((await registrar.publish(oldCa)).map((o) => o.result), ['patched', 'missing']);
   t.notOk(await registrar.isPublished(oldCa), 'not published while a target is missing');
+});
+
+// What the chart renders: no webhooks yet, the plan in the annotation.
+const PLAN = [
+  { name: 'validate.mesh-admission.io', clientConfig: { service: { name: 'svc', namespace: 'ns', path: '/validate', port: 443 } }, failurePolicy: 'Fail', rules: [{ apiGroups: [''], resources: ['services'] }] },
+];
+function planned(plan: readonly object[] = PLAN): WebhookConfigurationLike {
+  return { metadata: { name: 'v', resourceVersion: '7', annotations: { [PLANNED_WEBHOOKS_ANNOTATION]: JSON.stringify(plan) } } } as WebhookConfigurationLike;
+}
+
+t.test('installPatch writes the plan with the caBundle, over an absent or stale list', async (t) => {
+  const installed = apply(planned(), installPatch(planned(), PLAN, oldCa, { uid: 'u', counter: 1 }));
+  t.equal(installed.webhooks.length, 1);
+  t.equal(installed.webhooks[0].clientConfig.service.path, '/validate', 'the planned clientConfig is kept');
+  t.ok(sameBundle(decodeCaBundle(installed.webhooks[0].clientConfig.caBundle), oldCa), '... with the caBundle added');
+  t.equal(installed.metadata.annotations[CA_GENERATION_ANNOTATION], 'u/1');
+  t.equal(installed.metadata.annotations[PLANNED_WEBHOOKS_ANNOTATION], JSON.stringify(PLAN), 'the plan stays');
+  t.ok(holdsPlannedWebhooks(installed, PLAN));
+  const moved = { ...planned(), metadata: { ...planned().metadata, resourceVersion: '8' } };
+  t.throws(() => apply(moved, installPatch(planned(), PLAN, oldCa)), 'a patch built from a stale read fails its test');
+});
+
+t.test('CaBundleRegistrar installs planned webhooks only once allowed, then keeps only the caBundle', async (t) => {
+  const api = new FakeWebhookApi();
+  api.objects.set('validating/v', planned());
+  let routed = false;
+  const registrar = new CaBundleRegistrar(api, { validating: 'v' }, silent, async () => routed);
+
+  const waiting = await registrar.publish(oldCa);
+  t.same(waiting.map((o) => o.result), ['waiting'], 'not routed yet: nothing installed');
+  t.equal(api.patches.length, 0, '... and nothing written');
+  t.notOk(isComplete(waiting), 'waiting is not complete, so the caller retries soon');
+  t.ok(await registrar.isPublished(oldCa), 'an empty configuration trusts whatever is published (the Secret store may promote)');
+
+  routed = true;
+  const installed = await registrar.publish(oldCa);
+  t.same(installed.map((o) => o.result), ['installed']);
+  t.ok(isComplete(installed));
+  // What the API server adds on storing (defaults) is no reason to install again.
+  const stored = api.objects.get('validating/v');
+  stored.webhooks[0].matchPolicy = 'Equivalent';
+  stored.webhooks[0].rules[0].scope = '*';
+  t.same((await registrar.publish(oldCa)).map((o) => o.result), ['unchanged'], 'defaults added by the API server are not differences');
+  t.same((await registrar.publish(oldCa + newCa)).map((o) => o.result), ['patched'], 'a new trust bundle only patches the caBundle');
+  t.ok(await registrar.isPublished(newCa));
+
+  // An upgrade changes the plan: the next publication installs it, keeping the current bundle.
+  const changed = [{ ...PLAN[0], failurePolicy: 'Ignore' }];
+  const current = api.objects.get('validating/v');
+  current.metadata.annotations[PLANNED_WEBHOOKS_ANNOTATION] = JSON.stringify(changed);
+  t.same((await registrar.publish(oldCa + newCa)).map((o) => o.result), ['installed'], 'a changed plan is installed');
+  t.equal(api.objects.get('validating/v').webhooks[0].failurePolicy, 'Ignore');
+  t.ok(await registrar.isPublished(newCa));
+
+  // Someone removed the webhooks by hand (break glass) while a replica keeps running: it puts them back.
+  delete api.objects.get('validating/v').webhooks;
+  t.same((await registrar.publish(oldCa)).map((o) => o.result), ['installed']);
+});
+
+t.test('CaBundleRegistrar refuses a broken plan with a message naming the annotation', async (t) => {
+  for (const [text, message] of [
+    ['{not json', /is not JSON/],
+    ['{"name":"x"}', /must be a JSON list/],
+    ['[{"rules":[]}]', /webhook 0 has no name/],
+    ['[{"name":"a"},{"name":"a"}]', /"a" is listed twice/],
+  ] as const) {
+    const api = new FakeWebhookApi();
+    api.objects.set('validating/v', { metadata: { name: 'v', resourceVersion: '1', annotations: { [PLANNED_WEBHOOKS_ANNOTATION]: text } } });
+    const registrar = new CaBundleRegistrar(api, { validating: 'v' }, silent);
+    await t.rejects(registrar.publish(oldCa), message, text);
+    t.equal(api.patches.length, 0, `${text}: nothing written`);
+  }
 });
 
 t.test('registerCaFromFiles publishes ca.crt, then old + new CA after a change', async (t) => {

@@ -16,6 +16,7 @@ import { pino } from 'pino';
 import { buildConfig, SETTING_FLAGS, type Config } from '../src/config.ts';
 import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, POD_WEBHOOKS, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
 import { startServer } from '../src/server.ts';
+import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -68,6 +69,11 @@ function one(objects: readonly K8sObject[], kind: string, name?: string): K8sObj
   const found = find(objects, kind, name);
   if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
   return found[0]!;
+}
+
+/** The webhooks a rendered configuration plans: what a serving replica installs. */
+function planned(config: K8sObject): any[] {
+  return plannedWebhooks(config) ?? [];
 }
 
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
@@ -176,18 +182,19 @@ for (const [index, variant] of VARIANTS.entries()) {
         t.ok(certVolume.emptyDir, 'self mode: the cert dir is an emptyDir the webhook fills');
         t.equal(certMount.readOnly, false);
         t.equal(flags['cert-secret'], secretName);
-        t.equal(flags['register-validating'], fullname);
-        t.equal(flags['register-mutating'], fullname);
       } else {
         t.equal(certVolume.secret.secretName, secretName, 'the certificate Secret is mounted as the cert dir');
         t.equal(certMount.readOnly, true);
         t.notOk(flags['cert-secret'], 'no Secret store outside self mode');
-        t.notOk(flags['register-validating'], 'no caBundle patching outside self mode');
       }
+      t.equal(flags['register-validating'], fullname, 'every mode installs the webhooks and publishes the caBundle');
+      t.equal(flags['register-mutating'], fullname);
+      const podIps = container.env.find((e: any) => e.name === 'MESH_ADMISSION_POD_IPS');
+      t.same(podIps?.valueFrom, { fieldRef: { fieldPath: 'status.podIPs' } }, 'the pod IPs from the downward API: installed once the Service routes to the pod');
       const configMount = Object.values(mounts).find((m: any) => flags['config']!.startsWith(`${m.mountPath}/`)) as any;
       t.ok(configMount, '--config points into a mounted volume');
       t.equal(volumes[configMount.name].configMap.name, one(objects, 'ConfigMap').metadata.name, '... the policy ConfigMap');
-      t.equal(pod.spec.automountServiceAccountToken, variant.mode === 'self' || variant.traffic, 'the API token only when a feature needs the API');
+      t.equal(pod.spec.automountServiceAccountToken, true, 'the API token: every replica installs the webhooks');
     });
 
     t.test('the ConfigMap is a config file buildConfig accepts, and with the pod flags gives the intended config', async (t) => {
@@ -206,7 +213,8 @@ for (const [index, variant] of VARIANTS.entries()) {
       t.equal(config?.serviceName, fullname);
       t.equal(config?.port, 8443);
       t.equal(config?.certificates.secretName, variant.mode === 'self' ? secretName : undefined);
-      t.equal(config?.registration.validatingWebhook, variant.mode === 'self' ? fullname : undefined);
+      t.equal(config?.registration.validatingWebhook, fullname);
+      t.equal(config?.registration.mutatingWebhook, fullname);
       t.equal(config?.certificates.renewBeforeDays, variant.mode === 'self' ? 30 : 1, 'mounted certificates are never renewed by the webhook');
       t.equal(config?.trafficChecks, variant.traffic, 'trafficChecks turns the cluster-aware checks on in the webhook too');
       t.equal(pod.metadata.annotations['checksum/config']?.length, 64, 'a config change rolls the pods');
@@ -236,15 +244,15 @@ for (const [index, variant] of VARIANTS.entries()) {
         rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
       for (const resource of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
         const patch = allows('admissionregistration.k8s.io', resource, 'patch');
-        if (variant.mode === 'self') {
-          t.equal(patch.length, 1, `self mode may patch ${resource}`);
-          t.same(patch[0].resourceNames, [fullname], '... only its own, by resourceNames');
-          t.same(patch[0].verbs.sort(), ['get', 'patch']);
-          t.equal(patch[0].role, 'ClusterRole');
-        } else {
-          t.equal(patch.length, 0, `no access to ${resource} outside self mode`);
-        }
+        t.equal(patch.length, 1, `the webhook may patch ${resource}`);
+        t.same(patch[0].resourceNames, [fullname], '... only its own, by resourceNames');
+        t.same(patch[0].verbs.sort(), ['get', 'patch']);
+        t.equal(patch[0].role, 'ClusterRole');
       }
+      const slices = allows('discovery.k8s.io', 'endpointslices', 'list');
+      t.equal(slices.length, 1, 'EndpointSlices may be listed (is the Service routing to the replica?)');
+      t.same(slices[0].verbs, ['list'], '... listed only');
+      t.equal(slices[0].role, 'Role', '... in the release namespace only');
       const secretRules = rules.filter((r) => r.resources.includes('secrets'));
       if (variant.mode === 'self') {
         const byName = secretRules.find((r) => r.resourceNames);
@@ -262,7 +270,6 @@ for (const [index, variant] of VARIANTS.entries()) {
       t.equal(allows('networking.istio.io', 'gateways', 'watch').length > 0, variant.traffic, 'gateways only with traffic checks');
       t.equal(allows('networking.istio.io', 'serviceentries', 'list').length > 0, variant.traffic, 'serviceentries only with traffic checks');
       t.equal(allows('', 'namespaces', 'list').length, 0, 'namespaces are never listed');
-      if (variant.mode !== 'self' && !variant.traffic) t.equal(roles.length, 0, 'no role at all when nothing needs the API');
       for (const binding of [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')]) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }], `${binding.kind} binds the webhook ServiceAccount only`);
         t.ok(roles.some((r) => r.kind === binding.roleRef.kind && r.metadata.name === binding.roleRef.name), `${binding.kind} refers to a rendered role`);
@@ -279,8 +286,9 @@ for (const [index, variant] of VARIANTS.entries()) {
         [mutating, refMutating, MUTATING_WEBHOOK_NAME, '/mutate'],
       ];
       for (const [config, ref, webhookName, urlPath] of checks) {
-        t.equal(config.webhooks.length, 1);
-        const webhook = config.webhooks[0];
+        t.same(config.webhooks, [], 'no webhooks at install: nothing is called until a replica serves');
+        t.equal(planned(config).length, 1, 'one webhook planned');
+        const webhook = planned(config)[0];
         const refHook = ref.webhooks[0];
         t.equal(webhook.name, webhookName);
         t.equal(webhook.sideEffects, 'None');
@@ -304,17 +312,9 @@ for (const [index, variant] of VARIANTS.entries()) {
         t.equal(selector.operator, 'NotIn');
         for (const ns of [...SYSTEM_NAMESPACES, namespace]) t.ok(selector.values.includes(ns), `namespace ${ns} is excluded`);
         t.same(webhook.objectSelector, { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] }, 'the opt-out label');
-        const annotations = config.metadata.annotations ?? {};
-        if (variant.mode === 'self') {
-          t.notOk(webhook.clientConfig.caBundle, 'self mode: the webhook sets the caBundle itself');
-          t.notOk(annotations['cert-manager.io/inject-ca-from']);
-        } else if (variant.mode === 'helm') {
-          t.equal(webhook.clientConfig.caBundle, one(objects, 'Secret', secretName).data['ca.crt'], 'helm mode: caBundle = the CA in the Secret');
-        } else {
-          t.notOk(webhook.clientConfig.caBundle);
-          t.equal(annotations['cert-manager.io/inject-ca-from'], `${namespace}/${fullname}`, 'cainjector annotation');
-          t.equal(one(objects, 'Certificate', fullname).spec.secretName, secretName, '... naming the Certificate whose Secret is mounted');
-        }
+        t.notOk(webhook.clientConfig.caBundle, 'no caBundle planned: the installing replica adds its own');
+        t.notOk(config.metadata.annotations['cert-manager.io/inject-ca-from'], 'no second writer of the caBundle');
+        if (variant.mode === 'cert-manager') t.equal(one(objects, 'Certificate', fullname).spec.secretName, secretName, 'the Certificate\'s Secret is the mounted cert dir (its ca.crt becomes the caBundle)');
       }
     });
 
@@ -382,7 +382,7 @@ t.test('self mode names, exclusions and options', async (t) => {
   t.equal(deployment.spec.template.spec.priorityClassName, 'system-cluster-critical', 'configurable priorityClassName');
   t.equal(find(objects, 'PodDisruptionBudget').length, 0, 'the PDB can be turned off');
   for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
-    const webhook = one(objects, kind).webhooks[0];
+    const webhook = planned(one(objects, kind))[0];
     t.same(webhook.namespaceSelector.matchExpressions[0].values, [...SYSTEM_NAMESPACES, 'platform', 'legacy', 'sandbox'], `${kind}: system, release and configured namespaces`);
     t.equal(webhook.failurePolicy, 'Ignore');
     t.equal(webhook.timeoutSeconds, 10);
@@ -398,7 +398,7 @@ t.test('self mode names, exclusions and options', async (t) => {
 t.test('holdApplicationUntilProxyStarts: off, no Pod rules; on, the Pod webhooks of injected namespaces and the setting', async (t) => {
   const podRules = (objects: K8sObject[]) =>
     [...find(objects, 'MutatingWebhookConfiguration'), ...find(objects, 'ValidatingWebhookConfiguration')]
-      .flatMap((config) => config.webhooks)
+      .flatMap((config) => planned(config))
       .filter((webhook: any) => webhook.rules.some((rule: any) => rule.resources.includes('pods')));
   for (const [index, variant] of VARIANTS.entries()) {
     t.equal(podRules(rendered[index]!).length, 0, `${variant.name}: no Pod rules by default`);
@@ -409,8 +409,8 @@ t.test('holdApplicationUntilProxyStarts: off, no Pod rules; on, the Pod webhooks
   for (const mode of ['self', 'helm'] as const) {
     const objects = await template({ 'holdApplicationUntilProxyStarts.enabled': 'true', 'certificates.mode': mode, 'webhook.excludedNamespaces[0]': 'legacy' });
     const mutating = one(objects, 'MutatingWebhookConfiguration');
-    t.equal(one(objects, 'ValidatingWebhookConfiguration').webhooks.length, 1, `${mode}: Pods are never validated`);
-    const [main, ...pods] = mutating.webhooks;
+    t.equal(planned(one(objects, 'ValidatingWebhookConfiguration')).length, 1, `${mode}: Pods are never validated`);
+    const [main, ...pods] = planned(mutating);
     t.equal(main.name, MUTATING_WEBHOOK_NAME);
     const [, refMutating] = webhookConfigurations({ url: 'https://x', caPem: 'x', name: 'x', failurePolicy: 'Fail', timeoutSeconds: 5, excludedNamespaces: [], holdApplicationUntilProxyStarts: true }) as [any, any];
     const refPods = refMutating.webhooks.slice(1);
@@ -418,7 +418,7 @@ t.test('holdApplicationUntilProxyStarts: off, no Pod rules; on, the Pod webhooks
     for (const [i, webhook] of pods.entries()) {
       t.same(webhook.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'], scope: 'Namespaced' }], 'Pod CREATE only');
       t.same(webhook.rules, refPods[i].rules, '... as webhook-config.ts has them');
-      t.same(webhook.clientConfig, main.clientConfig, 'the same Service, path and caBundle as the main mutating webhook');
+      t.same(webhook.clientConfig, main.clientConfig, 'the same Service and path as the main mutating webhook');
       t.equal(webhook.failurePolicy, 'Ignore', 'Pod entries never fail closed');
       t.equal(webhook.failurePolicy, refPods[i].failurePolicy, '... as webhook-config.ts has them');
       t.equal(webhook.timeoutSeconds, main.timeoutSeconds);
@@ -481,15 +481,15 @@ t.test('the chart refuses to render without an image repository that names a reg
   t.equal(one(objects, 'Deployment').spec.template.spec.containers[0].image, `registry.example/platform/mesh-admission:${appVersion}`);
 });
 
-t.test('helm mode reuses an existing Secret (what lookup returns on upgrade)', async (t) => {
-  // `helm template` cannot reach a cluster; the e2e suite checks the real upgrade. Here two
-  // renders must differ (fresh generation each time) while the caBundle always matches the
-  // Secret of the same render.
+t.test('helm mode generates a CA per render without a cluster (lookup finds the Secret on upgrade)', async (t) => {
+  // `helm template` cannot reach a cluster; the e2e suite checks the real upgrade.
   const [first, second] = await Promise.all([template({ 'certificates.mode': 'helm' }), template({ 'certificates.mode': 'helm' })]);
   const ca = (objects: K8sObject[]) => one(objects, 'Secret').data['ca.crt'];
   t.not(ca(first), ca(second), 'without a cluster each render generates');
   for (const objects of [first, second]) {
-    t.equal(one(objects, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle, ca(objects), 'one CA per render, shared by the Secret and both webhooks');
+    const secret = one(objects, 'Secret');
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    t.ok(cert.verify(new X509Certificate(Buffer.from(ca(objects), 'base64')).publicKey), 'the serving certificate is signed by the CA of the same Secret');
   }
 });
 

@@ -61,6 +61,9 @@ exemptNamespaces: [sandbox]
 t.test('lists from the environment are comma separated', async (t) => {
   const config = buildConfig({ env: { MESH_ADMISSION_EXEMPT_NAMESPACES: 'a, b,c' } });
   t.same(config.exemptNamespaces, ['a', 'b', 'c']);
+  // What the downward API gives for status.podIPs.
+  t.same(buildConfig({ env: { MESH_ADMISSION_POD_IPS: '10.1.2.3,fd00::3' } }).registration.podIps, ['10.1.2.3', 'fd00::3']);
+  t.same(buildConfig({}).registration.podIps, [], 'no pod IPs: planned webhooks are installed at once');
 });
 
 t.test('bad values stop start-up with a message naming the setting', async (t) => {
@@ -79,6 +82,7 @@ t.test('bad values stop start-up with a message naming the setting', async (t) =
     [{ file: { path: 'c.yaml', text: 'port: [1' } }, 'c.yaml', /not valid YAML/],
     [{ file: { path: 'c.yaml', text: '- a\n- b' } }, 'c.yaml', /mapping/],
     [{ flags: { injection: 'yes' } }, '--injection', /true or false/],
+    [{ flags: { 'pod-ips': '10.1.2.3,pod-a' } }, '--pod-ips[1]', /"pod-a" is not an IP address/],
     [{ flags: { 'cert-validity-days': '10', 'cert-renew-before-days': '20' } }, 'certificates.renewBeforeDays', /smaller/],
   ];
   for (const [sources, setting, message] of cases) {

@@ -38,6 +38,8 @@ Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, t
       --cert-secret NAME        share CA + certificate via this Secret    MESH_ADMISSION_CERT_SECRET
       --register-validating N   keep this validating config's caBundle    MESH_ADMISSION_REGISTER_VALIDATING
       --register-mutating N     keep this mutating config's caBundle      MESH_ADMISSION_REGISTER_MUTATING
+                                (and install its planned webhooks)
+      --pod-ips A,B             install them once the Service routes here MESH_ADMISSION_POD_IPS
   (all settings: see the README's configuration reference)
 `;
 

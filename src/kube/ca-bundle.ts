@@ -26,6 +26,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
 import { CA_CERT_FILE, certificatePaths, parseCertificates, readOptionalFile } from '../tls/certificate-files.ts';
+import { holdsPlannedWebhooks, installableWebhooks, plannedWebhooks, type PlannedWebhook } from './webhook-installation.ts';
 
 /** Set on each webhook configuration: `<secret uid>/<counter>` of the bundle last published. */
 export const CA_GENERATION_ANNOTATION = 'mesh-admission.io/ca-generation';
@@ -176,6 +177,34 @@ export function decodeCaBundle(caBundle: string | null | undefined): string {
 }
 
 /**
+ * The opening of every patch: a test of the resourceVersion read (so a patch fails rather
+ * than overwrite a change it did not see) and the generation annotation, when given.
+ */
+function versionAndGenerationOps(config: WebhookConfigurationLike, generation: Generation | undefined): JsonPatchOperation[] {
+  const ops: JsonPatchOperation[] = [];
+  if (config.metadata?.resourceVersion) ops.push({ op: 'test', path: '/metadata/resourceVersion', value: config.metadata.resourceVersion });
+  if (generation !== undefined) {
+    const text = formatGeneration(generation);
+    if (config.metadata?.annotations) {
+      ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(CA_GENERATION_ANNOTATION)}`, value: text });
+    } else {
+      ops.push({ op: 'add', path: '/metadata/annotations', value: { [CA_GENERATION_ANNOTATION]: text } });
+    }
+  }
+  return ops;
+}
+
+/**
+ * The JSON patch that installs the planned webhooks (`webhook-installation.ts`) into `config`,
+ * each trusting `bundlePem`: the configuration then holds exactly the plan.
+ */
+export function installPatch(config: WebhookConfigurationLike, planned: readonly PlannedWebhook[], bundlePem: string, generation?: Generation): JsonPatchOperation[] {
+  const caBundle = Buffer.from(bundlePem, 'utf8').toString('base64');
+  // `add` replaces the list, or creates it where the API server dropped an empty one.
+  return [...versionAndGenerationOps(config, generation), { op: 'add', path: '/webhooks', value: installableWebhooks(planned, caBundle) }];
+}
+
+/**
  * The JSON patch that sets the caBundle of every webhook of `config` to `bundlePem` (and the
  * generation annotation), or undefined when every webhook already trusts exactly that set.
  * It tests the resourceVersion and each webhook's name first, so it fails rather than patch
@@ -189,15 +218,7 @@ export function caBundlePatch(config: WebhookConfigurationLike, bundlePem: strin
   const annotationStale = generationText !== undefined && annotations?.[CA_GENERATION_ANNOTATION] !== generationText;
   if (stale.length === 0 && !annotationStale) return undefined;
 
-  const ops: JsonPatchOperation[] = [];
-  if (config.metadata?.resourceVersion) ops.push({ op: 'test', path: '/metadata/resourceVersion', value: config.metadata.resourceVersion });
-  if (generationText !== undefined) {
-    if (annotations) {
-      ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(CA_GENERATION_ANNOTATION)}`, value: generationText });
-    } else {
-      ops.push({ op: 'add', path: '/metadata/annotations', value: { [CA_GENERATION_ANNOTATION]: generationText } });
-    }
-  }
+  const ops = versionAndGenerationOps(config, generation);
   const caBundle = Buffer.from(bundlePem, 'utf8').toString('base64');
   webhooks.forEach((webhook, index) => {
     if (!stale.includes(webhook)) return;
@@ -263,8 +284,17 @@ export interface RegistrationTargets {
 export interface PublishOutcome {
   readonly kind: WebhookKind;
   readonly name: string;
-  /** patched: caBundle written; unchanged: already right; missing: no such object; stale: a newer generation is published. */
-  readonly result: 'patched' | 'unchanged' | 'missing' | 'stale';
+  /**
+   * patched: caBundle written; installed: the planned webhooks written (with the caBundle);
+   * unchanged: already right; missing: no such object; stale: a newer generation is
+   * published; waiting: webhooks are planned but the Service does not route to this replica yet.
+   */
+  readonly result: 'patched' | 'installed' | 'unchanged' | 'missing' | 'stale' | 'waiting';
+}
+
+/** Whether nothing is left to do: every target exists, and holds its planned webhooks. */
+export function isComplete(outcomes: readonly PublishOutcome[]): boolean {
+  return outcomes.every((outcome) => outcome.result !== 'missing' && outcome.result !== 'waiting');
 }
 
 /** The targets as a list, validating first. */
@@ -282,10 +312,17 @@ export class CaBundleRegistrar {
   readonly #targets: { kind: WebhookKind; name: string }[];
   readonly #logger: Logger;
 
-  constructor(api: WebhookConfigurationApi, targets: RegistrationTargets, logger: Logger) {
+  readonly #mayInstall: () => Promise<boolean>;
+
+  /**
+   * `mayInstall` answers whether planned webhooks may be installed now (the webhook's Service
+   * routes to this replica); by default they are installed at the first publication.
+   */
+  constructor(api: WebhookConfigurationApi, targets: RegistrationTargets, logger: Logger, mayInstall: () => Promise<boolean> = async () => true) {
     this.#api = api;
     this.#targets = targetList(targets);
     this.#logger = logger;
+    this.#mayInstall = mayInstall;
   }
 
   get targets(): readonly { kind: WebhookKind; name: string }[] {
@@ -316,16 +353,27 @@ export class CaBundleRegistrar {
         this.#logger.debug({ kind, name, published, ours: generation }, 'a newer caBundle is already published; not overwriting it');
         return { kind, name, result: 'stale' };
       }
-      const ops = caBundlePatch(config, bundlePem, generation);
+      const planned = plannedWebhooks(config);
+      const installing = planned !== undefined && !holdsPlannedWebhooks(config, planned);
+      if (installing && !(await this.#mayInstall())) {
+        this.#logger.info({ kind, name }, `waiting for the webhook's Service to route to this replica before installing the webhooks of ${kind} configuration "${name}"`);
+        return { kind, name, result: 'waiting' };
+      }
+      const ops = installing ? installPatch(config, planned, bundlePem, generation) : caBundlePatch(config, bundlePem, generation);
       if (ops === undefined) return { kind, name, result: 'unchanged' };
       try {
         await this.#api.patch(kind, name, ops);
+        if (installing) {
+          this.#logger.info({ kind, name, webhooks: planned.map((w) => w.name) }, `webhooks of ${kind} configuration "${name}" installed: enforcement is on`);
+          return { kind, name, result: 'installed' };
+        }
         this.#logger.info({ kind, name, certificates: bundleFingerprints(bundlePem).length }, `caBundle of ${kind} webhook configuration "${name}" updated`);
         return { kind, name, result: 'patched' };
       } catch (error) {
         const code = statusCode(error);
         if ((code === 409 || code === 422) && attempt < MAX_PATCH_ATTEMPTS) continue;
-        throw new Error(`cannot patch the caBundle of ${kind} webhook configuration "${name}": ${(error as Error).message}`, { cause: error });
+        const what = installing ? 'install the webhooks of' : 'patch the caBundle of';
+        throw new Error(`cannot ${what} ${kind} webhook configuration "${name}": ${(error as Error).message}`, { cause: error });
       }
     }
   }
@@ -391,7 +439,7 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
     const current = bundleCertificates(pem, file);
     const result = overlapBundle(previous, current, retained, now(), options.overlapMs ?? DEFAULT_OVERLAP_MS);
     const outcomes = await options.registrar.publish(result.bundle);
-    complete = outcomes.every((outcome) => outcome.result !== 'missing');
+    complete = isComplete(outcomes);
     previous = current;
     retained = [...result.retained];
   };

@@ -9,6 +9,9 @@
  *    (the Secret's, or `ca.crt` of the cert dir without the Secret store) is published as the
  *    caBundle of those webhook configurations at start, whenever it changes, and every
  *    `syncIntervalMs` (which also repairs a caBundle reset by hand or by a chart upgrade).
+ *    A configuration that plans its webhooks in an annotation (`webhook-installation.ts`) gets
+ *    them installed by the first publication after the webhook's Service routes to this
+ *    replica (`registration.podIps` given), or at once (not given).
  *
  * Neither set: nothing here talks to the API server.
  */
@@ -44,15 +47,18 @@ export async function startCertificateLifecycle(config: Config, logger: Logger, 
 
   // Loaded only when used: these modules bring in @kubernetes/client-node, about 0.5 s and
   // 60 MB at start-up that a webhook keeping no Secret and registering nothing never needs.
-  const [caBundle, certificateSecret, { loadKubeConfig }] = await Promise.all([
+  const [caBundle, certificateSecret, serviceRouting, { loadKubeConfig }] = await Promise.all([
     import('./ca-bundle.ts'),
     import('./certificate-secret.ts'),
+    import('./service-routing.ts'),
     import('./kubeconfig.ts'),
   ]);
   const kubeConfig = (deps.kubeConfig ?? (() => loadKubeConfig()))();
   const intervalMs = deps.syncIntervalMs ?? caBundle.DEFAULT_RESYNC_MS;
   const webhookApi = caBundle.webhookConfigurationApi(kubeConfig);
-  const registrar = registering ? new caBundle.CaBundleRegistrar(webhookApi, targets, logger) : undefined;
+  const podIps = config.registration.podIps;
+  const routed = podIps.length > 0 ? serviceRouting.serviceRoutingCheck(kubeConfig, config.namespace, config.serviceName, podIps) : undefined;
+  const registrar = registering ? new caBundle.CaBundleRegistrar(webhookApi, targets, logger, routed) : undefined;
 
   if (secretName === undefined) {
     // Plain files: whoever fills the cert dir (serve itself, a mounted Secret) owns the CA.
@@ -103,8 +109,7 @@ export async function startCertificateLifecycle(config: Config, logger: Logger, 
   const publish = async (result: SyncResult): Promise<boolean> => {
     if (!registrar) return true;
     try {
-      const outcomes = await registrar.publish(result.trustBundle, result.generation);
-      return outcomes.every((outcome) => outcome.result !== 'missing');
+      return caBundle.isComplete(await registrar.publish(result.trustBundle, result.generation));
     } catch (error) {
       logger.error({ err: error }, 'publishing the caBundle failed; will retry');
       return false;

@@ -1,7 +1,8 @@
 // The Helm chart against a real kube-apiserver (test/e2e/control-plane.ts): install, upgrade
 // and uninstall in each certificate mode. There are no nodes, so Deployments never get pods:
-// what is checked is that every object is accepted and stored, that the webhooks are
-// registered (a call to them fails with failurePolicy Fail, as no pod answers), that helm-mode
+// what is checked is that every object is accepted and stored, that a replica run with the
+// chart's arguments installs the webhooks (then a call to them fails with failurePolicy Fail,
+// as no pod answers), that helm-mode
 // certificates survive an upgrade, and, for self mode, that `serve` running with the chart's
 // arguments and ServiceAccount token (so with exactly the chart's RBAC) creates its certificate
 // Secret and sets the caBundle of both webhook configurations, also when two replicas start
@@ -11,13 +12,14 @@
 // Skips when the control-plane binaries are unavailable, unless E2E_REQUIRED=1.
 import t, { type Test } from 'tap';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { findBinaries, startControlPlane, type ControlPlane, skipOrFail } from './control-plane.ts';
 import { followServeLogs } from '../helpers/serve-logs.ts';
+import { serviceAccountKubeconfig, startChartReplica } from './chart-replica.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -119,7 +121,8 @@ if (!found.binDir || helmLookup.code !== 0) {
   const caBundles = async (name: string): Promise<string[]> => {
     const validating = await getJson('validatingwebhookconfiguration', name);
     const mutating = await getJson('mutatingwebhookconfiguration', name);
-    return [...validating.webhooks, ...mutating.webhooks].map((w: any) => w.clientConfig.caBundle ?? '');
+    // An empty list is not stored: no webhooks, no field.
+    return [...(validating.webhooks ?? []), ...(mutating.webhooks ?? [])].map((w: any) => w.clientConfig.caBundle ?? '');
   };
 
   t.test('helm mode: install, registration, stable certificates across upgrade, uninstall', async (t) => {
@@ -130,7 +133,21 @@ if (!found.binDir || helmLookup.code !== 0) {
     await assertAllStored(t, release, ns);
     const secret = await getJson('secret', `${fullname}-tls`, '-n', ns);
     t.equal(secret.type, 'kubernetes.io/tls');
-    t.same(await caBundles(fullname), [secret.data['ca.crt'], secret.data['ca.crt']], 'both webhooks trust the CA of the Secret');
+    t.same(await caBundles(fullname), [], 'no webhooks until a replica serves');
+    const early = await cp.kubectl(['create', 'service', 'clusterip', 'early', '--tcp=8080:8080', '-n', 'apps'], { allowFailure: true });
+    t.equal(early.code, 0, `no replica serves, so nothing is refused: ${early.stderr}`);
+
+    // A replica as the pod runs it: the Secret mounted as its cert dir, the chart's RBAC.
+    const certDir = path.join(work, 'helm-certs');
+    await mkdir(certDir);
+    for (const file of ['ca.crt', 'tls.crt', 'tls.key']) await writeFile(path.join(certDir, file), Buffer.from(secret.data[file], 'base64'));
+    const replicaDir = path.join(work, 'helm-replica');
+    await mkdir(replicaDir);
+    const kubeconfig = await serviceAccountKubeconfig(cp, ns, fullname, path.join(work, 'helm-sa-kubeconfig'));
+    const replica = await startChartReplica({ objects: await manifest(release, ns), namespace: ns, kubeconfig, dir: replicaDir, certDir });
+    t.teardown(() => void replica.stop());
+    for (const kind of ['validating', 'mutating']) await replica.follow.waitFor((l) => l['msg'] === `webhooks of ${kind} configuration "${fullname}" installed: enforcement is on`);
+    t.same(await caBundles(fullname), [secret.data['ca.crt'], secret.data['ca.crt']], 'both webhooks are installed trusting the CA of the Secret');
 
     // failurePolicy Fail, and no pod can answer (no nodes): a Service outside the excluded
     // namespaces is rejected by the API server's call to the webhook; the release namespace
@@ -151,6 +168,7 @@ if (!found.binDir || helmLookup.code !== 0) {
     t.same(after.data, secret.data, 'helm upgrade keeps the certificates (lookup of the existing Secret)');
     t.same(await caBundles(fullname), [secret.data['ca.crt'], secret.data['ca.crt']], '... and the caBundle');
     t.equal((await getJson('deployment', fullname, '-n', ns)).spec.replicas, 3, 'the upgrade itself was applied');
+    t.equal(await replica.stop(), 0, 'the replica stops cleanly');
 
     await helm('uninstall', release, '-n', ns, '--wait', '--timeout', '60s');
     t.notOk(await exists('validatingwebhookconfiguration', fullname), 'uninstall removes the ValidatingWebhookConfiguration');
@@ -168,7 +186,7 @@ if (!found.binDir || helmLookup.code !== 0) {
     // Ignore: the webhook has no pod here and must not block the rest of this suite.
     await helm('install', release, CHART, '-n', ns, '--set', 'webhook.failurePolicy=Ignore', '--set', 'trafficChecks.enabled=true');
     const objects = await assertAllStored(t, release, ns);
-    t.same(await caBundles(fullname), ['', ''], 'no caBundle until the webhook sets it');
+    t.same(await caBundles(fullname), [], 'no webhooks (so no caBundle) until a replica installs them');
     t.notOk(await exists('secret', secretName, '-n', ns), 'the Secret is the webhook\'s to create');
 
     // The chart's RBAC, as the API server evaluates it for the webhook's ServiceAccount.
@@ -275,8 +293,8 @@ if (!found.binDir || helmLookup.code !== 0) {
     await helm('install', release, CHART, '-n', ns, '--set', 'certificates.mode=cert-manager', '--set', 'trafficChecks.enabled=true', '--set', 'webhook.failurePolicy=Ignore');
     await assertAllStored(t, release, ns);
     const validating = await getJson('validatingwebhookconfiguration', fullname);
-    t.equal(validating.metadata.annotations['cert-manager.io/inject-ca-from'], `${ns}/${fullname}`);
-    t.ok(validating.webhooks[0].rules.some((r: any) => r.apiGroups.includes('networking.istio.io')), 'the Istio rule is stored');
+    t.notOk(validating.metadata.annotations['cert-manager.io/inject-ca-from'], 'no cainjector: the replica publishes ca.crt of the Secret');
+    t.ok(JSON.parse(validating.metadata.annotations['mesh-admission.io/webhooks'])[0].rules.some((r: any) => r.apiGroups.includes('networking.istio.io')), 'the Istio rule is planned');
     const certificate = await getJson('certificate.cert-manager.io', fullname, '-n', ns);
     t.equal(certificate.spec.secretName, `${fullname}-tls`);
     const can = async (...args: string[]) => (await cp.kubectl(['auth', 'can-i', ...args, `--as=system:serviceaccount:${ns}:${fullname}`], { allowFailure: true })).stdout.trim();
@@ -284,7 +302,8 @@ if (!found.binDir || helmLookup.code !== 0) {
     t.equal(await can('list', 'gateways.networking.istio.io', '-A'), 'yes', 'traffic checks may list Istio Gateways');
     t.equal(await can('watch', 'serviceentries.networking.istio.io', '-A'), 'yes', '... and ServiceEntries');
     t.equal(await can('get', 'secrets', '-n', ns), 'no', 'no Secret access in cert-manager mode');
-    t.equal(await can('patch', `validatingwebhookconfiguration/${fullname}`), 'no', 'cainjector, not the webhook, sets the caBundle');
+    t.equal(await can('patch', `validatingwebhookconfiguration/${fullname}`), 'yes', 'the webhook installs its webhooks and sets the caBundle');
+    t.equal(await can('patch', 'validatingwebhookconfiguration/someone-else'), 'no', '... of its own configurations only');
     await helm('uninstall', release, '-n', ns, '--wait', '--timeout', '60s');
     t.notOk(await exists('validatingwebhookconfiguration', fullname));
     t.notOk(await exists('mutatingwebhookconfiguration', fullname));

@@ -74,11 +74,6 @@ gets another default name: switching modes never collides with a Helm-owned Secr
 {{- end }}
 {{- end }}
 
-{{/* Whether the webhook pods talk to the API server at all (else no token is mounted). */}}
-{{- define "mesh-admission.needsApi" -}}
-{{- if or (eq .Values.certificates.mode "self") .Values.trafficChecks.enabled }}true{{ end }}
-{{- end }}
-
 {{/* Namespaces the webhooks never see: system ones, the release's, configured ones. */}}
 {{- define "mesh-admission.excludedNamespaces" -}}
 {{- $names := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
@@ -155,11 +150,4 @@ objectSelector:
     - key: mesh-admission.io/ignore
       operator: NotIn
       values: ["true"]
-{{- end }}
-{{- define "mesh-admission.webhookAnnotations" -}}
-{{- if eq .Values.certificates.mode "cert-manager" }}
-annotations:
-  # cert-manager's cainjector keeps caBundle equal to the CA of this Certificate.
-  cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "mesh-admission.fullname" . }}
-{{- end }}
 {{- end }}
