@@ -467,10 +467,13 @@ t.test('the chart refuses to render without an image repository that names a reg
   for (const [repository, message] of [
     ['', /image\.repository is not set: build the image from the repository's Dockerfile, push it to your registry and install with --set image\.repository=REGISTRY\/mesh-admission/],
     ['mesh-admission', /image\.repository is "mesh-admission", which names no registry/],
+    // null removes the key: the chart's message, not the schema's "missing property".
+    ['null', /image\.repository is not set/],
   ] as const) {
     const result = await run(HELM, ['template', 'x', CHART, '--set', `image.repository=${repository}`]);
     t.not(result.code, 0, `repository ${JSON.stringify(repository)} is refused`);
     t.match(result.stderr, message);
+    t.match(result.stderr, /templates\/deployment\.yaml/, '... naming the Deployment, whose pods would never start');
   }
   const defaults = await run(HELM, ['template', 'x', CHART]);
   t.not(defaults.code, 0, 'the default values do not render');

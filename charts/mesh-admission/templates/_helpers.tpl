@@ -67,6 +67,11 @@ gets another default name: switching modes never collides with a Helm-owned Secr
 {{- else if eq $repository "mesh-admission" }}
 {{- fail "image.repository is \"mesh-admission\", which names no registry: push the image built from the repository's Dockerfile to your registry and set --set image.repository=REGISTRY/mesh-admission" }}
 {{- end }}
+{{- include "mesh-admission.imageRef" . }}
+{{- end }}
+
+{{/* The image reference, unchecked: for the test pod, so a refusal names the Deployment. */}}
+{{- define "mesh-admission.imageRef" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
