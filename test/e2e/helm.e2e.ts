@@ -11,15 +11,14 @@
 // Run: PATH=$PWD/node_modules/.bin:$PATH tap --timeout 600 test/e2e/helm.e2e.ts
 // Skips when the control-plane binaries are unavailable, unless E2E_REQUIRED=1.
 import t, { type Test } from 'tap';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { findBinaries, startControlPlane, type ControlPlane, skipOrFail } from './control-plane.ts';
-import { followServeLogs } from '../helpers/serve-logs.ts';
-import { serviceAccountKubeconfig, startChartReplica } from './chart-replica.ts';
+import { serviceAccountKubeconfig, startChartReplica, type ChartReplica } from './chart-replica.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -206,40 +205,13 @@ if (!found.binDir || helmLookup.code !== 0) {
 
     // Run `serve` as two replicas would: the Deployment's arguments and config file, the
     // ServiceAccount's token (so nothing beyond the chart's RBAC), started at the same time.
-    const deployment = objects.find((o) => o.kind === 'Deployment')!;
-    const configMap = objects.find((o) => o.kind === 'ConfigMap')!;
-    const container = deployment.spec.template.spec.containers[0];
-    const configFile = path.join(work, 'self-config.yaml');
-    await writeFile(configFile, configMap.data['config.yaml']);
-    const token = (await cp.kubectl(['create', 'token', fullname, '-n', ns])).stdout.trim();
-    const saKubeconfig = path.join(work, 'sa-kubeconfig');
-    await writeFile(
-      saKubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'e2e', cluster: { server: cp.serverUrl, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') } }],
-        users: [{ name: 'webhook', user: { token } }],
-        contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: 'webhook' } }],
-        'current-context': 'e2e',
-      }),
-      { mode: 0o600 },
-    );
-    const replicas: { child: ChildProcess; certDir: string; logs: any[]; stderr: string }[] = [];
+    const saKubeconfig = await serviceAccountKubeconfig(cp, ns, fullname, path.join(work, 'sa-kubeconfig'));
+    const replicas: ChartReplica[] = [];
     const startReplica = async (index: number) => {
-      const certDir = path.join(work, `replica-${index}-certs`);
-      const args = (container.args as string[])
-        .filter((a) => !/^--(config|cert-dir|port|probe-port)=/.test(a))
-        .concat([`--config=${configFile}`, `--cert-dir=${certDir}`, '--port=0', '--probe-port=0', '--host=127.0.0.1', '--probe-host=127.0.0.1']);
-      const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, path.join(REPO, 'src', 'cli.ts'), ...args], {
-        env: { PATH: process.env.PATH ?? '', KUBECONFIG: saKubeconfig, MESH_ADMISSION_NAMESPACE: ns, NODE_EXTRA_CA_CERTS: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const followed = followServeLogs(child);
-      const replica = { child, certDir, logs: followed.lines as any[], stderr: '' };
+      const dir = path.join(work, `replica-${index}`);
+      await mkdir(dir);
+      const replica = await startChartReplica({ objects, namespace: ns, kubeconfig: saKubeconfig, dir });
       replicas.push(replica);
-      child.stderr!.on('data', (d) => (replica.stderr += d));
-      await followed.serving(30_000);
       return replica;
     };
     t.teardown(() => {
@@ -277,8 +249,7 @@ if (!found.binDir || helmLookup.code !== 0) {
     await helm('upgrade', release, CHART, '-n', ns, '--reuse-values', '--set', 'replicaCount=3');
     t.same(await caBundles(fullname), bundles, 'helm upgrade leaves the caBundle the webhook set');
 
-    for (const replica of replicas) replica.child.kill('SIGTERM');
-    const codes = await Promise.all(replicas.map((r) => new Promise((resolve) => (r.child.exitCode !== null ? resolve(r.child.exitCode) : r.child.on('exit', resolve)))));
+    const codes = await Promise.all(replicas.map((replica) => replica.stop()));
     t.same(codes, [0, 0], 'both replicas stop cleanly on SIGTERM');
 
     await helm('uninstall', release, '-n', ns, '--wait', '--timeout', '60s');
