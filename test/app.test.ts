@@ -63,7 +63,7 @@ t.test('warn enforcement allows the same Service with a warning', async (t) => {
   t.equal(response.allowed, true);
   t.equal(response.status, undefined);
   t.equal(response.warnings.length, 1);
-  t.match(response.warnings[0], /^\[port-protocol\] spec\.ports\[0\]/);
+  t.match(response.warnings[0], /^Service default\/data: \[port-protocol\] spec\.ports\[0\]/);
 });
 
 t.test('v1beta1 reviews are answered in v1beta1', async (t) => {

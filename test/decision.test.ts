@@ -13,7 +13,7 @@ t.test('deny: errors deny, warnings stay warnings', async (t) => {
   t.equal(j.status?.code, 403);
   t.equal(j.status?.message, 'Service default/a is not ready for the Istio mesh: [port-protocol] problem a');
   t.same(j.status?.details?.causes, [{ reason: 'port-protocol', message: 'problem a', field: 'spec.ports[0].name' }]);
-  t.same(j.warnings, ['[namespace-injection-conflict] both labels']);
+  t.same(j.warnings, ['Service default/a: [namespace-injection-conflict] both labels']);
   t.same(j.judged.map((x) => x.enforced), [true, false]);
 });
 
@@ -27,14 +27,14 @@ t.test('warn: everything is a warning', async (t) => {
   const j = judge({ subject: 'x', violations: [error('a')], enforcement: 'warn' });
   t.equal(j.allowed, true);
   t.equal(j.status, undefined);
-  t.same(j.warnings, ['[port-protocol] problem a']);
+  t.same(j.warnings, ['x: [port-protocol] problem a']);
 });
 
 t.test('grandfathering: violations already in oldObject warn, new ones deny', async (t) => {
   const j = judge({ subject: 'x', violations: [error('old'), error('new')], previous: [error('old')], enforcement: 'deny' });
   t.equal(j.allowed, false);
   t.same(j.status?.details?.causes.map((c) => c.message), ['problem new']);
-  t.same(j.warnings, ['[port-protocol] problem old', 'this problem already existed before this update, so it does not block it; fix it when you can']);
+  t.same(j.warnings, ['x: [port-protocol] problem old', 'x: this problem already existed before this update, so it does not block it; fix it when you can']);
   const onlyOld = judge({ subject: 'x', violations: [error('old')], previous: [error('old')], enforcement: 'deny' });
   t.equal(onlyOld.allowed, true);
 });
@@ -49,4 +49,16 @@ t.test('warnings never exceed the Kubernetes limit', async (t) => {
   t.equal(truncate('short'), 'short');
   const j = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
   t.ok(j.warnings.every((w) => w.length <= MAX_WARNING_LENGTH));
+});
+
+t.test('each warning starts with its object and takes the most helpful form that fits after it', async (t) => {
+  const full = `${'a'.repeat(200)} with the fix`;
+  const short = 'the short form';
+  const violation: Violation = { ...error('a'), message: full, shorterMessages: [short] };
+  const roomy = judge({ subject: 'Service default/a-much-longer-name', warningSubject: 'Service d/a', violations: [violation], enforcement: 'warn' });
+  t.same(roomy.warnings, [`Service d/a: [port-protocol] ${full}`], 'the full form fits after a short subject');
+  const tight = judge({ subject: 'x', warningSubject: `Service default/${'n'.repeat(63)}`, violations: [violation], enforcement: 'warn' });
+  t.same(tight.warnings, [`Service default/${'n'.repeat(63)}: [port-protocol] ${short}`], 'a long subject leaves room for the short form only');
+  const none = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
+  t.match(none.warnings, [/^x: \[port-protocol\] y+\.\.\.$/], 'no form fits: the last one is cut');
 });

@@ -13,13 +13,13 @@ t.test('UPDATE of a legacy Service: old violations warn, a new bad port is denie
   const relabel = handleValidate(request({ operation: 'UPDATE', object: edited, oldObject: legacy }), config);
   t.equal(relabel.response.allowed, true);
   t.equal(relabel.decision, 'warned');
-  t.match(relabel.response.warnings, [/^\[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\)/, /^this problem already existed before this update, so it does not block it/]);
+  t.match(relabel.response.warnings, [/^Service default\/legacy: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\)/, /^Service default\/legacy: this problem already existed before this update, so it does not block it/]);
 
   const withNewPort = service('legacy', [{ name: 'data', port: 12345 }, { name: 'metricsz', port: 9100 }]);
   const denied = handleValidate(request({ operation: 'UPDATE', object: withNewPort, oldObject: legacy }), config);
   t.equal(denied.response.allowed, false);
   t.same(denied.response.status?.details?.causes.map((c) => c.field), ['spec.ports[1].name']);
-  t.match(denied.response.warnings, [/^\[port-protocol\] spec\.ports\[0\]/, /^this problem already existed before this update/], 'the old violation is still reported, as a warning');
+  t.match(denied.response.warnings, [/^Service default\/legacy: \[port-protocol\] spec\.ports\[0\]/, /^Service default\/legacy: this problem already existed before this update/], 'the old violation is still reported, as a warning');
 });
 
 t.test('reordering ports on UPDATE does not turn an old violation into a new one', async (t) => {

@@ -146,7 +146,7 @@ t.test('each note says what was renamed and which hint decided', async (t) => {
     service([{ name: 'web', port: 8080 }, { name: 'db', port: 5432 }, { port: 80 }, { name: 'thing', port: 9000 }]),
     { ...DEFAULT_PROTOCOL_HINTS, defaultProtocol: 'tcp' },
   );
-  t.same(notes, [
+  t.same(notes.map(({ field, message }) => ({ field, message })), [
     {
       field: 'spec.ports[0].name',
       message: 'spec.ports[0] (port 8080): renamed "web" to "http-web" so Istio need not sniff it: the name "web" ' +

@@ -39,7 +39,7 @@ t.test("the seed's 21000 Gateway is allowed with a warning carrying the kubectl 
   const response = await validate(app, istio('Gateway', byName(seed.gateways, 'Gateway', 'data-center-grpc-gateway')));
   t.equal(response.allowed, true);
   t.equal(response.warnings.length, 1);
-  t.match(response.warnings[0], /^\[gateway-port-not-exposed\] Service lacks port 21000 \(IST0162\); add it \(Helm: service\.ports\): kubectl -n istio-system patch svc istio-ingressgateway --type=json -p '\[.*\]'$/);
+  t.match(response.warnings[0], /^Gateway default\/data-center-grpc-gateway: \[gateway-port-not-exposed\] Expose port 21000 \(IST0162\): kubectl -n istio-system patch svc istio-ingressgateway --type=json -p '\[.*\]'$/);
   t.ok(response.warnings[0].length <= 256, 'not truncated');
   t.match(await metrics.registry.getSingleMetricAsString('mesh_admission_violations_total'), /rule="gateway-port-not-exposed",enforced="false"\} 1/);
 });
@@ -77,13 +77,13 @@ t.test('VirtualService problems are warnings; UPDATE marks old ones as already p
   const vs = virtualService('vs', { hosts: ['x.example.com'], gateways: ['istio-system/nope'], http: [httpTo('reviews', 9080)] });
   const created = await validate(app, istio('VirtualService', vs));
   t.equal(created.allowed, true);
-  t.match(created.warnings, [/^\[virtualservice-destination-not-found\] /, /^\[virtualservice-gateway-not-found\] spec\.gateways\[0\]: Gateway istio-system\/nope/]);
+  t.match(created.warnings, [/^VirtualService default\/vs: \[virtualservice-destination-not-found\] /, /^VirtualService default\/vs: \[virtualservice-gateway-not-found\] spec\.gateways\[0\]: Gateway istio-system\/nope/]);
 
   const edited = { ...vs, spec: { ...vs.spec as object, http: [httpTo('reviews', 9080), httpTo('test-kratos-service', 81)] } };
   const updated = await validate(app, istio('VirtualService', edited, { operation: 'UPDATE', oldObject: vs }));
   t.equal(updated.allowed, true);
   t.equal(updated.warnings.length, 3);
-  t.match(updated.warnings[1], /^\[virtualservice-port-not-found\] spec\.http\[1\]/);
+  t.match(updated.warnings[1], /^VirtualService default\/vs: \[virtualservice-port-not-found\] spec\.http\[1\]/);
   t.notOk(updated.warnings.some((w: string) => /already existed/.test(w)), 'warnings never block, so no grandfathering note');
 });
 
@@ -94,7 +94,7 @@ t.test('unavailable world: answered at once with one warning; structural errors 
   t.ok(performance.now() - started < 1000, 'no waiting on the cluster');
   t.equal(response.allowed, true);
   t.same(response.warnings.length, 1);
-  t.match(response.warnings[0], /^\[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/);
+  t.match(response.warnings[0], /^VirtualService [^:]+: \[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/);
   const denied = await validate(app, istio('Gateway', gateway('gw', [{ number: 1, name: 'x', protocol: 'NOPE' }])));
   t.equal(denied.allowed, false);
   t.match(denied.warnings, [/traffic-checks-unavailable/]);

@@ -4,7 +4,7 @@
  * message, status causes, warnings). Pure: no HTTP, no I/O.
  */
 import type { Violation } from '../policies/types.ts';
-import { WARNING_LIMIT } from '../policies/messages.ts';
+import { WARNING_LIMIT, prefixedWarning } from '../policies/messages.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
 
@@ -45,14 +45,21 @@ export interface Judgement {
 }
 
 export interface JudgeInput {
+  /** The object, as the denial message names it. */
   readonly subject: string;
+  /**
+   * The object as each warning starts with it (`Service shop/web`): `kubectl apply -f dir/`
+   * prints the warnings of many objects, and a field path alone cannot be matched to one.
+   * Shorter than `subject` where names are absurdly long: it takes room from the message.
+   */
+  readonly warningSubject?: string;
   readonly violations: readonly Violation[];
   /** Violations of oldObject on UPDATE; undefined on CREATE. */
   readonly previous?: readonly Violation[] | undefined;
   readonly enforcement: Enforcement;
 }
 
-export function judge({ subject, violations, previous, enforcement }: JudgeInput): Judgement {
+export function judge({ subject, warningSubject = subject, violations, previous, enforcement }: JudgeInput): Judgement {
   const previousIdentities = new Set(previous?.map((v) => v.identity));
   const judged = violations.map((violation): JudgedViolation => {
     const preexisting = previousIdentities.has(violation.identity);
@@ -63,8 +70,12 @@ export function judge({ subject, violations, previous, enforcement }: JudgeInput
   const warned = judged.filter((j) => !j.enforced);
   const grandfathered = warned.filter((j) => j.preexisting && j.violation.severity === 'error').length;
   // Said once, after the warnings: a note inside each one would push it past the length limit.
-  const warnings = limitWarnings(warned.map((j) => truncate(`[${j.violation.rule}] ${j.violation.message}`)), grandfathered > 0 ? 1 : 0);
-  if (grandfathered > 0) warnings.push(grandfatheringNote(grandfathered, warned.length));
+  const warnings = limitWarnings(
+    warned.map((j) => prefixedWarning(`${warningSubject}: [${j.violation.rule}] `, j.violation)),
+    warningSubject,
+    grandfathered > 0 ? 1 : 0,
+  );
+  if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
 }
@@ -91,11 +102,12 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
 }
 
 /** The first MAX_WARNINGS - 1 warnings and a last one counting the rest, when there are too many. */
-export function limitWarnings(warnings: readonly string[], reserved = 0): string[] {
+export function limitWarnings(warnings: readonly string[], subject: string, reserved = 0): string[] {
   const limit = MAX_WARNINGS - reserved;
   if (warnings.length <= limit) return [...warnings];
   const shown = warnings.slice(0, limit - 1);
-  return [...shown, `… and ${warnings.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`];
+  const more = `… and ${warnings.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`;
+  return [...shown, truncate(`${subject}: ${more}`)];
 }
 
 export function truncate(text: string, max = MAX_WARNING_LENGTH): string {

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { isRecord, type KubeObject, type MutationResult } from '../policies/types.ts';
 import { kindKey, mutateObject, validateObject, type PolicyContext, type PolicySubject } from '../policies/catalog.ts';
 import { judge, limitWarnings, truncate, type JudgedViolation } from './decision.ts';
+import { prefixedWarning } from '../policies/messages.ts';
 import type { AdmissionRequest, AdmissionResponse } from './review.ts';
 
 export type DecisionLabel = 'allowed' | 'denied' | 'warned' | 'mutated' | 'skipped';
@@ -32,7 +33,13 @@ export function handleValidate(request: AdmissionRequest, config: Config, contex
   // Only errors can be grandfathered: the old object is judged only when there is one.
   const old = request.operation === 'UPDATE' && violations.some((v) => v.severity === 'error') ? asObject(request.oldObject) : undefined;
   const previous = old ? validateObject(key, { object: old, namespace: subject.namespace }, config, context) : undefined;
-  const judgement = judge({ subject: describe(request, subject), violations, previous, enforcement: config.enforcement });
+  const judgement = judge({
+    subject: describe(request, subject),
+    warningSubject: describe(request, subject, DNS_LABEL_LENGTH),
+    violations,
+    previous,
+    enforcement: config.enforcement,
+  });
   const response = {
     allowed: judgement.allowed,
     ...(judgement.status ? { status: judgement.status } : {}),
@@ -61,8 +68,6 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
     return { response: { allowed: true, warnings: [warning] }, decision: 'warned', judged: [] };
   }
   const result = mutateObject(key, subject, config, request.operation, asObject(request.oldObject));
-  // Service and Namespace names are DNS labels (63 characters): a longer one is not worth a
-  // whole warning.
   return result ? patchOutcome(subject.object, result, describe(request, subject, DNS_LABEL_LENGTH)) : SKIPPED;
 }
 
@@ -73,7 +78,7 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
  */
 function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>, subject: string): Outcome {
   const patch = jsonpatch.compare(original, result.mutated);
-  const warnings = () => limitWarnings(result.notes.map((note) => truncate(`${subject}: ${note.message}`)));
+  const warnings = () => limitWarnings(result.notes.map((note) => prefixedWarning(`${subject}: `, note)), subject);
   if (patch.length === 0) {
     // A note without a change says why a mutation could not be made (e.g. an unreadable
     // proxy.istio.io/config annotation): the user still gets it as a warning.
@@ -108,6 +113,10 @@ function describe(request: AdmissionRequest, subject: PolicySubject, max = MAX_N
   return subject.namespace ? `${kind} ${bounded(subject.namespace, max)}/${name}` : `${kind} ${name}`;
 }
 
+/**
+ * How much of a name starts each warning. Service and Namespace names are DNS labels (63
+ * characters); a longer name would take the room the message needs.
+ */
 const DNS_LABEL_LENGTH = 63;
 
 /**

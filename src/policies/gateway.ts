@@ -21,7 +21,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage } from './messages.ts';
 
 /** Gateway server protocols, as Istio's validation lists them. */
 const GATEWAY_PROTOCOLS = 'HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL';
@@ -99,7 +99,7 @@ function duplicateName(server: GatewayServer, first: GatewayServer): Violation {
     severity: 'error',
     field: `spec.servers[${server.index}].port.name`,
     identity: `${rule}|${name}|${server.number ?? ''}`,
-    message: fitWarning(rule, `${describeServer(server)}: ${reason}`, `spec.servers[${server.index}].port.name: ${reason}`),
+    ...fitMessage(rule, `${describeServer(server)}: ${reason}`, `spec.servers[${server.index}].port.name: ${reason}`),
   };
 }
 
@@ -114,7 +114,7 @@ function unknownProtocol(server: GatewayServer): Violation {
     severity: 'error',
     field: `spec.servers[${server.index}].port.protocol`,
     identity: `${rule}|${server.protocol ?? ''}|${server.number ?? ''}|${server.name ?? ''}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${describeServer(server)} ${problem}; ${fix}`,
       `spec.servers[${server.index}].port.protocol is not an Istio protocol; ${fix}`,
@@ -130,7 +130,7 @@ function tlsMissing(server: GatewayServer, protocol: IstioProtocol): Violation {
     severity: 'error',
     field: `spec.servers[${server.index}].tls`,
     identity: `${rule}|${server.number ?? ''}|${server.name ?? ''}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${describeServer(server)}: an ${protocol} server needs tls settings and Istio rejects it without; ${fix}.`,
       `spec.servers[${server.index}]: an ${protocol} server needs tls settings; ${fix}.`,
@@ -192,7 +192,7 @@ function noServingService(selector: Readonly<Record<string, string>>): Violation
     severity: 'warning',
     field: 'spec.selector',
     identity: `${rule}|no-service|${labels}`,
-    message: fitWarning(rule, text, `no Service selects the gateway pods (spec.selector ${labels.slice(0, 60)}); fix spec.selector (IST0101).`),
+    ...fitMessage(rule, text, `no Service selects the gateway pods (spec.selector ${labels.slice(0, 60)}); fix spec.selector (IST0101).`),
   };
 }
 
@@ -219,12 +219,13 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
     // The whole message must fit in one admission warning with the command intact. The
     // explicit patch (targetPort, protocol) only fits very short names; Kubernetes' defaults
     // (targetPort = port, protocol TCP) make the shorter one equivalent.
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${path}: Service ${service} does not expose port ${number}${others}, so this server gets no traffic ` +
         `(IST0162). Add it (Helm values: service.ports): ${patch(true)}`,
       `Service ${service} lacks port ${number} (IST0162); add it (Helm: service.ports): ${patch(false)}`,
       `Service lacks port ${number} (IST0162); add it (Helm: service.ports): ${patch(false)}`,
+      `Expose port ${number} (IST0162): ${patch(false)}`,
       `port ${number} is not exposed by Service ${service} (IST0162); add it to its spec.ports (Helm values: service.ports).`,
     ),
   };

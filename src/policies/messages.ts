@@ -5,14 +5,43 @@ import type { RuleId } from './types.ts';
 export const WARNING_LIMIT = 256;
 
 /**
- * The first variant that still fits in one admission warning once the webhook prefixes it
- * with `[rule] ` (no prefix when `rule` is undefined, as for mutation notes). Variants go from
- * most to least helpful; the last is cut as a last resort (only absurdly long input gets there).
+ * A message and, from most to least helpful, the shorter forms of it. The webhook starts each
+ * warning with the object it is about (`Service shop/web: `), whose length only it knows: it
+ * takes the first form that still fits after that prefix.
  */
-export function fitWarning(rule: RuleId | undefined, ...variants: readonly string[]): string {
+export interface FittedMessage {
+  readonly message: string;
+  /** Present only when there are shorter forms. */
+  readonly shorterMessages?: readonly string[];
+}
+
+/**
+ * The first variant that fits in one admission warning once prefixed with `[rule] ` (no prefix
+ * when `rule` is undefined, as for mutation notes), and the shorter variants after it. Variants
+ * go from most to least helpful; the last is cut as a last resort (only absurdly long input
+ * gets there).
+ */
+export function fitMessage(rule: RuleId | undefined, ...variants: readonly string[]): FittedMessage {
   const budget = WARNING_LIMIT - (rule === undefined ? 0 : rule.length + 3);
-  const fitting = variants.find((variant) => variant.length <= budget);
-  if (fitting !== undefined) return fitting;
-  const last = variants.at(-1) ?? '';
-  return `${last.slice(0, budget - 4)}...`;
+  const fitting = variants.findIndex((variant) => variant.length <= budget);
+  if (fitting === -1) return { message: cut(variants.at(-1) ?? '', budget) };
+  const message = variants[fitting] as string;
+  const shorterMessages = variants.slice(fitting + 1).filter((variant) => variant.length < message.length);
+  return shorterMessages.length === 0 ? { message } : { message, shorterMessages };
+}
+
+/**
+ * `prefix` followed by the most helpful form of `fitted` that fits in one warning; when none
+ * does, the shortest form is cut.
+ */
+export function prefixedWarning(prefix: string, fitted: FittedMessage): string {
+  const budget = WARNING_LIMIT - prefix.length;
+  const forms = [fitted.message, ...(fitted.shorterMessages ?? [])];
+  const fitting = forms.find((form) => form.length <= budget);
+  return fitting === undefined ? cut(`${prefix}${forms.at(-1) ?? ''}`, WARNING_LIMIT) : `${prefix}${fitting}`;
+}
+
+/** Cut to less than `max`, marked with an ellipsis. */
+function cut(text: string, max: number): string {
+  return text.length < max ? text : `${text.slice(0, max - 4)}...`;
 }

@@ -7,7 +7,7 @@
  */
 
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage } from './messages.ts';
 import { isRecord, type KubeObject, type MutationNote, type MutationResult, type Violation } from './types.ts';
 
 export type InjectionMode = 'istio-injection' | 'revision' | 'ambient';
@@ -187,7 +187,7 @@ export function validateNamespace(namespace: KubeObject): Violation[] {
   const [kept, ...ignored] = counted;
   const has = `${describeNamespace(name)} has ${listed.slice(0, -1).join(', ')} and ${listed.at(-1)}`;
   const command = `kubectl label namespace ${target} ${ignored.map((key) => `${key}-`).join(' ')}`;
-  const message = fitWarning(
+  const fitted = fitMessage(
     'namespace-injection-conflict',
     `${has}; pods get their sidecar by ${kept}, and ${ignored.join(' and ')} only ` +
       `${ignored.length === 1 ? 'contradicts' : 'contradict'} it (IST0123). Remove ${ignored.length === 1 ? 'it' : 'them'}: ${command}`,
@@ -200,7 +200,7 @@ export function validateNamespace(namespace: KubeObject): Violation[] {
       rule: 'namespace-injection-conflict',
       severity: 'warning',
       field: 'metadata.labels',
-      message,
+      ...fitted,
       identity: `labels:${counted.join('+')}`,
     },
   ];

@@ -12,7 +12,7 @@
  * (pod, metadata, annotations), the rest is shared, and the caller diffs the two.
  */
 import { isMap, parseDocument } from 'yaml';
-import { fitWarning } from './messages.ts';
+import { fitMessage } from './messages.ts';
 import { isRecord, type KubeObject, type MutationNote, type MutationResult } from './types.ts';
 
 /** Istio's per-pod ProxyConfig override: a YAML (or JSON) ProxyConfig mapping. */
@@ -108,13 +108,13 @@ export function mutatePodProxyConfig(pod: KubeObject): MutationResult<KubeObject
   const result = merge(Object.hasOwn(annotations, PROXY_CONFIG_ANNOTATION) ? annotations[PROXY_CONFIG_ANNOTATION] : undefined);
   if ('unchanged' in result) return unchanged;
   if ('problem' in result) {
-    const message = fitWarning(
+    const fitted = fitMessage(
       undefined,
       `annotation ${PROXY_CONFIG_ANNOTATION} is not a YAML or JSON mapping (${result.problem}), so ${HOLD_KEY}: true ` +
         `could not be merged into it and the pod was left unchanged; fix the annotation so Istio can read it`,
       `annotation ${PROXY_CONFIG_ANNOTATION} is not a YAML or JSON mapping, so ${HOLD_KEY}: true could not be merged into it`,
     );
-    return { mutated, notes: [{ field: FIELD, message }] };
+    return { mutated, notes: [{ field: FIELD, ...fitted }] };
   }
 
   mutated.metadata = { ...metadata, annotations: { ...annotations, [PROXY_CONFIG_ANNOTATION]: result.value } };

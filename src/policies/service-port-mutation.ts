@@ -20,7 +20,7 @@ import {
   TCP_PORT_PREFIXES,
 } from './service-ports.ts';
 import type { KubeObject, MutationNote, MutationResult } from './types.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage, type FittedMessage } from './messages.ts';
 
 // The hint tables are shared with validation (for the examples in its messages); mutation is
 // where callers configure them, so they are offered here too.
@@ -64,7 +64,7 @@ export function mutateServicePorts(
   const notes: MutationNote[] = [];
 
   const isFree = (name: string, ownName: string | undefined) => (holders.get(name) ?? 0) - (name === ownName ? 1 : 0) === 0;
-  const rename = (port: ServicePortEntry, newName: string, message: string) => {
+  const rename = (port: ServicePortEntry, newName: string, note: FittedMessage) => {
     const ownName = namesInUse.get(port.index);
     // A fresh object rather than an edit: the items are the input's own (only the path to
     // them is copied), and YAML aliases (in `check --fix` input) can make two ports one object.
@@ -72,7 +72,7 @@ export function mutateServicePorts(
     if (ownName !== undefined) holders.set(ownName, (holders.get(ownName) ?? 1) - 1);
     holders.set(newName, (holders.get(newName) ?? 0) + 1);
     namesInUse.set(port.index, newName);
-    notes.push({ field: `${portPath(port)}.name`, message });
+    notes.push({ field: `${portPath(port)}.name`, ...note });
   };
 
   const renameable = readServicePorts(mutated).filter(mayRename);
@@ -151,17 +151,17 @@ function portNamesByIndex(portItems: readonly unknown[]): Map<number, string> {
   return names;
 }
 
-function keptNote(port: ServicePortEntry, storedName: string): string {
+function keptNote(port: ServicePortEntry, storedName: string): FittedMessage {
   const what = port.name === '' ? 'the unnamed port' : quote(port.name);
   const where = `${portPath(port)} (port ${port.port})`;
-  return fitWarning(
+  return fitMessage(
     undefined,
     `${where}: kept "${storedName}" for ${what}, the name given when this port was first admitted; write "${storedName}" in the manifest to match.`,
     `${where}: kept "${storedName}", the name given when this port was first admitted.`,
   );
 }
 
-function renameNote(port: ServicePortEntry, newName: string, suggestion: ProtocolSuggestion): string {
+function renameNote(port: ServicePortEntry, newName: string, suggestion: ProtocolSuggestion): FittedMessage {
   const renamed = port.name === ''
     ? `named the unnamed port "${newName}"`
     : `renamed ${quote(port.name)} to "${newName}"`;
@@ -177,7 +177,7 @@ function renameNote(port: ServicePortEntry, newName: string, suggestion: Protoco
         return `no hint matched, so the default protocol ${suggestion.protocol} applies`;
     }
   };
-  return fitWarning(
+  return fitMessage(
     undefined,
     `${where}: ${renamed} so Istio need not sniff it: ${because(` ${quote(suggestion.matched)}`)}; ${advice}.`,
     `${where}: ${renamed} so Istio need not sniff it: ${because('')}; ${advice}.`,

@@ -10,7 +10,7 @@ import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from 
 import { isValidServicePortName } from './kubernetes-names.ts';
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage, type FittedMessage } from './messages.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Which Services are skipped
@@ -311,9 +311,9 @@ function unsupportedProtocol(port: ServicePortEntry, hints: ProtocolHints): Viol
     identity: `port-protocol|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
   } as const;
   if (port.appProtocol !== undefined) {
-    return { ...base, field: `${portPath(port)}.appProtocol`, message: unknownAppProtocolMessage(port, port.appProtocol, hints) };
+    return { ...base, field: `${portPath(port)}.appProtocol`, ...unknownAppProtocolMessage(port, port.appProtocol, hints) };
   }
-  return { ...base, field: `${portPath(port)}.name`, message: unclassifiedNameMessage(port, hints) };
+  return { ...base, field: `${portPath(port)}.name`, ...unclassifiedNameMessage(port, hints) };
 }
 
 /**
@@ -325,7 +325,7 @@ function isKubectlGeneratedName(port: ServicePortEntry): boolean {
   return port.name.startsWith(`${port.port}-`) && /^\d+$/.test(port.name.slice(String(port.port).length + 1));
 }
 
-function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): string {
+function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): FittedMessage {
   const suggested = suggestProtocol(port, hints)?.protocol;
   if (suggested === undefined && isKubectlGeneratedName(port)) return generatedPortMessage(port);
   const protocol = suggested ?? EXAMPLE_PROTOCOL;
@@ -340,7 +340,7 @@ function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): 
   // Long names leave no room for both the example and the list of protocols: a hinted example
   // is the more useful of the two, a generic one the less.
   const shorter = suggested ? [withExample, withList] : [withList, withExample];
-  return fitWarning(
+  return fitMessage(
     'port-protocol',
     `${withExample} ${PROTOCOL_LIST}`,
     ...shorter,
@@ -349,12 +349,12 @@ function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): 
   );
 }
 
-function generatedPortMessage(port: ServicePortEntry): string {
+function generatedPortMessage(port: ServicePortEntry): FittedMessage {
   const what = `${describePort(port)} has no protocol`;
   const tcp = proposePortNames('tcp', { ...port, name: '' })[0] ?? 'tcp';
   const http = proposePortNames('http', { ...port, name: '' })[0] ?? 'http';
   const fix = `name it "${http}" if it serves HTTP, else "${tcp}"`;
-  return fitWarning(
+  return fitMessage(
     'port-protocol',
     `${what}, so Istio would sniff it. kubectl create/expose cannot name ports: use --dry-run=client -o yaml, ${fix}, then apply.`,
     `${portPath(port)} (port ${port.port}): Istio would sniff it; kubectl create/expose cannot name ports: write it as YAML and ${fix}.`,
@@ -362,7 +362,7 @@ function generatedPortMessage(port: ServicePortEntry): string {
   );
 }
 
-function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): string {
+function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): FittedMessage {
   const byName = classifyPort({ ...port, appProtocol: undefined });
   const byLowerCase = classifyPort({ ...port, appProtocol: appProtocol.toLowerCase() });
   let fix: string;
@@ -378,7 +378,7 @@ function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, 
   }
   const problem =
     `is not a protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix}.`;
-  return fitWarning(
+  return fitMessage(
     'port-protocol',
     `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem} ${PROTOCOL_LIST}`,
     `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem}`,
@@ -412,7 +412,7 @@ function externalNamePort(port: ServicePortEntry, unsupported: boolean): Violati
     severity: 'error',
     field: `${portPath(port)}.${port.appProtocol !== undefined && unsupported ? 'appProtocol' : 'name'}`,
     identity: `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
-    message: fitWarning('externalname-port', `${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
+    ...fitMessage('externalname-port', `${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
   };
 }
 
@@ -426,7 +426,7 @@ function duplicateName(port: ServicePortEntry, first: ServicePortEntry): Violati
     severity: 'error',
     field: `${portPath(port)}.name`,
     identity: `port-name-duplicate|${port.name}|${transportKey(port)}`,
-    message: fitWarning(
+    ...fitMessage(
       'port-name-duplicate',
       `${describePort(port)}: the name ${reason}`,
       `${portPath(port)} (port ${port.port}): its name ${reason}`,
@@ -442,7 +442,7 @@ function duplicatePort(port: ServicePortEntry, first: ServicePortEntry): Violati
     severity: 'error',
     field: portPath(port),
     identity: `port-duplicate|${transportKey(port)}|${port.name}`,
-    message: fitWarning('port-duplicate', `${describePort(port)}: ${reason}`, `${portPath(port)}: ${reason}`),
+    ...fitMessage('port-duplicate', `${describePort(port)}: ${reason}`, `${portPath(port)}: ${reason}`),
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import { readServicePorts } from './service-ports.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage } from './messages.ts';
 
 /** A Service as the traffic checks see it. */
 export interface TrafficService {
@@ -239,7 +239,7 @@ export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: 
     field: 'spec',
     // A warning never blocks, so grandfathering needs no finer identity than the rule and kind.
     identity: `${rule}|${kind}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `could not check ${checks} because ${reason}; the other checks ran. ` +
         `Verify later with: mesh-admission check --cluster -f <file>`,

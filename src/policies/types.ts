@@ -28,6 +28,8 @@ export interface Violation {
   readonly field: string;
   /** Complete, self-contained message: what is wrong and how to fix it. */
   readonly message: string;
+  /** Shorter forms of the message, for warnings where a prefix leaves less room. */
+  readonly shorterMessages?: readonly string[];
   /**
    * Identity of the offending thing independent of its position, used to tell on UPDATE
    * whether the same violation already existed in the old object (grandfathering).
@@ -39,6 +41,8 @@ export interface Violation {
 export interface MutationNote {
   readonly field: string;
   readonly message: string;
+  /** Shorter forms of the message, for warnings where a prefix leaves less room. */
+  readonly shorterMessages?: readonly string[];
 }
 
 export interface MutationResult<T> {

@@ -22,7 +22,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
-import { fitWarning } from './messages.ts';
+import { fitMessage } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 const CLUSTER_DOMAIN = 'cluster.local';
@@ -140,7 +140,7 @@ function destinationNotFound(destination: RouteDestination, ref: { namespace: st
     severity: 'warning',
     field: path,
     identity: `${rule}|${destination.host.toLowerCase()}`,
-    message: fitWarning(rule, ...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`),
+    ...fitMessage(rule, ...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`),
   };
 }
 
@@ -168,7 +168,7 @@ function portNotFound(destination: RouteDestination, port: number, service: Traf
     severity: 'warning',
     field: path,
     identity: `${rule}|${destination.host.toLowerCase()}|${port}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${path}: Service ${svc} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
         `use one of its ports: ${listPorts(service)}.`,
@@ -189,7 +189,7 @@ function portRequired(destination: RouteDestination, service: TrafficService): V
     severity: 'warning',
     field: `${path}.port`,
     identity: `${rule}|${destination.host.toLowerCase()}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${path}: Service ${svc} has several ports (${listPorts(service)}), so Istio needs to be told which one ` +
         `(IST0112); set port.number.`,
@@ -239,7 +239,7 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
     severity: 'warning',
     field: path,
     identity: `${rule}|${gateway}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${path}: Gateway ${gateway} does not exist, so this VirtualService gets no traffic through it (IST0101); ${fix}.`,
       `${path}: Gateway ${gateway} does not exist (IST0101); ${fix}.`,
@@ -280,7 +280,7 @@ function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Vio
     severity: 'warning',
     field: path,
     identity: `${rule}|${sni.toLowerCase()}`,
-    message: fitWarning(
+    ...fitMessage(
       rule,
       `${path}: SNI host ${quote(sni)} is ${listed}; ${fix}`,
       `${path}: SNI host ${quote(sni)} is not covered by spec.hosts; ${fix}`,

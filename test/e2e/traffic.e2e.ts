@@ -124,7 +124,7 @@ if (binDir) {
     const r = await cp.kubectl(['apply', '-f', '-'], { input: named(gateways, 'data-center-grpc-gateway') });
     t.comment(`kubectl stderr:\n${r.stderr}`);
     t.match(r.stdout, /gateway\.networking\.istio\.io\/data-center-grpc-gateway created/, 'a warning does not block');
-    const line = /^Warning: \[gateway-port-not-exposed\] .*?\(Helm: service\.ports\): (kubectl .*)$/m.exec(r.stderr);
+    const line = /^Warning: Gateway \S+: \[gateway-port-not-exposed\] [^:]*?: (kubectl .*)$/m.exec(r.stderr);
     t.ok(line, 'the warning reaches kubectl whole');
     const [command, ...args] = shellWords(line?.[1] ?? '');
     t.equal(command, 'kubectl');
@@ -157,8 +157,8 @@ if (binDir) {
     ].join('\n');
     await cp.kubectl(['create', 'namespace', 'web']);
     const before = await dryCreate(cp, vs);
-    t.match(before, /Warning: \[virtualservice-destination-not-found\] spec\.http\[0\]\.route\[0\]\.destination\.host: no Service shop\/reviews/);
-    t.match(before, /Warning: \[virtualservice-gateway-not-found\] spec\.gateways\[0\]: Gateway istio-system\/public does not exist/);
+    t.match(before, /Warning: VirtualService web\/reviews: \[virtualservice-destination-not-found\] spec\.http\[0\]\.route\[0\]\.destination\.host: no Service shop\/reviews/);
+    t.match(before, /Warning: VirtualService web\/reviews: \[virtualservice-gateway-not-found\] spec\.gateways\[0\]: Gateway istio-system\/public does not exist/);
 
     await cp.kubectl(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: shop}\nspec:\n  selector: {app: reviews}\n  ports: [{name: http, port: 9080}, {name: grpc, port: 9090}]\n' });
     await cp.kubectl(['apply', '-f', '-'], { input: 'apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata: {name: public, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ["*"]\n' });
@@ -168,9 +168,9 @@ if (binDir) {
     });
     t.equal(after, '');
     const wrongPort = await dryCreate(cp, vs.replace('number: 9080', 'number: 9081'));
-    t.match(wrongPort, /Warning: \[virtualservice-port-not-found\] .*Service shop\/reviews has no port 9081/);
+    t.match(wrongPort, /Warning: VirtualService web\/reviews: \[virtualservice-port-not-found\] .*Service shop\/reviews has no port 9081/);
     const noPort = await dryCreate(cp, vs.replace(', port: {number: 9080}', ''));
-    t.match(noPort, /Warning: \[virtualservice-port-required\] .*several ports/);
+    t.match(noPort, /Warning: VirtualService web\/reviews: \[virtualservice-port-required\] .*several ports/);
   });
 
   t.test('an external host is fine once a ServiceEntry declares it', async (t) => {
@@ -230,7 +230,7 @@ if (binDir) {
     const timings = answers.map((a) => a.ms);
     t.comment(`warning from ${answers.find((a) => a.warned)?.at} ms after the stop began (${n} requests); answer times ms: ${timings.map(Math.round).join(', ')}`);
     t.equal(degraded.json.response.allowed, true);
-    t.match(degraded.json.response.warnings, [/^\[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/]);
+    t.match(degraded.json.response.warnings, [/^VirtualService \S+: \[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/]);
     t.ok(Math.max(...timings) < 1000, `every answer under 1 s (max ${Math.round(Math.max(...timings))} ms)`);
     t.equal(await readyz(webhook), 200, 'still ready: the API server, not the webhook, is down');
   });

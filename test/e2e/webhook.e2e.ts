@@ -105,8 +105,8 @@ if (binDir) {
   t.test('a legacy Service can still be updated; adding a new bad port is denied', async (t) => {
     const relabel = await cp.kubectl(['label', 'service', 'legacy', 'team=payments']);
     t.comment(`kubectl stderr:\n${relabel.stderr}`);
-    t.match(relabel.stderr, /^Warning: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol/m);
-    t.match(relabel.stderr, /^Warning: this problem already existed before this update, so it does not block it; fix it when you can$/m);
+    t.match(relabel.stderr, /^Warning: Service default\/legacy: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol/m);
+    t.match(relabel.stderr, /^Warning: Service default\/legacy: this problem already existed before this update, so it does not block it; fix it when you can$/m);
     t.match(relabel.stdout, /service\/legacy labeled/);
     const addPort = await cp.kubectl(
       ['patch', 'service', 'legacy', '--type=json', '-p', '[{"op":"add","path":"/spec/ports/-","value":{"name":"stream","port":7000,"protocol":"TCP"}}]'],
@@ -121,7 +121,7 @@ if (binDir) {
     webhook = await startWebhook(['--enforcement', 'warn']);
     await registerWebhook(cp, webhook);
     const r = await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('warned', [{ name: 'data', port: 12345 }]) });
-    t.match(r.stderr, /Warning: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\)/);
+    t.match(r.stderr, /Warning: Service default\/warned: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\)/);
     t.equal(r.stdout.trim(), 'service/warned created');
   });
 
