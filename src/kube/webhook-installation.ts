@@ -12,6 +12,7 @@
  *
  * Pure functions only; the registrar (`ca-bundle.ts`) reads and patches.
  */
+import { isRecord } from '../policies/types.ts';
 
 /** Annotation of a webhook configuration: the JSON list of webhooks it is to hold. */
 export const PLANNED_WEBHOOKS_ANNOTATION = 'mesh-admission.io/webhooks';
@@ -22,10 +23,6 @@ export type PlannedWebhook = Readonly<Record<string, unknown>> & { readonly name
 interface AnnotatedConfiguration {
   readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | null } | undefined;
   readonly webhooks?: readonly object[] | null | undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**
@@ -45,7 +42,7 @@ export function plannedWebhooks(config: AnnotatedConfiguration): PlannedWebhook[
   if (!Array.isArray(parsed)) throw new Error(`annotation ${PLANNED_WEBHOOKS_ANNOTATION} must be a JSON list of webhooks`);
   const names = new Set<string>();
   return parsed.map((webhook: unknown, index) => {
-    if (!isObject(webhook) || typeof webhook['name'] !== 'string' || webhook['name'] === '') {
+    if (!isRecord(webhook) || typeof webhook['name'] !== 'string' || webhook['name'] === '') {
       throw new Error(`annotation ${PLANNED_WEBHOOKS_ANNOTATION}: webhook ${index} has no name`);
     }
     if (names.has(webhook['name'])) throw new Error(`annotation ${PLANNED_WEBHOOKS_ANNOTATION}: webhook "${webhook['name']}" is listed twice`);
@@ -64,8 +61,8 @@ export function includesFields(live: unknown, planned: unknown): boolean {
   if (Array.isArray(planned)) {
     return Array.isArray(live) && live.length === planned.length && planned.every((item, index) => includesFields(live[index], item));
   }
-  if (isObject(planned)) {
-    return isObject(live) && Object.entries(planned).every(([key, value]) => includesFields(live[key], value));
+  if (isRecord(planned)) {
+    return isRecord(live) && Object.entries(planned).every(([key, value]) => includesFields(live[key], value));
   }
   return live === planned;
 }
@@ -78,7 +75,7 @@ export function holdsPlannedWebhooks(config: AnnotatedConfiguration, planned: re
 /** The planned webhooks as they are installed: each with `caBundle` (base64) in its clientConfig. */
 export function installableWebhooks(planned: readonly PlannedWebhook[], caBundle: string): object[] {
   return planned.map((webhook) => {
-    const clientConfig = isObject(webhook['clientConfig']) ? webhook['clientConfig'] : {};
+    const clientConfig = isRecord(webhook['clientConfig']) ? webhook['clientConfig'] : {};
     return { ...webhook, clientConfig: { ...clientConfig, caBundle } };
   });
 }
