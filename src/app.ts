@@ -83,7 +83,6 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     guardConnections(app.server as unknown as Http2SecureServer, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
   }
   const { metrics } = deps;
-  const kindLabel = boundedLabel(MAX_KIND_LABELS);
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
   app.removeContentTypeParser(['text/plain']);
 
@@ -111,7 +110,7 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
         const outcome = HANDLERS[webhook](review, config, deps.policyContext ?? {});
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         const { kind, operation, uid } = review.request;
-        metrics.requests.inc({ webhook, kind: kindLabel(kind.kind), operation, decision: outcome.decision });
+        metrics.requests.inc({ webhook, kind: metrics.kindLabel(kind.kind), operation, decision: outcome.decision });
         metrics.duration.observe({ webhook }, seconds);
         for (const judged of outcome.judged) {
           metrics.violations.inc({ rule: judged.violation.rule, enforced: String(judged.enforced) });
@@ -135,23 +134,6 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     });
   }
   return app;
-}
-
-/**
- * Distinct `kind` label values at most. The webhook configurations send a handful of kinds, but
- * anyone who can reach the port can post any kind: each new one would be a new time series
- * kept forever. Kinds beyond the limit, and strings that are not kind names, count as "other".
- */
-const MAX_KIND_LABELS = 32;
-
-function boundedLabel(limit: number): (value: string) => string {
-  const seen = new Set<string>();
-  return (value) => {
-    if (seen.has(value)) return value;
-    if (seen.size >= limit || !/^[A-Za-z][A-Za-z0-9]{0,62}$/.test(value)) return 'other';
-    seen.add(value);
-    return value;
-  };
 }
 
 const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);

@@ -32,6 +32,20 @@ export const SYSTEM_NAMESPACES = [...KUBERNETES_SYSTEM_NAMESPACES];
 
 export type FailurePolicy = 'Fail' | 'Ignore';
 
+/** A resource the configurations register, and the `kind` its admission reviews carry. */
+interface RegisteredResource {
+  readonly resource: string;
+  readonly kind: string;
+}
+const SERVICES: RegisteredResource = { resource: 'services', kind: 'Service' };
+const NAMESPACES: RegisteredResource = { resource: 'namespaces', kind: 'Namespace' };
+const GATEWAYS: RegisteredResource = { resource: 'gateways', kind: 'Gateway' };
+const VIRTUAL_SERVICES: RegisteredResource = { resource: 'virtualservices', kind: 'VirtualService' };
+const PODS: RegisteredResource = { resource: 'pods', kind: 'Pod' };
+
+/** Every kind any option of the configurations can send to the webhook. */
+export const REGISTERED_KINDS: readonly string[] = [SERVICES, NAMESPACES, GATEWAYS, VIRTUAL_SERVICES, PODS].map((r) => r.kind);
+
 export interface WebhookConfigOptions {
   /** Base URL of the webhook server, e.g. https://127.0.0.1:8443. */
   readonly url: string;
@@ -68,10 +82,10 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
     },
     objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] },
   };
-  const rule = (resources: string[], operations: string[]) => ({
+  const rule = (resources: RegisteredResource[], operations: string[]) => ({
     apiGroups: [''],
     apiVersions: ['v1'],
-    resources,
+    resources: resources.map((r) => r.resource),
     operations,
     scope: '*',
   });
@@ -84,10 +98,10 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
         name: VALIDATING_WEBHOOK_NAME,
         clientConfig: { url: `${base}/validate`, caBundle },
         rules: [
-          rule(['services'], ['CREATE', 'UPDATE']),
-          rule(['namespaces'], ['CREATE', 'UPDATE']),
+          rule([SERVICES], ['CREATE', 'UPDATE']),
+          rule([NAMESPACES], ['CREATE', 'UPDATE']),
           ...(options.trafficChecks
-            ? [{ ...rule(['gateways', 'virtualservices'], ['CREATE', 'UPDATE']), apiGroups: ['networking.istio.io'], apiVersions: ISTIO_API_VERSIONS }]
+            ? [{ ...rule([GATEWAYS, VIRTUAL_SERVICES], ['CREATE', 'UPDATE']), apiGroups: ['networking.istio.io'], apiVersions: ISTIO_API_VERSIONS }]
             : []),
         ],
         ...common,
@@ -102,7 +116,7 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
       {
         name: MUTATING_WEBHOOK_NAME,
         clientConfig: { url: `${base}/mutate`, caBundle },
-        rules: [rule(['services'], ['CREATE', 'UPDATE']), rule(['namespaces'], ['CREATE'])],
+        rules: [rule([SERVICES], ['CREATE', 'UPDATE']), rule([NAMESPACES], ['CREATE'])],
         // A later mutating webhook may add ports; run again so they get prefixes too.
         reinvocationPolicy: 'IfNeeded',
         ...common,
@@ -111,7 +125,7 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
         ? POD_WEBHOOKS.map((hook) => ({
             name: hook.name,
             clientConfig: { url: `${base}/mutate`, caBundle },
-            rules: [{ ...rule(['pods'], ['CREATE']), scope: 'Namespaced' }],
+            rules: [{ ...rule([PODS], ['CREATE']), scope: 'Namespaced' }],
             // The change is idempotent; run again if a later webhook rewrites the annotation.
             reinvocationPolicy: 'IfNeeded',
             ...common,

@@ -1,7 +1,8 @@
 /** Every row of DESIGN §2.1's input/answer table, through buildApp + app.inject. */
 import t from 'tap';
 import { buildApp } from '../src/app.ts';
-import { createMetrics } from '../src/observability/metrics.ts';
+import { createMetrics, kindLabels, MAX_UNKNOWN_KIND_LABELS } from '../src/observability/metrics.ts';
+import { REGISTERED_KINDS, webhookConfigurations } from '../src/webhook-config.ts';
 import { decodePatch, namespace, review, service, testConfig } from './helpers/reviews.ts';
 
 function makeApp(flags: Record<string, string> = {}) {
@@ -235,6 +236,31 @@ t.test('metrics count requests, decisions and violations', async (t) => {
   t.match(text, /mesh_admission_requests_total\{webhook="validate",kind="Service",operation="CREATE",decision="allowed"\} 1/);
   t.match(text, /mesh_admission_violations_total\{rule="port-protocol",enforced="true"\} 1/);
   t.match(text, /mesh_admission_request_duration_seconds_count\{webhook="validate"\} 2/);
+});
+
+t.test('kind labels: junk kinds posted first never take the slots of the kinds the webhook registers', async (t) => {
+  const { app, metrics } = makeApp();
+  for (let i = 0; i < MAX_UNKNOWN_KIND_LABELS; i++) {
+    await post(app, '/mutate', review({ kind: `Junk${i}`, object: { metadata: { name: 'x' } } }));
+  }
+  await post(app, '/mutate', review({ kind: 'AlsoJunk', object: { metadata: { name: 'x' } } }));
+  await post(app, '/mutate', review({ kind: 'Namespace', namespace: '', object: namespace('shop') }));
+  await post(app, '/validate', review({ kind: 'VirtualService', group: 'networking.istio.io', object: { metadata: { name: 'vs' }, spec: {} } }));
+  const text = await metrics.registry.metrics();
+  t.match(text, /mesh_admission_requests_total\{webhook="mutate",kind="Namespace",operation="CREATE",decision="mutated"\} 1/);
+  t.match(text, /mesh_admission_requests_total\{webhook="validate",kind="VirtualService",operation="CREATE",decision="[a-z]+"\} 1/);
+  t.match(text, /kind="Junk31"/, 'unknown kinds get their own value while shared slots remain');
+  t.match(text, /mesh_admission_requests_total\{webhook="mutate",kind="other",operation="CREATE",decision="[a-z]+"\} 1/, 'the unknown kind beyond the slots is "other"');
+  t.notMatch(text, /AlsoJunk/);
+});
+
+t.test('every kind the webhook configurations register has a reserved label value', async (t) => {
+  const configs = webhookConfigurations({ url: 'https://127.0.0.1', caPem: '', name: 'x', failurePolicy: 'Fail', timeoutSeconds: 5, excludedNamespaces: [], trafficChecks: true, holdApplicationUntilProxyStarts: true });
+  const resources = new Set(configs.flatMap((c) => (c as { webhooks: { rules: { resources: string[] }[] }[] }).webhooks.flatMap((w) => w.rules.flatMap((r) => r.resources))));
+  t.same([...resources].sort(), REGISTERED_KINDS.map((k) => `${k.toLowerCase()}s`).sort(), 'the reserved kinds are exactly the registered resources');
+  const label = kindLabels(REGISTERED_KINDS, 0);
+  for (const kind of REGISTERED_KINDS) t.equal(label(kind), kind);
+  t.equal(label('Unknown'), 'other');
 });
 
 t.test('one log line per denial or mutation, none for plain allows at info', async (t) => {

@@ -3,6 +3,7 @@
  * process) never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REGISTERED_KINDS } from '../webhook-config.ts';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -10,6 +11,33 @@ export interface Metrics {
   readonly duration: Histogram<'webhook'>;
   readonly violations: Counter<'rule' | 'enforced'>;
   readonly certificateExpiry: Gauge;
+  /** The `kind` label value for an admitted object's kind (see `kindLabels`). */
+  readonly kindLabel: (kind: string) => string;
+}
+
+/**
+ * Distinct unknown `kind` label values at most. Anyone who can reach the port can post any
+ * kind: each new one would be a new time series kept forever.
+ */
+export const MAX_UNKNOWN_KIND_LABELS = 32;
+
+const KIND_NAME = /^[A-Za-z][A-Za-z0-9]{0,62}$/;
+
+/**
+ * Label values for object kinds. The kinds the webhook configurations register always keep
+ * their own value, so junk kinds posted first cannot push real admissions into "other";
+ * the first `unknownSlots` other kind names get a value each, then they share "other"
+ * (as does anything that is not a kind name).
+ */
+export function kindLabels(known: readonly string[] = REGISTERED_KINDS, unknownSlots = MAX_UNKNOWN_KIND_LABELS): (kind: string) => string {
+  const reserved = new Set(known);
+  const seen = new Set<string>();
+  return (kind) => {
+    if (reserved.has(kind) || seen.has(kind)) return kind;
+    if (seen.size >= unknownSlots || !KIND_NAME.test(kind)) return 'other';
+    seen.add(kind);
+    return kind;
+  };
 }
 
 export function createMetrics(options: { collectProcessMetrics?: boolean } = {}): Metrics {
@@ -43,5 +71,6 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       help: 'Expiry of the serving certificate in use, as a Unix timestamp.',
       registers: [registry],
     }),
+    kindLabel: kindLabels(),
   };
 }
