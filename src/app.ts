@@ -12,6 +12,7 @@ import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, t
 import { errorReply } from './http/error-replies.ts';
 import { guardConnections } from './http/connection-guard.ts';
 import type { Metrics } from './observability/metrics.ts';
+import { LOG_SERIALIZERS } from './observability/logger.ts';
 
 /** Modern TLS only: TLS 1.2 with forward-secret AEAD suites, and TLS 1.3. */
 export const TLS_CIPHERS = [
@@ -64,7 +65,7 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     requestTimeout: config.requestTimeoutMs,
     http2SessionTimeout: config.requestTimeoutMs,
     return503OnClosing: false,
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel, serializers: LOG_SERIALIZERS } }),
   };
   if (deps.tls) {
     options['http2'] = true;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
@@ -232,6 +233,53 @@ t.test('the log of a serve run holds names and decisions, never keys, certificat
   }
   t.match(admissions[0], { kind: 'Service', namespace: 'default', rules: ['port-protocol'] });
   t.ok(logs.lines.some((l) => l['msg'] === 'serving certificate reloaded'), 'the reload is logged');
+});
+
+/** Writes raw bytes on a connection and resolves with whatever comes back once it closes. */
+function sendRaw(socket: net.Socket, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString(); });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(answer));
+    socket.write(bytes);
+  });
+}
+
+t.test('at trace level a request the HTTP parser rejects is logged by size, never by its bytes (webhook and probe port)', async (t) => {
+  const certDir = await mkdtemp(join(tmpdir(), 'log-trace-'));
+  const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, '--log-level', 'trace'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const logs = followServeLogs(child);
+  const { webhookPort, probePort } = await logs.serving(10_000);
+  const ca = await readFile(join(certDir, 'ca.crt'), 'utf8');
+
+  // Content-Length together with chunked encoding is refused (request smuggling); the parser
+  // error then carries everything it read: the headers and a 57 KB body.
+  const marker = 'RAW-REQUEST-BYTES-';
+  const request = `POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Note: HEADER-BYTES-MARKER\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n${marker.repeat(3200)}`;
+  const tlsSocket = tls.connect({ host: '127.0.0.1', port: webhookPort, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'] });
+  await new Promise((resolve) => tlsSocket.once('secureConnect', resolve));
+  t.match(await sendRaw(tlsSocket, request), /^HTTP\/1\.1 400/, 'the webhook port answers 400');
+  t.match(await sendRaw(net.connect(probePort, '127.0.0.1'), request.replace('/validate', '/metrics')), /^HTTP\/1\.1 400/, 'the probe port answers 400');
+  const clientErrors = () => logs.lines.filter((l) => l['msg'] === 'client error');
+  await logs.waitFor(() => clientErrors().length >= 2, 10_000);
+
+  child.kill('SIGTERM');
+  t.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0);
+  // Neither as text nor as the byte values pino would print for a Buffer.
+  const asBytes = (text: string) => [...Buffer.from(text)].join(',');
+  t.notOk(output.includes(marker) || output.includes(asBytes(marker)), 'no byte of the request body is logged');
+  t.notOk(output.includes('HEADER-BYTES-MARKER') || output.includes(asBytes('HEADER-BYTES-MARKER')), 'nor of its headers');
+  const longest = Math.max(...output.split('\n').map((line) => line.length));
+  t.ok(longest < 4096, `every log line is short (longest ${longest} characters)`);
+  for (const line of clientErrors()) {
+    t.match(line, { level: 10, err: { code: 'HPE_INVALID_TRANSFER_ENCODING' } }, 'the parser error is logged at trace, with its code');
+    t.ok(Number((line['err'] as Record<string, unknown>)['rawPacketBytes']) >= 16_384, 'and the size of what it read');
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 /** `mesh-admission serve`: runs the webhook until SIGTERM/SIGINT, then drains and exits 0. */
 import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
-import { pino } from 'pino';
 import { SETTING_FLAGS } from '../config.ts';
 import { startServer } from '../server.ts';
 import { startCertificateLifecycle } from '../kube/certificate-lifecycle.ts';
 import { loadConfig } from './load-config.ts';
+import { createLogger } from '../observability/logger.ts';
 import type { CommandIO } from './io.ts';
 
 export const SERVE_USAGE = `Usage: mesh-admission serve [options]
@@ -56,7 +56,7 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
   }
   const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
   const config = await loadConfig(flags, io.env);
-  const logger = pino({ level: config.logLevel, base: { service: 'mesh-admission' } });
+  const logger = createLogger(config.logLevel);
   // The certificate Secret (when configured) fills the cert dir before the server reads it.
   const certificates = await startCertificateLifecycle(config, logger);
   const server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates });

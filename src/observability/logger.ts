@@ -1,11 +1,43 @@
 /**
  * The logging the background parts (certificate lifecycle, CA bundle, traffic caches) need:
  * structured fields first, then the message. A pino or Fastify logger satisfies it, and so does
- * a silent stub in tests; nothing here depends on Fastify.
+ * a silent stub in tests; nothing in the interface depends on Fastify.
+ *
+ * `createLogger` builds the process's pino logger with the error serializer below.
  */
+import { pino, stdSerializers, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+
 export interface Logger {
   info(object: object, message: string): void;
   warn(object: object, message: string): void;
   error(object: object, message: string): void;
   debug(object: object, message: string): void;
+}
+
+/**
+ * Node attaches the bytes it could not parse to HTTP parser errors (`rawPacket`: up to a whole
+ * read, tens of KB of a caller's request). Logs must never carry request bytes — they may hold
+ * anything a client sent, and a 64 KB line per bad request is a log flood — so only their
+ * size is kept, at any depth of `cause`.
+ */
+function withoutRawBytes<T extends object>(value: T, depth = 0): T {
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) {
+    if (key === 'rawPacket') copy['rawPacketBytes'] = field instanceof Uint8Array ? field.length : undefined;
+    else copy[key] = field !== null && typeof field === 'object' && depth < 8 ? withoutRawBytes(field as object, depth + 1) : field;
+  }
+  return copy as T;
+}
+
+type SerializedError = ReturnType<typeof stdSerializers.err>;
+
+/** pino's error serializer (message, stack, code, cause…) without request bytes. */
+export function serializeError(error: Error): SerializedError {
+  return withoutRawBytes(stdSerializers.err(error));
+}
+
+export const LOG_SERIALIZERS = { err: serializeError };
+
+export function createLogger(level: LevelWithSilent): PinoLogger {
+  return pino({ level, base: { service: 'mesh-admission' }, serializers: LOG_SERIALIZERS });
 }
