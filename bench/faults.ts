@@ -121,7 +121,7 @@ console.log(`certificate rotation under load (${CONNECTIONS} keep-alive connecti
   await Promise.all([load, prober]);
   const logged = webhook.lines();
   const reloads = logged.filter((l) => l['msg'] === 'serving certificate reloaded').length;
-  const ignored = logged.filter((l) => String(l['msg']).startsWith('ignoring unusable certificate files')).length;
+  const ignored = logged.filter((l) => String(l['msg']).startsWith('refused the new certificate files')).length;
   console.log(`  keep-alive load: ${stats.requests} requests, ${stats.errors} errors; ${latencySummary(stats)}`);
   console.log(`  new connections: ${fresh.requests} requests, ${fresh.errors} errors; reloads logged ${reloads}, unusable files ignored ${ignored}`);
   check(stats.errors === 0, `0 failed keep-alive requests during rotations ${stats.errors ? JSON.stringify(Object.fromEntries(stats.problems)) : ''}`);

@@ -8,14 +8,14 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import { readFile } from 'node:fs/promises';
-import { buildApp, secureContextOptions } from './app.ts';
+import { buildApp } from './app.ts';
 import { ConfigError } from './config.ts';
 import { parseCertificates } from './tls/certificate-files.ts';
 import { buildProbeApp } from './http/probe-app.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { ensureCertificates } from './tls/ensure.ts';
-import { watchCertificates } from './tls/reloader.ts';
-import { certificateExpiry } from './tls/expiry.ts';
+import { reloadServingCertificate } from './tls/certificate-reload.ts';
+import { serviceHostname } from './tls/generate.ts';
 import type { TrafficCaches } from './kube/informers.ts';
 
 export interface RunningServer {
@@ -54,7 +54,6 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
   const clientCa = config.clientCaFile === undefined ? undefined : await readClientCa(config.clientCaFile);
   const initial = await ensureCertificates(config.certDir, certificateOptions);
   logger.info({ certDir: config.certDir, generated: initial.generated, reason: initial.reason }, 'certificates ready');
-  metrics.certificateExpiry.set(certificateExpiry(initial.bundle.cert).getTime() / 1000);
 
   // Gateway/VirtualService checks against the cluster: the caches fill in the background;
   // readiness waits for them, bounded (src/kube/informers.ts). The client loads only if used.
@@ -67,24 +66,35 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     ...(traffic ? { policyContext: { traffic: traffic.world } } : {}),
     tls: { key: initial.bundle.key, cert: initial.bundle.cert, ...(clientCa ? { ca: clientCa, requestClientCert: true } : {}) },
   });
-  const probe = buildProbeApp(metrics, { notReadyReason: () => (shuttingDown ? 'shutting down' : traffic?.notReadyReason()) }, logger);
-
-  await app.listen({ port: config.port, host: config.host });
-  await probe.listen({ port: config.probePort, host: config.probeHost });
-
-  // New TLS connections pick up a replaced certificate; open ones keep the old one.
-  const watcher = watchCertificates(
-    config.certDir,
-    (bundle) => {
-      (app.server as unknown as TlsServer).setSecureContext(secureContextOptions({ key: bundle.key, cert: bundle.cert, ca: clientCa }));
-      metrics.certificateExpiry.set(certificateExpiry(bundle.cert).getTime() / 1000);
-      logger.info({ certDir: config.certDir }, 'serving certificate reloaded');
-    },
+  const certificates = reloadServingCertificate({
+    server: app.server as unknown as TlsServer,
+    certDir: config.certDir,
+    initial: initial.bundle,
+    hostname: serviceHostname(config.serviceName, config.namespace),
+    clientCa,
+    metrics,
+    logger,
+  });
+  const probe = buildProbeApp(
+    metrics,
     {
-      current: { cert: initial.bundle.cert, key: initial.bundle.key },
-      onError: (error: Error) => logger.warn({ err: error }, "ignoring unusable certificate files; keeping the current ones"),
+      notReadyReason: () => (shuttingDown ? 'shutting down' : certificates.notReadyReason() ?? traffic?.notReadyReason()),
+      warnings: () => {
+        const stale = certificates.staleReason();
+        return stale === undefined ? [] : [`serving a stale certificate: ${stale}`];
+      },
     },
+    logger,
   );
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+    await probe.listen({ port: config.probePort, host: config.probeHost });
+  } catch (error) {
+    certificates.close();
+    throw error;
+  }
+
   const renewal = options.externallyManagedCertificates ? undefined : setInterval(() => {
     ensureCertificates(config.certDir, certificateOptions)
       .then((result) => {
@@ -109,7 +119,7 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
       shuttingDown = true;
       if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
       clearInterval(renewal);
-      watcher.close();
+      certificates.close();
       await app.close();
       await probe.close();
       await traffic?.stop();

@@ -15,7 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
 import { generate } from 'selfsigned';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { generateCertificateAuthority, generateCertificates, issueServingCertificate } from '../src/tls/generate.ts';
+import { generateCertificateAuthority, issueServingCertificate } from '../src/tls/generate.ts';
 import { buildConfig, DEFAULT_CONFIG } from '../src/config.ts';
 import { review, service, namespace, testConfig } from './helpers/reviews.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
@@ -201,12 +201,12 @@ t.test('the log of a serve run holds names and decisions, never keys, certificat
   t.equal(broken, 400);
 
   // A certificate reload, then unusable files (an error that must not quote them).
-  const next = await generateCertificates({ serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30 });
+  const next = await issueServingCertificate({ serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30 }, { cert: ca, key: caKey });
   await writeFile(join(certDir, 'tls.key'), next.key);
   await writeFile(join(certDir, 'tls.crt'), next.cert);
   await waitFor((l) => l['msg'] === 'serving certificate reloaded');
   await writeFile(join(certDir, 'tls.crt'), `-----BEGIN CERTIFICATE-----\nTUlJQ0VSVC1TRUNSRVQ=\n-----END CERTIFICATE-----\n`);
-  await waitFor((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('ignoring unusable certificate files'));
+  await waitFor((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('refused the new certificate files'));
 
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
 import { startServer } from '../src/server.ts';
-import { generateCertificates } from '../src/tls/generate.ts';
+import { issueServingCertificate } from '../src/tls/generate.ts';
 import { review, service, testConfig } from './helpers/reviews.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
 
@@ -134,14 +134,14 @@ t.test('probe port: healthz, readyz and metrics', async (t) => {
 t.test('replaced certificate files are served to new connections without a restart', async (t) => {
   const { server, certDir, ca } = await started(t);
   const before = await postHttp1(server.webhookPort, ca, '/validate', review());
-  const next = await generateCertificates({ serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30 });
+  const next = await issueServingCertificate({ serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30 }, { cert: ca, key: await readFile(join(certDir, 'ca.key'), 'utf8') });
   await writeFile(join(certDir, 'tls.key'), next.key);
   await writeFile(join(certDir, 'tls.crt'), next.cert);
   const expected = new X509Certificate(next.cert).fingerprint256;
   let seen = before.fingerprint;
   for (let attempt = 0; attempt < 50 && seen !== expected; attempt++) {
     await new Promise((r) => setTimeout(r, 100));
-    seen = await postHttp1(server.webhookPort, next.caCert, '/validate', review()).then((r) => r.fingerprint, () => seen);
+    seen = await postHttp1(server.webhookPort, ca, '/validate', review()).then((r) => r.fingerprint, () => seen);
   }
   t.not(before.fingerprint, expected);
   t.equal(seen, expected, 'a new connection presents the new certificate');

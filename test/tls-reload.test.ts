@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { writeCertificateFiles } from '../src/tls/certificate-files.ts';
 import { ensureCertificates } from '../src/tls/ensure.ts';
-import { generateCertificates, type CertificateBundle } from '../src/tls/generate.ts';
+import { generateCertificates, issueServingCertificate, type CertificateBundle } from '../src/tls/generate.ts';
 import { loadServingPair, watchCertificates, type ServingPair } from '../src/tls/reloader.ts';
 
 const OPTIONS = { serviceName: 'mesh-admission', namespace: 'mesh-system', validityDays: 365 };
@@ -254,4 +254,24 @@ t.test('a pair the caller rejected (onChange threw) is reported and offered agai
   t.equal((await errors.waitFor(1, 'the reported onChange failure')).message, 'setSecureContext failed');
   await writePair(dir, next); // same files again: not yet accepted, so still a change
   t.same(await accepted.waitFor(1, 'the second offer'), { cert: next.cert, key: next.key });
+});
+
+t.test('a refused pair is reported once, not at every poll; a new pair after it is loaded', async (t) => {
+  const dir = await tempDir(t);
+  const first = await ensureCertificates(dir, { ...OPTIONS, renewBeforeDays: 0 });
+  const changes = new Events<ServingPair>();
+  const errors = new Events<Error>();
+  const watcher = watchCertificates(dir, changes.push, { debounceMs: DEBOUNCE_MS, pollIntervalMs: DEBOUNCE_MS, onError: errors.push });
+  t.teardown(() => watcher.close());
+
+  const foreign = await generateCertificates(OPTIONS);
+  await writePair(dir, foreign);
+  t.match((await errors.waitFor(1, 'the refusal')).message, `${path.join(dir, 'tls.crt')} is not signed by ${path.join(dir, 'ca.crt')}`);
+  await new Promise((resolve) => setTimeout(resolve, DEBOUNCE_MS * 8));
+  t.equal(errors.seen.length, 1, 'several polls later, still one report');
+
+  const ca = { cert: first.bundle.caCert as string, key: first.bundle.caKey as string };
+  const renewed = await issueServingCertificate(OPTIONS, ca);
+  await writePair(dir, renewed);
+  t.same(await changes.waitFor(1, 'the valid pair'), { cert: renewed.cert, key: renewed.key });
 });

@@ -8,6 +8,8 @@ import type { Metrics } from '../observability/metrics.ts';
 export interface Readiness {
   /** Why the server is not ready, or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
+  /** What a person should know while the server is ready anyway (listed in the /readyz body). */
+  readonly warnings?: (() => readonly string[]) | undefined;
 }
 
 export function buildProbeApp(metrics: Metrics, readiness: Readiness, logger?: FastifyBaseLogger): FastifyInstance {
@@ -16,7 +18,8 @@ export function buildProbeApp(metrics: Metrics, readiness: Readiness, logger?: F
   app.get('/readyz', async (_request, reply) => {
     const reason = readiness.notReadyReason();
     if (reason !== undefined) return reply.code(503).send({ status: 'not ready', reason });
-    return { status: 'ready' };
+    const warnings = readiness.warnings?.() ?? [];
+    return warnings.length === 0 ? { status: 'ready' } : { status: 'ready', warnings };
   });
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();

@@ -11,6 +11,8 @@ export interface Metrics {
   readonly duration: Histogram<'webhook'>;
   readonly violations: Counter<'rule' | 'enforced'>;
   readonly certificateExpiry: Gauge;
+  readonly certificateStale: Gauge;
+  readonly certificateReloads: Counter<'result'>;
   /** The `kind` label value for an admitted object's kind (see `kindLabels`). */
   readonly kindLabel: (kind: string) => string;
 }
@@ -69,6 +71,17 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     certificateExpiry: new Gauge({
       name: 'mesh_admission_certificate_expiry_timestamp_seconds',
       help: 'Expiry of the serving certificate in use, as a Unix timestamp.',
+      registers: [registry],
+    }),
+    certificateStale: new Gauge({
+      name: 'mesh_admission_certificate_stale',
+      help: '1 while the cert dir holds files that reload refused, so the served certificate is older than them; 0 otherwise.',
+      registers: [registry],
+    }),
+    certificateReloads: new Counter({
+      name: 'mesh_admission_certificate_reloads_total',
+      help: 'Changed certificate files, by result: applied (served to new connections) or refused (the previous certificate stays).',
+      labelNames: ['result'],
       registers: [registry],
     }),
     kindLabel: kindLabels(),

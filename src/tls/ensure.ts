@@ -19,6 +19,7 @@ import {
   type CertificatePaths,
 } from './certificate-files.ts';
 import { generateCertificates, issueServingCertificate, serviceHostname, type GenerateOptions } from './generate.ts';
+import { expiresWithin, servingProblem, usesSha1 } from './serving-checks.ts';
 
 export interface EnsureOptions extends GenerateOptions {
   /** Certificates expiring within this many days are replaced. */
@@ -44,71 +45,6 @@ export interface EnsureResult {
   readonly reason: string;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-/**
- * SHA-1 signature algorithm OIDs, DER-encoded (sha1WithRSAEncryption, ecdsa-with-SHA1).
- * `selfsigned` signs with SHA-1 unless told otherwise, so certificates from older tooling may
- * use it, and Go's TLS stack — the API server — rejects them.
- */
-const SHA1_SIGNATURE_OIDS: readonly Buffer[] = [
-  Buffer.from('06092a864886f70d010105', 'hex'),
-  Buffer.from('06072a8648ce3d0401', 'hex'),
-];
-
-/**
- * The OID of the certificate's outer signatureAlgorithm, as DER bytes (tag and length
- * included). Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm
- * SEQUENCE { algorithm OID, ... }, signature BIT STRING }.
- */
-function signatureAlgorithmOid(cert: X509Certificate): Buffer | undefined {
-  const der = cert.raw;
-  // Returns [offset of contents, length of contents] of the DER element at `offset`.
-  const header = (offset: number): [number, number] | undefined => {
-    const first = der[offset + 1];
-    if (first === undefined) return undefined;
-    if (first < 0x80) return [offset + 2, first];
-    const bytes = first & 0x7f;
-    let length = 0;
-    for (let i = 0; i < bytes; i++) length = length * 256 + (der[offset + 2 + i] ?? 0);
-    return [offset + 2 + bytes, length];
-  };
-  const outer = header(0);
-  if (outer === undefined) return undefined;
-  const tbs = header(outer[0]);
-  if (tbs === undefined) return undefined;
-  const algorithm = header(tbs[0] + tbs[1]);
-  if (algorithm === undefined) return undefined;
-  const oid = header(algorithm[0]);
-  if (oid === undefined) return undefined;
-  return der.subarray(algorithm[0], oid[0] + oid[1]);
-}
-
-function usesSha1(cert: X509Certificate): boolean {
-  const oid = signatureAlgorithmOid(cert);
-  return oid !== undefined && SHA1_SIGNATURE_OIDS.some((sha1) => sha1.equals(oid));
-}
-
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-}
-
-/** Whether the leaf chains, through the intermediates that follow it in tls.crt, to the CA. */
-function chainsTo(chain: readonly X509Certificate[], ca: X509Certificate): boolean {
-  let current = chain[0];
-  // Each step moves one certificate up; more steps than certificates would mean a loop.
-  for (let step = 0; current !== undefined && step <= chain.length; step++) {
-    if (current.fingerprint256 === ca.fingerprint256 || signedBy(current, ca)) return true;
-    const child: X509Certificate = current;
-    current = chain.find((candidate) => candidate !== child && signedBy(child, candidate));
-  }
-  return false;
-}
-
-function expiresWithin(cert: X509Certificate, now: Date, days: number): boolean {
-  return cert.validToDate.getTime() - now.getTime() <= days * DAY_MS;
-}
-
 interface ParsedFiles {
   /** First certificate of ca.crt: the CA that signs renewals. */
   readonly caCert: X509Certificate | undefined;
@@ -117,34 +53,6 @@ interface ParsedFiles {
   readonly caKey: KeyObject | undefined;
   readonly chain: readonly X509Certificate[] | undefined;
   readonly key: KeyObject | undefined;
-}
-
-/** Why the serving pair cannot be reused, or undefined when it can. */
-function servingProblem(files: ParsedFiles, paths: CertificatePaths, opts: EnsureOptions, now: Date): string | undefined {
-  const { chain, key, caCert, caCerts } = files;
-  const leaf = chain?.[0];
-  if (leaf === undefined && key === undefined) return `no serving certificate in ${paths.cert}`;
-  if (leaf === undefined) return `${paths.cert} is missing`;
-  if (key === undefined) return `${paths.key} is missing`;
-  if (!leaf.checkPrivateKey(key)) return `${paths.key} does not belong to ${paths.cert}`;
-  // Without ca.crt (a mounted TLS Secret) the chain cannot be checked here; the API server
-  // checks it against the caBundle it was given.
-  if (caCerts !== undefined && chain !== undefined && !caCerts.some((ca) => chainsTo(chain, ca))) {
-    return `${paths.cert} is not signed by ${paths.caCert}`;
-  }
-  if (usesSha1(leaf)) return `${paths.cert} is signed with SHA-1, which Kubernetes rejects`;
-  if (expiresWithin(leaf, now, opts.renewBeforeDays)) {
-    return `${paths.cert} expires ${leaf.validToDate.toISOString()}, within ${opts.renewBeforeDays} days`;
-  }
-  if (caCert !== undefined && expiresWithin(caCert, now, opts.renewBeforeDays)) {
-    return `${paths.caCert} expires ${caCert.validToDate.toISOString()}, within ${opts.renewBeforeDays} days`;
-  }
-  const hostname = serviceHostname(opts.serviceName, opts.namespace);
-  // Only SANs count: Go's TLS stack ignores the subject common name.
-  if (leaf.checkHost(hostname, { subject: 'never' }) === undefined) {
-    return `${paths.cert} does not cover ${hostname}`;
-  }
-  return undefined;
 }
 
 /** Why the CA in the directory cannot sign a new serving certificate, or undefined. */
@@ -188,7 +96,11 @@ export async function ensureCertificates(dir: string, opts: EnsureOptions): Prom
     key: keyPem === undefined ? undefined : parsePrivateKey(keyPem, paths.key),
   };
 
-  const problem = servingProblem(files, paths, opts, now);
+  const problem = servingProblem(files, paths, {
+    now,
+    renewBeforeDays: opts.renewBeforeDays,
+    hostname: serviceHostname(opts.serviceName, opts.namespace),
+  });
   if (problem === undefined && certPem !== undefined && keyPem !== undefined) {
     const expiry = files.chain?.[0]?.validToDate.toISOString() ?? 'unknown';
     return {
