@@ -12,6 +12,7 @@ import { buildApp } from './app.ts';
 import { ConfigError } from './config.ts';
 import { parseCertificates } from './tls/certificate-files.ts';
 import { buildProbeApp } from './http/probe-app.ts';
+import { trackConnections } from './http/connection-drain.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { ensureCertificates } from './tls/ensure.ts';
 import { reloadServingCertificate } from './tls/certificate-reload.ts';
@@ -22,8 +23,22 @@ export interface RunningServer {
   readonly webhookPort: number;
   readonly probePort: number;
   readonly metrics: Metrics;
-  /** Readiness goes false at once; in-flight requests finish; both ports close. */
+  /**
+   * Readiness goes false at once; after the shutdown delay both ports close, in-flight requests
+   * may finish until the drain deadline, and connections still open then are destroyed.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * What the shutdown grace keeps back after the drain deadline: stopping the caches and
+ * logging, so the process exits within the grace even when connections had to be destroyed.
+ */
+const SHUTDOWN_MARGIN_MS = 500;
+
+/** How long in-flight requests may take to finish once the listeners close. */
+function drainMs(config: Config): number {
+  return Math.max(0, config.shutdownGraceMs - config.shutdownDelayMs - SHUTDOWN_MARGIN_MS);
 }
 
 /** How often to look whether the serving certificate is due for renewal. */
@@ -87,6 +102,8 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     logger,
   );
 
+  const webhookConnections = trackConnections(app.server);
+  const probeConnections = trackConnections(probe.server);
   try {
     await app.listen({ port: config.port, host: config.host });
     await probe.listen({ port: config.probePort, host: config.probeHost });
@@ -120,8 +137,9 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
       if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
       clearInterval(renewal);
       certificates.close();
-      await app.close();
-      await probe.close();
+      const deadline = Date.now() + drainMs(config);
+      const destroyed = (await webhookConnections.closeBy(() => app.close(), deadline)) + (await probeConnections.closeBy(() => probe.close(), deadline));
+      if (destroyed > 0) logger.warn({ destroyed }, 'drain deadline reached: closed the connections still open');
       await traffic?.stop();
     },
   };
