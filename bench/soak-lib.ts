@@ -62,14 +62,14 @@ function readLines(file: string): Record<string, unknown>[] {
  */
 const SERVER_NODE_ARGS = (process.env['SOAK_NODE_ARGS'] ?? '--max-semi-space-size=16').split(' ').filter((arg) => arg !== '');
 
-export async function startWebhook(extraArgs: readonly string[] = []): Promise<Webhook> {
-  if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run \`npm run build\` first`);
+export async function startWebhook(extraArgs: readonly string[] = [], cli = DIST_CLI): Promise<Webhook> {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   const certDir = await mkdtemp(path.join(tmpdir(), 'mesh-admission-soak-'));
   const logFile = path.join(certDir, '..', `${path.basename(certDir)}.log`);
   const log = openSync(logFile, 'w');
   const child = spawn(
     process.execPath,
-    [...SERVER_NODE_ARGS, DIST_CLI, 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, ...extraArgs],
+    [...SERVER_NODE_ARGS, cli, 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, ...extraArgs],
     { cwd: REPO_ROOT, stdio: ['ignore', log, 'pipe'] },
   );
   closeSync(log);

@@ -99,6 +99,7 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
         return stale === undefined ? [] : [`serving a stale certificate: ${stale}`];
       },
     },
+    { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs },
     logger,
   );
 

@@ -58,8 +58,9 @@ t.test('reload refuses what start-up would refuse, keeps serving the previous ce
   const originalKey = await readFile(join(certDir, 'tls.key'), 'utf8');
   const port = server.webhookPort;
   const probe = `http://127.0.0.1:${server.probePort}`;
+  // The registry itself: /metrics serves a text up to a second old.
   const metric = async (name: string) => {
-    const text = await (await fetch(`${probe}/metrics`)).text();
+    const text = await server.metrics.registry.metrics();
     const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
     return line === undefined ? undefined : Number(line.split(' ').at(-1));
   };

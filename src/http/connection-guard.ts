@@ -14,9 +14,9 @@
  *   Go's net/http does, instead of a silently dropped connection.
  */
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 
 export interface ConnectionGuardOptions {
   readonly headersTimeoutMs: number;
@@ -46,7 +46,8 @@ const PLAIN_HTTP_BODY = JSON.stringify({
   message: 'this port speaks HTTPS (TLS 1.2+); the request was sent as plain HTTP',
 });
 
-export function guardConnections(server: Http2SecureServer, options: ConnectionGuardOptions): void {
+/** The webhook's TLS port, or a plain HTTP/1.1 server (the probe port) with the same deadlines. */
+export function guardConnections(server: Http2SecureServer | HttpServer, options: ConnectionGuardOptions): void {
   const tracked = new WeakMap<object, Tracked>();
 
   const waitForRequest = (state: Tracked, timeoutMs: number) => {
@@ -61,9 +62,10 @@ export function guardConnections(server: Http2SecureServer, options: ConnectionG
     return state;
   };
 
-  server.on('secureConnection', (socket: TLSSocket) => {
+  // On a TLS port the handshake has its own deadline, so a connection counts once it is done.
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket | TLSSocket) => {
     // HTTP/2 connections are tracked by their session (below).
-    if (socket.alpnProtocol === 'h2') return;
+    if ('alpnProtocol' in socket && socket.alpnProtocol === 'h2') return;
     // HTTP/1.1 cannot tell an idle keep-alive connection from one trickling its next request
     // line, so the headers deadline applies between requests too.
     const state = track(socket, () => socket.destroy(), options.headersTimeoutMs);

@@ -1,9 +1,17 @@
 /**
  * The plain-HTTP probe port: liveness, readiness and Prometheus metrics. Kept apart from the
  * TLS port so kubelet and Prometheus need no certificates.
+ *
+ * It is reachable by the same clients as the webhook port, and shares its process, so it gets
+ * the same connection deadlines (a slow client cannot hold a connection), a small connection
+ * cap (kubelet and Prometheus need a handful), and /metrics renders at most once per
+ * `METRICS_MAX_AGE_MS` however often it is asked: rendering (collecting the process metrics)
+ * costs about a millisecond of the event loop the admissions run on.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Metrics } from '../observability/metrics.ts';
+import type { Server as HttpServer } from 'node:http';
+import { guardConnections, type ConnectionGuardOptions } from './connection-guard.ts';
+import { cachedMetricsText, type Metrics } from '../observability/metrics.ts';
 
 export interface Readiness {
   /** Why the server is not ready, or undefined when it is. */
@@ -12,8 +20,18 @@ export interface Readiness {
   readonly warnings?: (() => readonly string[]) | undefined;
 }
 
-export function buildProbeApp(metrics: Metrics, readiness: Readiness, logger?: FastifyBaseLogger): FastifyInstance {
+/** Connections the probe port accepts at once; further ones are closed on arrival. */
+export const MAX_PROBE_CONNECTIONS = 64;
+/** How old the /metrics text may be; Prometheus scrapes every 15 s or more. */
+export const METRICS_MAX_AGE_MS = 1000;
+
+export function buildProbeApp(metrics: Metrics, readiness: Readiness, deadlines: ConnectionGuardOptions, logger?: FastifyBaseLogger): FastifyInstance {
   const app = Fastify({ logController: new LogController({ disableRequestLogging: true }), ...(logger ? { loggerInstance: logger } : { logger: false }) }) as unknown as FastifyInstance;
+  const server = app.server as HttpServer;
+  server.maxConnections = MAX_PROBE_CONNECTIONS;
+  guardConnections(server, deadlines);
+  const metricsText = cachedMetricsText(metrics.registry, METRICS_MAX_AGE_MS);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const reason = readiness.notReadyReason();
@@ -21,10 +39,7 @@ export function buildProbeApp(metrics: Metrics, readiness: Readiness, logger?: F
     const warnings = readiness.warnings?.() ?? [];
     return warnings.length === 0 ? { status: 'ready' } : { status: 'ready', warnings };
   });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metricsText()));
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url}; probes are GET /healthz, /readyz, /metrics` }),
   );

@@ -18,6 +18,26 @@ export interface Metrics {
 }
 
 /**
+ * The registry's exposition text, rendered at most once per `maxAgeMs`: requests within that
+ * time, and requests arriving while a render runs, share one text.
+ */
+export function cachedMetricsText(registry: Registry, maxAgeMs: number): () => Promise<string> {
+  let rendered: { readonly at: number; readonly text: Promise<string> } | undefined;
+  return () => {
+    const now = performance.now();
+    if (rendered === undefined || now - rendered.at >= maxAgeMs) {
+      const text = registry.metrics();
+      rendered = { at: now, text };
+      // A failed render is not kept: the next request tries again.
+      text.catch(() => {
+        if (rendered?.text === text) rendered = undefined;
+      });
+    }
+    return rendered.text;
+  };
+}
+
+/**
  * Distinct unknown `kind` label values at most. Anyone who can reach the port can post any
  * kind: each new one would be a new time series kept forever.
  */
