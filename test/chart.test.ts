@@ -440,6 +440,44 @@ t.test('holdApplicationUntilProxyStarts: off, no Pod rules; on, the Pod webhooks
   ], 'istio-injection=enabled, or istio.io/rev without istio-injection (never both)');
 });
 
+t.test('autoscaling: off by default; on, a CPU HorizontalPodAutoscaler owns the replica count', async (t) => {
+  const plain = await template({});
+  t.equal(find(plain, 'HorizontalPodAutoscaler').length, 0, 'no autoscaler by default');
+  t.equal(one(plain, 'Deployment').spec.replicas, 2, 'replicaCount sets the Deployment');
+
+  const objects = await template({ 'autoscaling.enabled': 'true', 'autoscaling.minReplicas': '3', 'autoscaling.maxReplicas': '7', 'autoscaling.targetCPUUtilizationPercentage': '60' });
+  const deployment = one(objects, 'Deployment');
+  const hpa = one(objects, 'HorizontalPodAutoscaler');
+  t.equal(hpa.apiVersion, 'autoscaling/v2');
+  t.same(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name }, 'it scales the webhook Deployment');
+  t.equal(hpa.metadata.namespace, deployment.metadata.namespace);
+  t.equal(hpa.spec.minReplicas, 3);
+  t.equal(hpa.spec.maxReplicas, 7);
+  t.same(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } }]);
+  t.notOk('replicas' in deployment.spec, 'the Deployment leaves the count to the autoscaler (an upgrade does not reset it)');
+  t.ok(deployment.spec.template.spec.containers[0].resources.requests.cpu, 'utilisation has a CPU request to be measured against');
+  t.equal(one(objects, 'PodDisruptionBudget').spec.minAvailable, 1);
+});
+
+t.test('the PodDisruptionBudget never blocks every eviction, with or without the autoscaler', async (t) => {
+  const cases: [Record<string, string>, number, { minAvailable?: number; maxUnavailable?: number }][] = [
+    [{}, 2, { minAvailable: 1 }],
+    [{ replicaCount: '1' }, 1, { maxUnavailable: 1 }],
+    [{ replicaCount: '3', 'podDisruptionBudget.minAvailable': '2' }, 3, { minAvailable: 2 }],
+    [{ replicaCount: '3', 'podDisruptionBudget.minAvailable': '5' }, 3, { minAvailable: 2 }],
+    [{ 'autoscaling.enabled': 'true', 'autoscaling.minReplicas': '1' }, 1, { maxUnavailable: 1 }],
+    [{ 'autoscaling.enabled': 'true', 'autoscaling.minReplicas': '4', 'podDisruptionBudget.minAvailable': '4' }, 4, { minAvailable: 3 }],
+    [{ 'autoscaling.enabled': 'true', replicaCount: '1', 'autoscaling.minReplicas': '2' }, 2, { minAvailable: 1 }],
+  ];
+  for (const [sets, fewestPods, expected] of cases) {
+    const pdb = one(await template(sets), 'PodDisruptionBudget');
+    const { minAvailable, maxUnavailable } = pdb.spec;
+    t.same({ minAvailable, maxUnavailable }, { minAvailable: expected.minAvailable, maxUnavailable: expected.maxUnavailable }, `${JSON.stringify(sets)}: ${JSON.stringify(expected)}`);
+    const evictable = maxUnavailable ?? fewestPods - minAvailable;
+    t.ok(evictable >= 1, `${JSON.stringify(sets)}: a drain can evict ${evictable} of the ${fewestPods} pods at the fewest`);
+  }
+});
+
 t.test('the schema rejects bad values', async (t) => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ 'webhook.timeoutSeconds': '11' }, /timeoutSeconds.*maximum/],
@@ -452,6 +490,10 @@ t.test('the schema rejects bad values', async (t) => {
     [{ runAsUser: '0' }, /runAsUser/],
     [{ unknownSetting: 'x' }, /additional properties 'unknownSetting'/],
     [{ 'holdApplicationUntilProxyStarts.enabled': 'maybe' }, /holdApplicationUntilProxyStarts/],
+    [{ 'autoscaling.enabled': 'true', 'autoscaling.minReplicas': '4', 'autoscaling.maxReplicas': '3' }, /autoscaling\.maxReplicas \(3\) is below autoscaling\.minReplicas \(4\)/],
+    [{ 'autoscaling.targetCPUUtilizationPercentage': '0' }, /targetCPUUtilizationPercentage.*minimum/],
+    [{ 'autoscaling.minReplicas': '0' }, /minReplicas.*minimum/],
+    [{ 'autoscaling.enabled': 'true', 'resources.requests.cpu': 'null' }, /autoscaling scales on CPU utilisation, which is measured against resources\.requests\.cpu: set it/],
   ];
   await Promise.all(
     cases.map(async ([sets, message]) => {
@@ -504,6 +546,9 @@ t.test('NOTES.txt names the release objects and the break-glass commands', async
   t.match(notes, /kubectl delete mutatingwebhookconfiguration mesh-admission/);
   t.match(notes, /helm test mesh-admission -n mesh-system/);
   t.match(notes, /Secret mesh-system\/mesh-admission-self-tls/);
+  t.notMatch(notes, /PodDisruptionBudget keeps/, 'nothing to say about the PDB by default');
+  const single = await run(HELM, ['install', 'mesh-admission', CHART, '--namespace', 'mesh-system', '--dry-run=client', '--set', `image.repository=${IMAGE['image.repository']}`, '--set', 'replicaCount=1']);
+  t.match(single.stdout, /the PodDisruptionBudget keeps maxUnavailable 1 instead of podDisruptionBudget\.minAvailable\s+\(1\)/, 'a lowered PDB is explained');
 });
 
 t.test("the helm test pod's script passes against a real webhook, and fails against a wrong CA", async (t) => {

@@ -156,3 +156,14 @@ objectSelector:
       operator: NotIn
       values: ["true"]
 {{- end }}
+
+{{/* The fewest pods the Deployment runs: replicaCount, or the autoscaler's minimum. */}}
+{{- define "mesh-admission.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ int .Values.autoscaling.minReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/* The PodDisruptionBudget's minAvailable: as configured, but at most one below the fewest
+     pods the Deployment runs, so a drain can always evict one (0: only one pod). */}}
+{{- define "mesh-admission.pdbMinAvailable" -}}
+{{- min (int .Values.podDisruptionBudget.minAvailable) (sub (int (include "mesh-admission.minReplicas" .)) 1) }}
+{{- end }}
