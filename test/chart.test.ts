@@ -454,7 +454,7 @@ t.test('autoscaling: off by default; on, a CPU HorizontalPodAutoscaler owns the 
   t.equal(hpa.spec.minReplicas, 3);
   t.equal(hpa.spec.maxReplicas, 7);
   t.same(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } }]);
-  t.notOk('replicas' in deployment.spec, 'the Deployment leaves the count to the autoscaler (an upgrade does not reset it)');
+  t.equal(deployment.spec.replicas, 3, 'without a live Deployment (first install) the count starts at minReplicas');
   t.ok(deployment.spec.template.spec.containers[0].resources.requests.cpu, 'utilisation has a CPU request to be measured against');
   t.equal(one(objects, 'PodDisruptionBudget').spec.minAvailable, 1);
 });

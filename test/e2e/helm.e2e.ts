@@ -167,6 +167,18 @@ if (!found.binDir || helmLookup.code !== 0) {
     t.same(after.data, secret.data, 'helm upgrade keeps the certificates (lookup of the existing Secret)');
     t.same(await caBundles(fullname), [secret.data['ca.crt'], secret.data['ca.crt']], '... and the caBundle');
     t.equal((await getJson('deployment', fullname, '-n', ns)).spec.replicas, 3, 'the upgrade itself was applied');
+
+    // The autoscaler switched on: the API server stores it (autoscaling/v2) with the chart's PDB.
+    await helm('upgrade', release, CHART, '-n', ns, '--reuse-values', '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.minReplicas=2', '--set', 'autoscaling.maxReplicas=4');
+    const hpa = await getJson('horizontalpodautoscaler', fullname, '-n', ns);
+    t.same(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: fullname }, 'the autoscaler targets the webhook Deployment');
+    t.same([hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics[0].resource.target.averageUtilization], [2, 4, 75]);
+    t.equal((await getJson('poddisruptionbudget', fullname, '-n', ns)).spec.minAvailable, 1, 'the PDB leaves a pod evictable at minReplicas');
+    t.equal((await getJson('deployment', fullname, '-n', ns)).spec.replicas, 3, 'switching it on keeps the live count (no drop to the default of 1)');
+    // What the autoscaler does: a change through the scale subresource.
+    await cp.kubectl(['scale', 'deployment', fullname, '-n', ns, '--replicas=4']);
+    await helm('upgrade', release, CHART, '-n', ns, '--reuse-values', '--set', 'autoscaling.targetCPUUtilizationPercentage=60');
+    t.equal((await getJson('deployment', fullname, '-n', ns)).spec.replicas, 4, 'a later upgrade keeps the count the autoscaler set');
     t.equal(await replica.stop(), 0, 'the replica stops cleanly');
 
     await helm('uninstall', release, '-n', ns, '--wait', '--timeout', '60s');
