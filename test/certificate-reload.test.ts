@@ -122,3 +122,23 @@ t.test('reload refuses what start-up would refuse, keeps serving the previous ce
   t.equal(await metric('mesh_admission_certificate_reloads_total{result="applied"}'), 2);
   t.equal(await metric('mesh_admission_certificate_stale'), 0);
 });
+
+t.test('once the served certificate has expired with no valid replacement, the replica is not ready', async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'cert-expiring-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const certDir = join(base, 'certs');
+  const lines: Line[] = [];
+  const logger = pino({ level: 'info' }, { write: (text: string) => lines.push(JSON.parse(text) as Line) });
+  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
+  const server = await startServer(config, logger);
+  t.teardown(() => server.close());
+  const ca = { cert: await readFile(join(certDir, 'ca.crt'), 'utf8'), key: await readFile(join(certDir, 'ca.key'), 'utf8') };
+  // A replacement valid for about 3 more seconds: loaded (it is valid), then it runs out.
+  const expiring = await issueServingCertificate({ ...NAMES, validityDays: 3 / 86_400 }, ca);
+  await writeCertificateFiles(certDir, { cert: expiring.cert, key: expiring.key });
+  await eventually('the reload', () => lines.some((l) => l['msg'] === 'serving certificate reloaded'));
+  const readyz = `http://127.0.0.1:${server.probePort}/readyz`;
+  t.equal((await served(server.webhookPort, ca.cert)).fingerprint, fingerprint(expiring.cert), 'the short-lived certificate is served');
+  await eventually('readiness to drop', async () => (await fetch(readyz)).status === 503);
+  t.match(await (await fetch(readyz)).json(), { status: 'not ready', reason: /^the served certificate expired at .* and no valid replacement was loaded$/ });
+});
