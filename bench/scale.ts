@@ -11,6 +11,7 @@
  *   - `node dist/cli.js audit -o json`: wall time, peak RSS (the kernel's high-water mark), findings;
  *   - `node dist/cli.js serve --traffic-checks true`: time from spawn to /readyz 200, RSS once
  *     synced (after SCALE_SETTLE_MS, default 3000) and its peak.
+ * SCALE_NODE_ARGS adds Node flags to both (e.g. --max-old-space-size=64).
  * Markdown on stdout, progress on stderr. Bounded: stops itself (and the control plane) after
  * SCALE_DEADLINE_S seconds (default 1500); the npm script's `timeout` backs that up.
  */
@@ -30,8 +31,8 @@ const DEADLINE_S = Number(process.env['SCALE_DEADLINE_S'] ?? 1500);
 const SETTLE_MS = Number(process.env['SCALE_SETTLE_MS'] ?? 3000);
 /** Parallel creates: enough to keep the API server busy without queueing on its in-flight limit. */
 const CONCURRENCY = 48;
-/** The container image's environment (Dockerfile). */
-const IMAGE_NODE_ARGS = ['--max-semi-space-size=16'];
+/** The container image's environment (Dockerfile), plus SCALE_NODE_ARGS (space-separated) to try other flags. */
+const IMAGE_NODE_ARGS = ['--max-semi-space-size=16', ...(process.env['SCALE_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
 const IMAGE_ENV = { NODE_ENV: 'production' };
 const GROUP = 'networking.istio.io';
 const MIB = 1024 * 1024;
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `### Scale: audit and serve --traffic-checks against kube-apiserver ${cp.version}\n\n` +
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}. ` +
-        `Node ${process.version}, flags of the image (${IMAGE_NODE_ARGS.join(' ')}, NODE_ENV=production); ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
+        `Node ${process.version}, Node flags ${IMAGE_NODE_ARGS.join(' ')} and NODE_ENV=production; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
         `${table(steps)}\n`,
     );
   } finally {

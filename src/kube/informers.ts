@@ -236,10 +236,12 @@ function servicesSource(kubeConfig: KubeConfig): Source<TrafficService> {
   };
 }
 
+const ISTIO_LABELS: Readonly<Record<IstioResource['kind'], string>> = { Gateway: 'Gateways', ServiceEntry: 'ServiceEntries' };
+
 function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf: ViewOf<V>): Source<V> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   return {
-    label: `${resource.kind.replace(/y$/, 'ie')}s`,
+    label: ISTIO_LABELS[resource.kind],
     viewOf,
     resolve: async () => {
       const version = await servedIstioVersion(kubeConfig, resource);

@@ -72,7 +72,7 @@ if (binDir) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const synced = webhook.logs.find((line) => line['msg'] === 'traffic caches synced');
-    t.match(synced, { objects: { Services: SERVICES + 1, Gateways: 0, ServiceEntries: 0 } }, 'every Service was listed before /readyz turned 200');
+    t.same(synced?.['objects'], { Services: SERVICES + 1, Gateways: 0, ServiceEntries: 0 }, 'every Service was listed before /readyz turned 200');
     await registerWebhook(cp, webhook, ['--traffic-checks']);
     const virtualService = (port: number) =>
       JSON.stringify({
