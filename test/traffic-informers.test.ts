@@ -7,7 +7,8 @@
 import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { slimObject } from '../src/kube/slim-list-watch.ts';
 import { startTrafficCaches, startTrafficChecks, type TrafficCacheOptions, type TrafficCaches } from '../src/kube/informers.ts';
 import { svc, gateway, serviceEntry } from './helpers/traffic.ts';
 
@@ -196,6 +197,13 @@ t.test('the caches keep the rules\' views, not the objects', async (t) => {
     t.same(view, { namespace: 'shop', name, selector: { app: name }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: undefined }] }, `${name}: the rules' view`);
     t.notOk(JSON.stringify(view).includes('xxxx'), `${name}: no annotation, managedFields or status kept`);
   }
+});
+
+t.test('a slim object is the identity ListWatch keys and versions by, and the view', async (t) => {
+  const heavy = { ...svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), status: { loadBalancer: {} } };
+  const metadata = heavy.metadata as Record<string, unknown>;
+  Object.assign(metadata, { uid: 'u-1', resourceVersion: '17', annotations: { big: 'x'.repeat(1000) }, managedFields: [{ manager: 'kubectl' }] });
+  t.same(slimObject(heavy as KubernetesObject, () => 'the view'), { metadata: { name: 'reviews', namespace: 'shop', resourceVersion: '17' }, view: 'the view' });
 });
 
 t.test('Istio CRDs absent (404): synced and empty, not unavailable; picked up once installed', async (t) => {

@@ -78,7 +78,7 @@ interface Source<V> {
   resolve(): Promise<{ path: string; fetchPage: PageFetcher<KubernetesObject> } | undefined>;
 }
 
-type Timing = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMaxMs' | 'absentRecheckMs' | 'pageSize'>>;
+type CacheSettings = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMaxMs' | 'absentRecheckMs' | 'pageSize'>>;
 
 /** One list+watch cache that restarts itself after failures. */
 class ResourceCache<V> {
@@ -95,13 +95,13 @@ class ResourceCache<V> {
   private readonly source: Source<V>;
   private readonly kubeConfig: KubeConfig;
   private readonly log: Logger;
-  private readonly timing: Timing;
+  private readonly settings: CacheSettings;
 
-  constructor(source: Source<V>, kubeConfig: KubeConfig, log: Logger, timing: Timing) {
+  constructor(source: Source<V>, kubeConfig: KubeConfig, log: Logger, settings: CacheSettings) {
     this.source = source;
     this.kubeConfig = kubeConfig;
     this.log = log;
-    this.timing = timing;
+    this.settings = settings;
   }
 
   get label(): string {
@@ -157,7 +157,7 @@ class ResourceCache<V> {
         this.served = undefined;
         this.failures = 0;
         this.setState('absent');
-        this.schedule(this.timing.absentRecheckMs);
+        this.schedule(this.settings.absentRecheckMs);
         return;
       }
       // A fresh informer each time: after a failure the cache is rebuilt from a new list
@@ -167,7 +167,7 @@ class ResourceCache<V> {
         path: resolved.path,
         fetchPage: resolved.fetchPage,
         viewOf: this.source.viewOf,
-        pageSize: this.timing.pageSize,
+        pageSize: this.settings.pageSize,
         label: this.source.label,
       });
       let failedDuringStart = false;
@@ -199,7 +199,7 @@ class ResourceCache<V> {
       this.schedule(0);
       return;
     }
-    const delay = Math.min(this.timing.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.timing.retryMaxMs);
+    const delay = Math.min(this.settings.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.settings.retryMaxMs);
     if (this.state !== 'failed') this.log.warn({ resource: this.source.label, err: this.lastError, retryInMs: delay }, 'traffic cache failed');
     this.served = undefined;
     this.setState('failed');
@@ -260,7 +260,7 @@ const gatewayPresence: ViewOf<true> = () => true;
 
 /** Starts the caches (in the background) and returns the world that reads them. */
 export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches {
-  const timing = {
+  const settings = {
     retryBaseMs: options.retryBaseMs ?? 1000,
     retryMaxMs: options.retryMaxMs ?? 30_000,
     absentRecheckMs: options.absentRecheckMs ?? 60_000,
@@ -269,9 +269,9 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   const syncTimeoutMs = options.syncTimeoutMs ?? 30_000;
   const log = options.logger;
   const istio = (kind: IstioResource['kind']) => ISTIO_RESOURCES.find((resource) => resource.kind === kind) as IstioResource;
-  const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, timing);
-  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), gatewayPresence), options.kubeConfig, log, timing);
-  const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, timing);
+  const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, settings);
+  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), gatewayPresence), options.kubeConfig, log, settings);
+  const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, settings);
   const caches = [services, gateways, serviceEntries];
   const startedAt = performance.now();
   let everSynced = false;
