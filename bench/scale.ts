@@ -19,9 +19,13 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { findBinaries, startControlPlane, type ControlPlane } from '../test/e2e/control-plane.ts';
 import { ISTIO_CRD_NAMES, istioCrdsManifest } from '../test/e2e/istio-crds.ts';
+import { slimObject } from '../src/kube/slim-list-watch.ts';
+import { toTrafficService } from '../src/policies/traffic-world.ts';
 import { FIXABLE_PORTS, GOOD_PORTS, serviceObject } from './fixtures.ts';
 import { DIST_CLI, REPO_ROOT, freePort, memoryOf, sleep, spawnWebhook, waitReady } from './processes.ts';
 
@@ -176,6 +180,28 @@ async function measureServe(kubeconfigPath: string, scratch: string): Promise<St
   }
 }
 
+/**
+ * Heap bytes per Service of the webhook's Service cache, measured in this process: the slim
+ * objects of `count` Services of the benchmark's shape (parsed from JSON, as they arrive),
+ * keyed by namespace and name as the cache keys them, heap used after a full GC minus before.
+ */
+function indexBytesPerService(count: number): number {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const index = new Map<string, Map<string, unknown>>();
+  for (let i = 0; i < count; i++) {
+    const slim = slimObject(JSON.parse(JSON.stringify(serviceBody(i))) as V1Service, toTrafficService);
+    const namespace = index.get(namespaceOf(i)) ?? new Map<string, unknown>();
+    index.set(namespaceOf(i), namespace.set(serviceName(i), slim));
+  }
+  gc();
+  const bytes = (process.memoryUsage().heapUsed - before) / count;
+  index.clear();
+  return bytes;
+}
+
 function table(steps: readonly Step[]): string {
   const mib = (bytes: number) => (bytes / MIB).toFixed(1);
   return [
@@ -244,7 +270,8 @@ async function main(): Promise<void> {
       `### Scale: audit and serve --traffic-checks against kube-apiserver ${cp.version}\n\n` +
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}. ` +
         `Node ${process.version}, Node flags ${IMAGE_NODE_ARGS.join(' ')} and NODE_ENV=production; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
-        `${table(steps)}\n`,
+        `${table(steps)}\n\n` +
+        `The Service cache's own cost: ${Math.round(indexBytesPerService(COUNTS.at(-1) ?? 20_000))} bytes of heap per Service (slim objects of this shape, after a full GC).\n`,
     );
   } finally {
     clearTimeout(deadline);
