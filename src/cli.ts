@@ -90,6 +90,7 @@ if (isEntryPoint()) {
   const io: CommandIO = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    stderrIsTTY: process.stderr.isTTY === true,
     readStdin,
     env: process.env,
   };

@@ -1,13 +1,15 @@
 /**
- * The informer-backed world against a fake API server (plain HTTP, list + watch): first
- * sync, watch events, absent Istio CRDs, older CRD versions, an outage and the recovery, and
- * readiness in degraded mode. The real API server is exercised by test/e2e/traffic.e2e.ts.
+ * The informer-backed world against a fake API server (plain HTTP, paginated list + watch):
+ * first sync, watch events, paging, slim caches, absent Istio CRDs, older CRD versions, an
+ * outage and the recovery, and readiness in degraded mode. The real API server is exercised
+ * by test/e2e/traffic.e2e.ts and test/e2e/scale.e2e.ts.
  */
 import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
-import { startTrafficCaches, startTrafficChecks, type TrafficCaches } from '../src/kube/informers.ts';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { slimObject } from '../src/kube/slim-list-watch.ts';
+import { startTrafficCaches, startTrafficChecks, type TrafficCacheOptions, type TrafficCaches } from '../src/kube/informers.ts';
 import { svc, gateway, serviceEntry } from './helpers/traffic.ts';
 
 interface Stored {
@@ -22,6 +24,8 @@ class FakeApi {
   istioVersion: string | undefined = 'v1';
   readonly objects = new Map<string, Map<string, Stored>>([['services', new Map()], ['gateways', new Map()], ['serviceentries', new Map()]]);
   readonly requests: string[] = [];
+  /** Every list call: its path with the limit and continue token it sent. */
+  readonly lists: { path: string; limit: string | null; continue: string | null }[] = [];
   private readonly watchers = new Map<string, Set<http.ServerResponse>>();
   private readonly sockets = new Set<Socket>();
   private server: http.Server | undefined;
@@ -91,8 +95,16 @@ class FakeApi {
       res.flushHeaders();
       return;
     }
-    const items = [...(this.objects.get(plural) as Map<string, Stored>).values()];
-    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) }, items }));
+    // Paged as the API server does: `limit` objects, and a continue token while more remain.
+    const all = [...(this.objects.get(plural) as Map<string, Stored>).values()];
+    const limit = url.searchParams.get('limit');
+    const token = url.searchParams.get('continue');
+    this.lists.push({ path: url.pathname, limit, continue: token });
+    const offset = token ? Number(Buffer.from(token, 'base64url').toString()) : 0;
+    const end = limit ? offset + Number(limit) : all.length;
+    const items = all.slice(offset, end);
+    const metadata = { resourceVersion: String(this.resourceVersion), ...(end < all.length ? { continue: Buffer.from(String(end)).toString('base64url') } : {}) };
+    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata, items }));
   }
 }
 
@@ -112,7 +124,7 @@ function asStored(object: unknown): Stored {
   return object as Stored;
 }
 
-async function started(t: { teardown: (fn: () => unknown) => void }, api: FakeApi, options: Partial<typeof fast> = {}): Promise<TrafficCaches> {
+async function started(t: { teardown: (fn: () => unknown) => void }, api: FakeApi, options: Partial<Omit<TrafficCacheOptions, 'kubeConfig'>> = {}): Promise<TrafficCaches> {
   const caches = startTrafficCaches({ ...fast, ...options, kubeConfig: api.kubeConfig() });
   t.teardown(() => caches.stop());
   return caches;
@@ -143,6 +155,55 @@ t.test('first sync: lists, then serves lookups from the caches; watch events upd
   await until('the watched Service', () => world.findService('shop', 'reviews') !== undefined);
   t.equal(world.findService('shop', 'reviews')?.ports[0]?.port, 9080);
   t.same(api.requests.slice(before), [], 'lookups make no API calls');
+});
+
+t.test('lists are read in pages: every object arrives, each page asks for the next with its token', async (t) => {
+  const api = new FakeApi();
+  for (let i = 0; i < 1234; i++) api.put('services', asStored(svc(`ns-${i % 7}`, `svc-${i}`, [{ name: 'http', port: 8000 + (i % 100) }])));
+  for (let i = 0; i < 25; i++) api.put('gateways', asStored(gateway(`gw-${i}`, [], { namespace: 'istio-system' })));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api, { pageSize: 100 });
+  t.equal(await caches.waitForSync(), true);
+  const serviceLists = api.lists.filter((list) => list.path === '/api/v1/services');
+  t.equal(serviceLists.length, 13, '1234 Services in pages of 100');
+  t.ok(serviceLists.every((list) => list.limit === '100'), 'every page asks for 100');
+  t.equal(serviceLists[0]?.continue, null, 'the first page has no token');
+  t.same(serviceLists.slice(1).map((list) => Number(Buffer.from(list.continue ?? '', 'base64url').toString())), Array.from({ length: 12 }, (_, i) => (i + 1) * 100), 'each next page continues where the last ended');
+  t.equal(api.lists.filter((list) => list.path.endsWith('/gateways') && list.limit === '100').length, 1, '25 Gateways: one page');
+  t.equal(caches.world.findService('ns-0', 'svc-0')?.ports[0]?.port, 8000, 'first page');
+  t.equal(caches.world.findService('ns-1', 'svc-1233')?.ports[0]?.port, 8033, 'last page');
+  t.ok(caches.world.gatewayExists('istio-system', 'gw-24'));
+});
+
+t.test('the caches keep the rules\' views, not the objects', async (t) => {
+  const api = new FakeApi();
+  const heavy = (name: string) => {
+    const object = asStored(svc('shop', name, [{ name: 'http', port: 9080 }], { app: name }));
+    const metadata = object.metadata as Record<string, unknown>;
+    metadata['annotations'] = { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(10_000) };
+    metadata['managedFields'] = [{ manager: 'kubectl', fieldsV1: { 'f:spec': {} } }];
+    return { ...object, status: { loadBalancer: {} } };
+  };
+  api.put('services', heavy('listed'));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  api.put('services', heavy('watched'));
+  await until('the watched Service', () => caches.world.findService('shop', 'watched') !== undefined);
+  for (const name of ['listed', 'watched']) {
+    const view = caches.world.findService('shop', name);
+    t.same(view, { namespace: 'shop', name, selector: { app: name }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: undefined }] }, `${name}: the rules' view`);
+    t.notOk(JSON.stringify(view).includes('xxxx'), `${name}: no annotation, managedFields or status kept`);
+  }
+});
+
+t.test('a slim object is the identity ListWatch keys and versions by, and the view', async (t) => {
+  const heavy = { ...svc('shop', 'reviews', [{ name: 'http', port: 9080 }]), status: { loadBalancer: {} } };
+  const metadata = heavy.metadata as Record<string, unknown>;
+  Object.assign(metadata, { uid: 'u-1', resourceVersion: '17', annotations: { big: 'x'.repeat(1000) }, managedFields: [{ manager: 'kubectl' }] });
+  t.same(slimObject(heavy as KubernetesObject, () => 'the view'), { metadata: { name: 'reviews', namespace: 'shop', resourceVersion: '17' }, view: 'the view' });
 });
 
 t.test('Istio CRDs absent (404): synced and empty, not unavailable; picked up once installed', async (t) => {

@@ -1,26 +1,40 @@
-/** `mesh-admission audit`: the webhook's rules over the live cluster's Services and Namespaces. */
+/**
+ * `mesh-admission audit`: the webhook's rules over the live cluster's Namespaces and Services.
+ * Each kind is read in pages and judged page by page, so memory holds one page and the
+ * findings, however large the cluster.
+ */
 import { parseArgs } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
-import { hasErrors, runCheck } from '../check/run-check.ts';
+import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { hasErrors, runCheck, type CheckResult, type Finding } from '../check/run-check.ts';
 import { formatJson, formatText } from '../check/format.ts';
 import type { SourcedObject } from '../check/load-manifests.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { KubeConfigError, loadKubeConfig } from '../kube/kubeconfig.ts';
+import { describeError } from '../kube/istio-resources.ts';
+import { DEFAULT_PAGE_SIZE, isValidPageSize, listPages, type ListPage, type PageFetcher } from '../kube/paginated-list.ts';
 import { loadConfig } from './load-config.ts';
+import { progressLine } from './progress-line.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const AUDIT_USAGE = `Usage: mesh-admission audit [--context NAME] [-o text|json] [--config FILE]
+export const AUDIT_USAGE = `Usage: mesh-admission audit [--context NAME] [-o text|json] [--config FILE] [--page-size N]
 
 Applies the webhook's rules to the Services and Namespaces already in the cluster (through
 the kubeconfig: KUBECONFIG, ~/.kube/config, or the in-cluster service account), e.g. before
-turning enforcement on.
+turning enforcement on. Objects are listed and checked one page at a time; on a terminal,
+stderr shows how many have been read and the findings so far.
 
       --context NAME        kubeconfig context to use (default: the current one)
   -o, --output FORMAT       text (default) or json, as \`check\`
       --config FILE         the webhook's config file (exemptions, hint tables)
+      --page-size N         objects per list call (default ${DEFAULT_PAGE_SIZE})
 
 Exit status: 0 no errors, 1 error-level violations, 2 the cluster could not be read.
 `;
+
+interface AuditedKind {
+  readonly kind: 'Namespace' | 'Service';
+  readonly fetchPage: PageFetcher<KubernetesObject>;
+}
 
 export async function auditCommand(argv: readonly string[], io: CommandIO): Promise<number> {
   const { values } = parseArgs({
@@ -29,6 +43,7 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
       context: { type: 'string' },
       output: { type: 'string', short: 'o', default: 'text' },
       config: { type: 'string' },
+      'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -38,22 +53,47 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
     return 0;
   }
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
+  const pageSize = Number(values['page-size']);
+  if (!/^\d+$/.test(values['page-size']) || !isValidPageSize(pageSize)) throw new UsageError(`--page-size must be a positive integer, not "${values['page-size']}"`);
   const config = await loadConfig({ config: values.config }, io.env);
   const kubeConfig = loadKubeConfig({ context: values.context });
   const api = kubeConfig.makeApiClient(CoreV1Api);
+  const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
+  const kinds: readonly AuditedKind[] = [
+    { kind: 'Namespace', fetchPage: (limit, continueToken) => api.listNamespace({ limit, _continue: continueToken }) },
+    { kind: 'Service', fetchPage: (limit, continueToken) => api.listServiceForAllNamespaces({ limit, _continue: continueToken }) },
+  ];
 
-  let services, namespaces;
+  const findings: Finding[] = [];
+  let checkedObjects = 0;
+  let read = 0;
+  const progress = io.stderrIsTTY ? progressLine(io.stderr) : undefined;
   try {
-    [services, namespaces] = await Promise.all([api.listServiceForAllNamespaces(), api.listNamespace()]);
-  } catch (error) {
-    const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
-    throw new KubeConfigError(`cannot list Services and Namespaces from ${server}: ${(error as Error).message.split('\n')[0]}`);
+    for (const { kind, fetchPage } of kinds) {
+      for await (const page of pagesOrKubeConfigError(kind, fetchPage, pageSize, server)) {
+        const objects = (page.items ?? []).map((item): SourcedObject => ({ object: { apiVersion: 'v1', kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
+        const result = runCheck(objects, config, { fix: false });
+        findings.push(...result.findings);
+        checkedObjects += result.checkedObjects;
+        read += objects.length;
+        progress?.show(`audit: ${read} objects read, ${findings.length} ${findings.length === 1 ? 'finding' : 'findings'} so far`);
+      }
+    }
+  } finally {
+    progress?.clear();
   }
-  const live = (kind: string, items: readonly object[]): SourcedObject[] =>
-    items.map((item) => ({ object: { apiVersion: 'v1', kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
-  const objects = [...live('Namespace', namespaces.items), ...live('Service', services.items)];
 
-  const result = runCheck(objects, config, { fix: false });
+  // Without --fix nothing is rewritten: the report needs only the findings and the count.
+  const result: CheckResult = { findings, objects: [], fixes: [], checkedObjects };
   io.stdout(values.output === 'json' ? formatJson(result) : formatText(result));
   return hasErrors(result) ? 1 : 0;
+}
+
+/** The pages of one kind; a failed list call becomes "the cluster could not be read" (exit 2). */
+async function* pagesOrKubeConfigError(kind: string, fetchPage: PageFetcher<KubernetesObject>, pageSize: number, server: string): AsyncGenerator<ListPage<KubernetesObject>> {
+  try {
+    yield* listPages(fetchPage, { pageSize, what: `listing ${kind}s` });
+  } catch (error) {
+    throw new KubeConfigError(`cannot list ${kind}s from ${server}: ${describeError(error)}`);
+  }
 }

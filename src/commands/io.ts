@@ -4,6 +4,8 @@ export interface CommandIO {
   readonly stderr: (text: string) => void;
   readonly readStdin: () => Promise<string>;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Whether stderr is a terminal (progress lines are shown only there). */
+  readonly stderrIsTTY?: boolean;
 }
 
 /** A mistake in how the command was called: printed with the command's usage, exit code 2. */

@@ -1,39 +1,52 @@
 /**
- * `check --cluster`: one list of the cluster's Services, Gateways and ServiceEntries, so the
+ * `check --cluster`: the cluster's Services, Gateways and ServiceEntries (paged lists), so the
  * offline Gateway and VirtualService checks also see what is already deployed. (The webhook
  * keeps the same objects in informer caches instead: src/kube/informers.ts.)
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { KubeConfigError } from './kubeconfig.ts';
-import { describeError, ISTIO_RESOURCES, LIST_TIMEOUT_MS, servedIstioVersion, withTimeout } from './istio-resources.ts';
+import { describeError, ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';
+import { DEFAULT_PAGE_SIZE, listPages, type ListPage, type PageFetcher, type PagingOptions } from './paginated-list.ts';
 
 /**
  * The cluster's Services, Gateways and ServiceEntries, each with apiVersion and kind set.
  * Absent Istio CRDs mean no such objects. Throws KubeConfigError when the API cannot be read.
  */
-export async function listTrafficObjects(kubeConfig: KubeConfig): Promise<KubeObject[]> {
+export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFAULT_PAGE_SIZE): Promise<KubeObject[]> {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
   try {
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    const services = withTimeout(core.listServiceForAllNamespaces(), LIST_TIMEOUT_MS, 'listing Services').then((list) =>
-      list.items.map((item) => ({ ...item, apiVersion: 'v1', kind: 'Service' }) as KubeObject),
+    const services = listAll(
+      (limit, continueToken) => core.listServiceForAllNamespaces({ limit, _continue: continueToken }),
+      { pageSize, what: 'listing Services' },
+      'v1',
+      'Service',
     );
     const istio = ISTIO_RESOURCES.map(async (resource) => {
       const version = await servedIstioVersion(kubeConfig, resource);
       if (version === undefined) return [];
-      const list = (await withTimeout(
-        custom.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural }),
-        LIST_TIMEOUT_MS,
-        `listing ${resource.plural}`,
-      )) as { items?: unknown };
-      const items = Array.isArray(list.items) ? (list.items as KubeObject[]) : [];
-      return items.map((item) => ({ ...item, apiVersion: `${ISTIO_NETWORKING_GROUP}/${version}`, kind: resource.kind }) as KubeObject);
+      return listAll(
+        (limit, continueToken) =>
+          custom.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural, limit, _continue: continueToken }) as Promise<ListPage<KubernetesObject>>,
+        { pageSize, what: `listing ${resource.plural}` },
+        `${ISTIO_NETWORKING_GROUP}/${version}`,
+        resource.kind,
+      );
     });
     return (await Promise.all([services, ...istio])).flat();
   } catch (error) {
     throw new KubeConfigError(`cannot list Services, Gateways and ServiceEntries from ${server}: ${describeError(error)}`);
   }
+}
+
+/** Every object of a paged list, with apiVersion and kind set (list items carry neither). */
+async function listAll(fetchPage: PageFetcher<KubernetesObject>, paging: PagingOptions, apiVersion: string, kind: string): Promise<KubeObject[]> {
+  const objects: KubeObject[] = [];
+  for await (const page of listPages(fetchPage, paging)) {
+    for (const item of page.items ?? []) objects.push({ ...item, apiVersion, kind } as KubeObject);
+  }
+  return objects;
 }

@@ -1,7 +1,11 @@
 /**
  * The webhook's view of the cluster for the Gateway and VirtualService checks: informer
- * caches (list + watch, @kubernetes/client-node makeInformer) of Services, Gateways and
+ * caches (list + watch, @kubernetes/client-node ListWatch) of Services, Gateways and
  * ServiceEntries, read through the TrafficWorld interface. An admission never calls the API.
+ *
+ * - The caches hold slim objects (src/kube/slim-list-watch.ts): per object its identity and
+ *   the view the rules read (TrafficService, TrafficServiceEntry), built once as the object
+ *   arrives; whole objects are never retained. Lists are read in pages.
  *
  * - Istio's CRDs may be absent: a 404 means "none exist" (rechecked now and then), not an
  *   outage. The newest served version (v1, v1beta1, v1alpha3) is used.
@@ -14,9 +18,8 @@
  * Pods are not cached: which Services serve a Gateway is approximated from selectors (see
  * TrafficWorld.servicesServingGateway).
  */
-import { CoreV1Api, CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
-import type { KubeObject } from '../policies/types.ts';
 import {
   ISTIO_NETWORKING_GROUP,
   serviceEntriesCover,
@@ -25,10 +28,11 @@ import {
   toTrafficServiceEntry,
   unavailableWorld,
   type TrafficService,
-  type TrafficServiceEntry,
   type TrafficWorld,
 } from '../policies/traffic-world.ts';
-import { describeError, ISTIO_RESOURCES, LIST_TIMEOUT_MS, servedIstioVersion, withTimeout, type IstioResource } from './istio-resources.ts';
+import { describeError, ISTIO_RESOURCES, servedIstioVersion, type IstioResource } from './istio-resources.ts';
+import { DEFAULT_PAGE_SIZE, type ListPage, type PageFetcher } from './paginated-list.ts';
+import { makeSlimListWatch, type SlimObject, type ViewOf } from './slim-list-watch.ts';
 
 export interface TrafficCacheOptions {
   readonly kubeConfig: KubeConfig;
@@ -40,6 +44,8 @@ export interface TrafficCacheOptions {
   readonly retryMaxMs?: number;
   /** How often to look again for absent Istio CRDs (default 60 s). */
   readonly absentRecheckMs?: number;
+  /** Objects per list page (default 500). */
+  readonly pageSize?: number;
 }
 
 export interface TrafficCaches {
@@ -58,42 +64,44 @@ export interface TrafficCaches {
  */
 type CacheState = 'pending' | 'synced' | 'recovering' | 'absent' | 'failed';
 
-interface ObjectStore {
-  get(name: string, namespace?: string): KubernetesObject | undefined;
-  list(namespace?: string): ReadonlyArray<KubernetesObject>;
+interface ObjectStore<V> {
+  get(name: string, namespace?: string): SlimObject<V> | undefined;
+  list(namespace?: string): ReadonlyArray<SlimObject<V>>;
 }
 
-interface Source {
+interface Source<V> {
   /** For logs and messages, e.g. "Services". */
   readonly label: string;
-  /** The informer path and list function, or undefined when the resource is not served. */
-  resolve(): Promise<{ path: string; list: () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }> } | undefined>;
+  /** What the cache keeps of each object. */
+  readonly viewOf: ViewOf<V>;
+  /** The watch path and the list call, or undefined when the resource is not served. */
+  resolve(): Promise<{ path: string; fetchPage: PageFetcher<KubernetesObject> } | undefined>;
 }
 
-type Timing = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMaxMs' | 'absentRecheckMs'>>;
+type CacheSettings = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMaxMs' | 'absentRecheckMs' | 'pageSize'>>;
 
 /** One list+watch cache that restarts itself after failures. */
-class ResourceCache {
+class ResourceCache<V> {
   state: CacheState = 'pending';
   lastError: string | undefined;
   /** The informer being started or running. */
-  private informer: (ObjectStore & { stop(): Promise<void> }) | undefined;
+  private informer: (ObjectStore<V> & { stop(): Promise<void> }) | undefined;
   /** The last informer that synced: what lookups read. */
-  private served: ObjectStore | undefined;
+  private served: ObjectStore<V> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
   private stopped = false;
   private readonly listeners = new Set<() => void>();
-  private readonly source: Source;
+  private readonly source: Source<V>;
   private readonly kubeConfig: KubeConfig;
   private readonly log: Logger;
-  private readonly timing: Timing;
+  private readonly settings: CacheSettings;
 
-  constructor(source: Source, kubeConfig: KubeConfig, log: Logger, timing: Timing) {
+  constructor(source: Source<V>, kubeConfig: KubeConfig, log: Logger, settings: CacheSettings) {
     this.source = source;
     this.kubeConfig = kubeConfig;
     this.log = log;
-    this.timing = timing;
+    this.settings = settings;
   }
 
   get label(): string {
@@ -105,8 +113,18 @@ class ResourceCache {
   }
 
   /** The cached objects; empty unless synced (or recovering). */
-  objects(): ObjectStore {
+  objects(): ObjectStore<V> {
     return (this.state === 'synced' || this.state === 'recovering') && this.served ? this.served : EMPTY_STORE;
+  }
+
+  /** The view of one cached object. */
+  find(namespace: string, name: string): V | undefined {
+    return this.objects().get(name, namespace)?.view;
+  }
+
+  /** The views of every cached object. */
+  views(): V[] {
+    return this.objects().list().flatMap((object) => (object.view === undefined ? [] : [object.view]));
   }
 
   onStateChange(listener: () => void): void {
@@ -139,14 +157,19 @@ class ResourceCache {
         this.served = undefined;
         this.failures = 0;
         this.setState('absent');
-        this.schedule(this.timing.absentRecheckMs);
+        this.schedule(this.settings.absentRecheckMs);
         return;
       }
       // A fresh informer each time: after a failure the cache is rebuilt from a new list
       // rather than trusted to have missed nothing.
-      const informer = makeInformer(this.kubeConfig, resolved.path, () =>
-        withTimeout(resolved.list(), LIST_TIMEOUT_MS, `listing ${this.source.label}`),
-      );
+      const informer = makeSlimListWatch({
+        kubeConfig: this.kubeConfig,
+        path: resolved.path,
+        fetchPage: resolved.fetchPage,
+        viewOf: this.source.viewOf,
+        pageSize: this.settings.pageSize,
+        label: this.source.label,
+      });
       let failedDuringStart = false;
       informer.on('error', (error: unknown) => {
         // Errors of a replaced or stopped informer (its aborted watch) are not news.
@@ -176,7 +199,7 @@ class ResourceCache {
       this.schedule(0);
       return;
     }
-    const delay = Math.min(this.timing.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.timing.retryMaxMs);
+    const delay = Math.min(this.settings.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.settings.retryMaxMs);
     if (this.state !== 'failed') this.log.warn({ resource: this.source.label, err: this.lastError, retryInMs: delay }, 'traffic cache failed');
     this.served = undefined;
     this.setState('failed');
@@ -199,44 +222,56 @@ class ResourceCache {
   }
 }
 
-const EMPTY_STORE: ObjectStore = { get: () => undefined, list: () => [] };
+const EMPTY_STORE: ObjectStore<never> = { get: () => undefined, list: () => [] };
 
-function servicesSource(kubeConfig: KubeConfig): Source {
+function servicesSource(kubeConfig: KubeConfig): Source<TrafficService> {
   const api = kubeConfig.makeApiClient(CoreV1Api);
   return {
     label: 'Services',
-    resolve: async () => ({ path: '/api/v1/services', list: () => api.listServiceForAllNamespaces() }),
+    viewOf: toTrafficService,
+    resolve: async () => ({
+      path: '/api/v1/services',
+      fetchPage: (limit, continueToken) => api.listServiceForAllNamespaces({ limit, _continue: continueToken }),
+    }),
   };
 }
 
-function istioSource(kubeConfig: KubeConfig, resource: IstioResource): Source {
+const ISTIO_LABELS: Readonly<Record<IstioResource['kind'], string>> = { Gateway: 'Gateways', ServiceEntry: 'ServiceEntries' };
+
+function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf: ViewOf<V>): Source<V> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   return {
-    label: `${resource.kind}s`,
+    label: ISTIO_LABELS[resource.kind],
+    viewOf,
     resolve: async () => {
       const version = await servedIstioVersion(kubeConfig, resource);
       if (version === undefined) return undefined;
       return {
         path: `/apis/${ISTIO_NETWORKING_GROUP}/${version}/${resource.plural}`,
-        list: () => api.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural }),
+        fetchPage: (limit, continueToken) =>
+          api.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural, limit, _continue: continueToken }) as Promise<ListPage<KubernetesObject>>,
       };
     },
   };
 }
 
+/** Gateways are only looked up by namespace and name: their cache keeps nothing else. */
+const gatewayPresence: ViewOf<true> = () => true;
+
 /** Starts the caches (in the background) and returns the world that reads them. */
 export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches {
-  const timing = {
+  const settings = {
     retryBaseMs: options.retryBaseMs ?? 1000,
     retryMaxMs: options.retryMaxMs ?? 30_000,
     absentRecheckMs: options.absentRecheckMs ?? 60_000,
+    pageSize: options.pageSize ?? DEFAULT_PAGE_SIZE,
   };
   const syncTimeoutMs = options.syncTimeoutMs ?? 30_000;
   const log = options.logger;
-  const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, timing);
-  const [gateways, serviceEntries] = ISTIO_RESOURCES.map(
-    (resource) => new ResourceCache(istioSource(options.kubeConfig, resource), options.kubeConfig, log, timing),
-  ) as [ResourceCache, ResourceCache];
+  const istio = (kind: IstioResource['kind']) => ISTIO_RESOURCES.find((resource) => resource.kind === kind) as IstioResource;
+  const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, settings);
+  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), gatewayPresence), options.kubeConfig, log, settings);
+  const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, settings);
   const caches = [services, gateways, serviceEntries];
   const startedAt = performance.now();
   let everSynced = false;
@@ -249,32 +284,19 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
       if (!isAvailable()) return;
       if (!everSynced) {
         everSynced = true;
-        log.info({ syncMs: Math.round(performance.now() - startedAt), absent: caches.filter((c) => c.state === 'absent').map((c) => c.label) }, 'traffic caches synced');
+        log.info(
+          {
+            syncMs: Math.round(performance.now() - startedAt),
+            objects: Object.fromEntries(caches.map((c) => [c.label, c.objects().list().length])),
+            absent: caches.filter((c) => c.state === 'absent').map((c) => c.label),
+          },
+          'traffic caches synced',
+        );
       }
       for (const wake of waiters) wake();
     });
   }
   for (const cache of caches) cache.start();
-
-  // Conversions are cached per object: informer objects are replaced, never mutated.
-  const serviceViews = new WeakMap<object, TrafficService | null>();
-  const entryViews = new WeakMap<object, TrafficServiceEntry | null>();
-  const serviceView = (object: KubernetesObject): TrafficService | undefined => {
-    let view = serviceViews.get(object);
-    if (view === undefined) {
-      view = toTrafficService(object as KubeObject) ?? null;
-      serviceViews.set(object, view);
-    }
-    return view ?? undefined;
-  };
-  const entryView = (object: KubernetesObject): TrafficServiceEntry | undefined => {
-    let view = entryViews.get(object);
-    if (view === undefined) {
-      view = toTrafficServiceEntry(object as KubeObject) ?? null;
-      entryViews.set(object, view);
-    }
-    return view ?? undefined;
-  };
 
   const world: TrafficWorld = {
     get available() {
@@ -288,21 +310,16 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     },
     complete: true,
     servicesServingGateway(selector) {
-      return services.objects().list().flatMap((object) => {
-        const view = serviceView(object);
-        return view && serviceServesGateway(view, selector) ? [view] : [];
-      });
+      return services.views().filter((service) => serviceServesGateway(service, selector));
     },
     findService(namespace, name) {
-      const object = services.objects().get(name, namespace);
-      return object ? serviceView(object) : undefined;
+      return services.find(namespace, name);
     },
     gatewayExists(namespace, name) {
-      return gateways.objects().get(name, namespace) !== undefined;
+      return gateways.find(namespace, name) !== undefined;
     },
     hostCoveredByServiceEntry(host, namespace) {
-      const entries = serviceEntries.objects().list().flatMap((object) => entryView(object) ?? []);
-      return serviceEntriesCover(entries, host, namespace);
+      return serviceEntriesCover(serviceEntries.views(), host, namespace);
     },
   };
 

@@ -10,19 +10,11 @@ import https from 'node:https';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { ISTIO_CRD_NAMES, istioCrdsManifest } from './istio-crds.ts';
 import { registerWebhook, runCliWithStatus, startWebhook, type WebhookServer } from './webhook-server.ts';
 
 const EXAMPLES = new URL('../../examples/istio/', import.meta.url);
 const example = (name: string) => readFile(new URL(name, EXAMPLES), 'utf8');
-
-/** The three Istio kinds with every version Istio serves, schemaless (any field kept). */
-function crd(kind: string, plural: string): string {
-  const version = (name: string, storage: boolean) =>
-    `  - name: ${name}\n    served: true\n    storage: ${storage}\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n`;
-  return `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: ${plural}.networking.istio.io\nspec:\n` +
-    `  group: networking.istio.io\n  scope: Namespaced\n  names:\n    kind: ${kind}\n    listKind: ${kind}List\n    plural: ${plural}\n    singular: ${kind.toLowerCase()}\n` +
-    `  versions:\n${version('v1', true)}${version('v1beta1', false)}${version('v1alpha3', false)}`;
-}
 
 /** The seed's ingress gateway Service: istio-system/istio-ingressgateway with 80 and 443 only. */
 const INGRESS_80_443 = [
@@ -95,10 +87,8 @@ if (binDir) {
   t.teardown(() => cp.stop());
   t.comment(`kube-apiserver ${cp.version}`);
 
-  await cp.kubectl(['apply', '-f', '-'], {
-    input: [crd('Gateway', 'gateways'), crd('VirtualService', 'virtualservices'), crd('ServiceEntry', 'serviceentries')].join('---\n'),
-  });
-  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/gateways.networking.istio.io', 'crd/virtualservices.networking.istio.io', 'crd/serviceentries.networking.istio.io']);
+  await cp.kubectl(['apply', '-f', '-'], { input: istioCrdsManifest() });
+  await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...ISTIO_CRD_NAMES]);
   await cp.kubectl(['create', 'namespace', 'istio-system']);
   await cp.kubectl(['apply', '-f', '-'], { input: INGRESS_80_443 });
   await cp.kubectl(['apply', '-f', '-'], { input: await example('services.yaml') });

@@ -1,0 +1,129 @@
+/**
+ * `audit` against a fake API server (plain HTTP) that pages its lists as kube-apiserver does:
+ * the findings do not depend on the page size, every list call is paged, progress goes to a
+ * terminal only, and a failed page is "the cluster could not be read". test/e2e/scale.e2e.ts
+ * runs it against a real API server.
+ */
+import t from 'tap';
+import http from 'node:http';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from '../src/cli.ts';
+import { svc } from './helpers/traffic.ts';
+
+interface ListCall {
+  readonly path: string;
+  readonly limit: string | null;
+  readonly continue: string | null;
+}
+
+const namespaces = [
+  { metadata: { name: 'default' } },
+  // Both injection labels, disagreeing: a namespace-level finding.
+  { metadata: { name: 'conflicted', labels: { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' } } },
+  ...Array.from({ length: 5 }, (_, i) => ({ metadata: { name: `team-${i}` } })),
+];
+// Every third Service has a port Istio cannot classify.
+const services = Array.from({ length: 23 }, (_, i) => svc(`team-${i % 5}`, `svc-${i}`, [{ name: i % 3 === 0 ? 'web' : 'http-web', port: 80 + i }]));
+
+const calls: ListCall[] = [];
+let failAfterPages = Infinity;
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const all = url.pathname === '/api/v1/namespaces' ? namespaces : url.pathname === '/api/v1/services' ? services : undefined;
+  if (!all || calls.length >= failAfterPages) {
+    res.writeHead(all ? 500 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: all ? 500 : 404 }));
+    return;
+  }
+  const limit = url.searchParams.get('limit');
+  const token = url.searchParams.get('continue');
+  calls.push({ path: url.pathname, limit, continue: token });
+  const offset = token ? Number(token) : 0;
+  const end = limit ? Math.min(all.length, offset + Number(limit)) : all.length;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '7', ...(end < all.length ? { continue: String(end) } : {}) }, items: all.slice(offset, end) }));
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-test-'));
+const kubeconfig = path.join(dir, 'kubeconfig');
+await writeFile(
+  kubeconfig,
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'u', user: {} }],
+    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'u' } }],
+    'current-context': 'fake',
+  }),
+);
+process.env['KUBECONFIG'] = kubeconfig;
+
+async function audit(args: string[], stderrIsTTY = false) {
+  calls.length = 0;
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(['audit', ...args], {
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    readStdin: async () => '',
+    env: {},
+    stderrIsTTY,
+  });
+  return { code, stdout, stderr, calls: [...calls] };
+}
+
+t.test('the findings are the same whatever the page size; every call is paged', async (t) => {
+  const whole = await audit(['-o', 'json', '--page-size', '1000']);
+  t.equal(whole.code, 1, whole.stderr);
+  const violations = JSON.parse(whole.stdout).violations as { kind: string; name: string; rule: string }[];
+  t.equal(violations.filter((v) => v.rule === 'port-protocol').length, 8, 'svc-0, svc-3, … svc-21');
+  t.ok(violations.some((v) => v.kind === 'Namespace' && v.name === 'conflicted'), 'the namespace finding');
+  t.same(whole.calls.map((c) => c.limit), ['1000', '1000'], 'one page per kind');
+  for (const pageSize of [1, 4, 7]) {
+    const paged = await audit(['-o', 'json', '--page-size', String(pageSize)]);
+    t.equal(paged.stdout, whole.stdout, `--page-size ${pageSize}: the same report`);
+    t.equal(paged.calls.length, Math.ceil(namespaces.length / pageSize) + Math.ceil(services.length / pageSize), `--page-size ${pageSize}: one call per page`);
+    t.ok(paged.calls.every((c) => c.limit === String(pageSize)));
+  }
+  const text = await audit(['--page-size', '4']);
+  t.match(text.stdout, /^8 errors, 1 warning in 30 checked objects\.$/m, 'the count spans every page');
+});
+
+t.test('the default page size is 500', async (t) => {
+  const { calls } = await audit(['-o', 'json']);
+  t.same(calls.map((c) => c.limit), ['500', '500']);
+});
+
+t.test('progress on a terminal only, erased before the report', async (t) => {
+  const quiet = await audit(['--page-size', '2']);
+  t.equal(quiet.stderr, '', 'nothing on stderr when it is not a terminal');
+  const tty = await audit(['--page-size', '2'], true);
+  t.ok(tty.stderr.startsWith('\r\x1b[Kaudit: 2 objects read, 1 finding so far'), 'the first page shows at once');
+  t.ok(tty.stderr.endsWith('\r\x1b[K'), 'the line is erased at the end');
+  t.equal(tty.stdout, quiet.stdout, 'the report is the same');
+});
+
+t.test('a page that fails: exit 2, naming the kind and the server', async (t) => {
+  failAfterPages = 3;
+  t.teardown(() => {
+    failAfterPages = Infinity;
+  });
+  const failed = await audit(['--page-size', '2']);
+  t.equal(failed.code, 2);
+  t.match(failed.stderr, /^mesh-admission audit: cannot list Namespaces from http:\/\/127\.0\.0\.1:\d+: HTTP 500\n$/);
+  t.equal(failed.stdout, '', 'no partial report');
+});
+
+t.test('--page-size must be a positive integer', async (t) => {
+  for (const bad of ['0', '-5', '2.5', 'many']) {
+    const r = await audit([`--page-size=${bad}`]);
+    t.equal(r.code, 2, bad);
+    t.match(r.stderr, /--page-size must be a positive integer/);
+  }
+});
