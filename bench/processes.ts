@@ -9,10 +9,11 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TLS_CIPHERS } from '../src/app.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
-const ECHO_SERVER = path.join(REPO_ROOT, 'bench', 'echo-server.ts');
+const ECHO_SERVER = path.join(REPO_ROOT, 'bench', 'echo-server.mjs');
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -150,7 +151,7 @@ export interface EchoServer extends Child {
 }
 
 export async function spawnEcho(certDir: string, options: { readonly nodeArgs?: readonly string[]; readonly env?: NodeJS.ProcessEnv } = {}): Promise<EchoServer> {
-  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ...(options.nodeArgs ?? []), ECHO_SERVER, '--cert-dir', certDir, '--port', '0'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ...(options.nodeArgs ?? []), ECHO_SERVER, '--cert-dir', certDir, '--ciphers', TLS_CIPHERS, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
