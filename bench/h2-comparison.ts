@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { postHttp2, type Answer } from './clients.ts';
 import { H2_CASES, loadRequests, type H2Case } from './fixtures.ts';
 import { runAutocannon, runH2loadPaths, type LoadResult } from './load.ts';
+import { aggregate, check, fmt, type Aggregate, type WindowResult as Window } from './summary.ts';
 import { cpuTimeOf, freePort, imageEnvironment, memoryOf, REPO_ROOT, sampleMemory, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 
 export interface ComparisonOptions {
@@ -27,7 +28,6 @@ export interface ComparisonOptions {
 
 type Target = 'webhook' | 'echo';
 type Row = H2Case | 'http1-mix';
-type Window = LoadResult & { readonly cpuMicrosPerRequest: number };
 
 export interface ComparisonReport {
   readonly rows: Record<Row, Record<Target, Window[]>>;
@@ -130,31 +130,7 @@ export async function runComparison(options: ComparisonOptions): Promise<Compari
 // Report
 
 const MiB = 1024 * 1024;
-const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const thousands = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
-const check = (ok: boolean) => (ok ? '✅' : '❌');
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
-};
-
-interface Summary {
-  rps: number;
-  mean: number;
-  p99: number;
-  cpu: number;
-  errors: number;
-}
-
-function summarize(windows: readonly Window[]): Summary {
-  return {
-    rps: median(windows.map((w) => w.rps)),
-    mean: median(windows.map((w) => w.mean)),
-    p99: median(windows.map((w) => w.p99)),
-    cpu: median(windows.map((w) => w.cpuMicrosPerRequest)),
-    errors: windows.reduce((sum, w) => sum + w.errors, 0),
-  };
-}
 
 /** The chart's memory request and limit for the webhook's container, as written in values.yaml. */
 function chartMemory(): { request: string; limit: string } {
@@ -166,8 +142,8 @@ function chartMemory(): { request: string; limit: string } {
 
 export function comparisonTables(report: ComparisonReport): { table: string; notes: string; goals: string[] } {
   const s = Object.fromEntries(
-    (Object.keys(report.rows) as Row[]).map((row) => [row, { webhook: summarize(report.rows[row].webhook), echo: summarize(report.rows[row].echo) }]),
-  ) as Record<Row, Record<Target, Summary>>;
+    (Object.keys(report.rows) as Row[]).map((row) => [row, { webhook: aggregate(report.rows[row].webhook), echo: aggregate(report.rows[row].echo) }]),
+  ) as Record<Row, Record<Target, Aggregate>>;
   const h2Row = (row: H2Case) => {
     const { webhook, echo } = s[row];
     return `| ${H2_CASES[row].title} | ${thousands(webhook.rps)} req/s, mean ${fmt(webhook.mean)} ms | ${thousands(echo.rps)} req/s, mean ${fmt(echo.mean)} ms | ${fmt(webhook.rps / echo.rps)}× rps, ${fmt(webhook.mean / echo.mean)}× latency |`;

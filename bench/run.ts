@@ -21,7 +21,8 @@ import { runApiServer, type ApiServerResult } from './apiserver.ts';
 import { postHttp1, postHttp2, type Answer } from './clients.ts';
 import { comparisonTables, runComparison } from './h2-comparison.ts';
 import { loadRequests, REQUEST_KINDS, type BenchRequest, type RequestKind } from './fixtures.ts';
-import { runAutocannon, runH2load, type LoadResult } from './load.ts';
+import { runAutocannon, runH2load } from './load.ts';
+import { aggregate, check, fmt, type WindowResult } from './summary.ts';
 import { microTable, runMicro, type MicroResult } from './micro.ts';
 import { cpuTimeOf, DIST_CLI, freePort, sampleMemory, SERVER_NODE_ARGS, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 import { runStartup, type StartupResult } from './startup.ts';
@@ -70,8 +71,6 @@ async function preflight(name: string, port: number, ca: string, requests: reado
 type Protocol = 'HTTP/1.1' | 'HTTP/2';
 type Target = 'webhook' | 'echo';
 
-/** A window's result plus the CPU time (user + system, all threads) the server used per answered request. */
-type WindowResult = LoadResult & { readonly cpuMicrosPerRequest: number };
 
 interface LoadSummary {
   readonly protocol: Protocol;
@@ -149,31 +148,6 @@ async function runLoad(certDir: string, scratch: string): Promise<LoadReport> {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
-};
-const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const check = (ok: boolean) => (ok ? '✅' : '❌');
-
-interface Aggregate {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  cpu: number;
-}
-
-function aggregate(results: readonly WindowResult[]): Aggregate {
-  return {
-    rps: median(results.map((r) => r.rps)),
-    p50: median(results.map((r) => r.p50)),
-    p99: median(results.map((r) => r.p99)),
-    errors: results.reduce((sum, r) => sum + r.errors, 0),
-    cpu: median(results.map((r) => r.cpuMicrosPerRequest)),
-  };
-}
 
 function machine(): string {
   const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
