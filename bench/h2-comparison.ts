@@ -175,7 +175,7 @@ export function comparisonTables(report: ComparisonReport): { table: string; not
   perRound.push('', '</details>');
   const notes =
     `HTTP/2: \`h2load -c ${H2_CONNECTIONS} -m ${H2_STREAMS}\`, the streams alternating /validate and /mutate, one body per case ` +
-    `(${report.bodyBytes.ready} and ${report.bodyBytes.rename} bytes: a Service as a Helm release creates it). HTTP/1.1 mix: the four request kinds of the section above. ` +
+    `(${report.bodyBytes.ready} and ${report.bodyBytes.rename} bytes: a Service as a Helm release creates it). HTTP/1.1 mix: the four request kinds of the request-mix section (6–8 KiB each). ` +
     `Runs of ${report.rows.ready.webhook[0]?.seconds ?? 'n/a'} s alternate webhook, echo, webhook, echo… after a 2 s warm-up of each; each cell is the median of the runs. ` +
     `Both servers run with the image's settings (${report.environment || 'none found in the Dockerfile'}), started for this section. ` +
     `Peak RSS: VmHWM over each process's life (start-up, warm-ups and every run above); the anonymous part (heap, buffers) peaked at ` +
