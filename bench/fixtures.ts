@@ -289,3 +289,57 @@ export function lastAppliedSize(object: Record<string, unknown>): number {
   const annotations = (object['metadata'] as { annotations: Record<string, string> }).annotations;
   return Buffer.byteLength(annotations[LAST_APPLIED] ?? '');
 }
+
+/**
+ * A Service as a Helm release creates it (no last-applied annotation, a managedFields entry of
+ * the `helm` manager), with `ports`: an AdmissionReview of 1–2 KB, the size most Services have.
+ */
+export function helmServiceObject(ports: readonly PortSpec[], { name = 'checkout', namespace = 'payments' } = {}): Record<string, unknown> {
+  const labels: Record<string, string> = {
+    'app.kubernetes.io/name': name,
+    'app.kubernetes.io/instance': `${name}-prod`,
+    'app.kubernetes.io/managed-by': 'Helm',
+  };
+  const annotations = { 'meta.helm.sh/release-name': `${name}-prod`, 'meta.helm.sh/release-namespace': namespace };
+  const specPorts = ports.map((p) => ({ ...(p.name !== undefined ? { name: p.name } : {}), port: p.port, protocol: 'TCP', targetPort: p.targetPort ?? p.port }));
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      namespace,
+      creationTimestamp: null,
+      labels,
+      annotations,
+      managedFields: [
+        {
+          manager: 'helm',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time: '2025-11-26T04:21:47Z',
+          fieldsType: 'FieldsV1',
+          fieldsV1: {
+            'f:metadata': { 'f:annotations': { '.': {} }, 'f:labels': { '.': {} } },
+            'f:spec': { 'f:ports': {}, 'f:selector': {}, 'f:type': {} },
+          },
+        },
+      ],
+    },
+    spec: { ports: specPorts, selector: { 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': `${name}-prod` }, type: 'ClusterIP' },
+    status: { loadBalancer: {} },
+  };
+}
+
+/** The two cases of the HTTP/2 comparison: one body each, posted to both /validate and /mutate. */
+export type H2Case = 'ready' | 'rename';
+
+export const H2_CASES: Readonly<Record<H2Case, { readonly title: string; readonly body: string }>> = {
+  ready: {
+    title: 'Service already ready for the mesh (allowed, no patch)',
+    body: JSON.stringify(admissionReview(helmServiceObject(GOOD_PORTS), 'c0ffee00-0000-4000-8000-000000000011')),
+  },
+  rename: {
+    title: 'Service with ports to rename (every answer a denial or a patch)',
+    body: JSON.stringify(admissionReview(helmServiceObject(BAD_PORTS), 'c0ffee00-0000-4000-8000-000000000012')),
+  },
+};

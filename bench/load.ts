@@ -17,6 +17,7 @@ export interface LoadResult {
   readonly seconds: number;
   readonly rps: number;
   /** Milliseconds. */
+  readonly mean: number;
   readonly p50: number;
   readonly p99: number;
   /** Connection errors, timeouts and non-2xx answers. */
@@ -47,6 +48,11 @@ class Samples {
       this.data = bigger;
     }
     this.data[this.size++] = value;
+  }
+  mean(): number {
+    let sum = 0;
+    for (let i = 0; i < this.size; i++) sum += this.data[i] as number;
+    return this.size === 0 ? NaN : sum / this.size;
   }
   sorted(): Float64Array {
     return this.data.subarray(0, this.size).sort();
@@ -81,11 +87,13 @@ export async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
     });
   });
   const seconds = (performance.now() - started) / 1000;
+  const mean = latencies.mean();
   const sorted = latencies.sorted();
   return {
     requests: sorted.length,
     seconds,
     rps: sorted.length / seconds,
+    mean,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     // result.errors counts connection errors and timeouts; `errors` the answers that were not 2xx.
@@ -102,32 +110,37 @@ function run(command: string, args: string[], timeoutMs: number): Promise<{ stdo
   });
 }
 
-/**
- * HTTP/2 over TLS: one h2load process per request kind, all at once, each with one connection
- * and `concurrency / kinds` streams.
- */
-export async function runH2load(options: LoadOptions): Promise<LoadResult> {
+interface H2loadRun {
+  readonly body: string;
+  /** Paths the streams cycle through, in order (h2load assigns them round-robin). */
+  readonly paths: readonly string[];
+  readonly connections: number;
+  /** Streams in flight per connection. */
+  readonly streams: number;
+}
+
+/** h2load processes started at once, one per run; their totals and exact latencies combined. */
+async function h2loadAll(port: number, seconds: number, runs: readonly H2loadRun[]): Promise<LoadResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-h2load-'));
   try {
-    const streams = Math.max(1, Math.round(options.concurrency / options.requests.length));
-    const runs = await Promise.all(
-      options.requests.map(async (request, index) => {
+    const outputs = await Promise.all(
+      runs.map(async (h2run, index) => {
         const bodyFile = path.join(dir, `body-${index}.json`);
         const logFile = path.join(dir, `log-${index}.tsv`);
-        await writeFile(bodyFile, request.body);
+        await writeFile(bodyFile, h2run.body);
         const output = await run(
           'h2load',
           [
-            '-c', '1',
-            '-m', String(streams),
-            '-D', String(options.seconds),
+            '-c', String(h2run.connections),
+            '-m', String(h2run.streams),
+            '-D', String(seconds),
             '-d', bodyFile,
             '-H', 'content-type: application/json',
             '-H', 'accept: application/json',
             '--log-file', logFile,
-            `https://127.0.0.1:${options.port}${request.path}`,
+            ...h2run.paths.map((requestPath) => `https://127.0.0.1:${port}${requestPath}`),
           ],
-          (options.seconds + 20) * 1000,
+          (seconds + 20) * 1000,
         );
         return { output, logFile };
       }),
@@ -135,7 +148,7 @@ export async function runH2load(options: LoadOptions): Promise<LoadResult> {
     const latencies = new Samples();
     let errors = 0;
     let rps = 0;
-    for (const { output, logFile } of runs) {
+    for (const { output, logFile } of outputs) {
       const text = output.stdout;
       const summary = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text);
       const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
@@ -152,9 +165,37 @@ export async function runH2load(options: LoadOptions): Promise<LoadResult> {
         if (status.startsWith('2')) latencies.push(Number(micros) / 1000);
       }
     }
+    const mean = latencies.mean();
     const sorted = latencies.sorted();
-    return { requests: sorted.length, seconds: options.seconds, rps, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors };
+    return { requests: sorted.length, seconds, rps, mean, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * HTTP/2 over TLS: one h2load process per request kind, all at once, each with one connection
+ * and `concurrency / kinds` streams.
+ */
+export function runH2load(options: LoadOptions): Promise<LoadResult> {
+  const streams = Math.max(1, Math.round(options.concurrency / options.requests.length));
+  return h2loadAll(
+    options.port,
+    options.seconds,
+    options.requests.map((request) => ({ body: request.body, paths: [request.path], connections: 1, streams })),
+  );
+}
+
+export interface H2loadPathsOptions {
+  readonly port: number;
+  readonly body: string;
+  readonly paths: readonly string[];
+  readonly connections: number;
+  readonly streams: number;
+  readonly seconds: number;
+}
+
+/** HTTP/2 over TLS the way the API server calls: one body, `connections` × `streams` in flight, cycling through `paths`. */
+export function runH2loadPaths(options: H2loadPathsOptions): Promise<LoadResult> {
+  return h2loadAll(options.port, options.seconds, [{ body: options.body, paths: options.paths, connections: options.connections, streams: options.streams }]);
 }

@@ -9,10 +9,11 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TLS_CIPHERS } from '../src/app.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
-const ECHO_SERVER = path.join(REPO_ROOT, 'bench', 'echo-server.ts');
+const ECHO_SERVER = path.join(REPO_ROOT, 'bench', 'echo-server.mjs');
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -72,6 +73,20 @@ export interface WebhookOptions {
   readonly nodeArgs?: readonly string[];
   readonly args?: readonly string[];
   readonly cwd?: string;
+  /** Added to the benchmark's own environment. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The runtime environment the container image sets (`NODE_ENV`, `NODE_OPTIONS`), read from the
+ * Dockerfile's ENV lines so the benchmark runs the servers the way the image does.
+ */
+export function imageEnvironment(dockerfile = path.join(REPO_ROOT, 'Dockerfile')): { NODE_ENV?: string; NODE_OPTIONS?: string } {
+  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
+  const value = (name: string) => new RegExp(`^ENV\\b.*?\\b${name}=("[^"]*"|\\S+)`, 'm').exec(text)?.[1]?.replace(/^"|"$/g, '');
+  const nodeEnv = value('NODE_ENV');
+  const nodeOptions = value('NODE_OPTIONS');
+  return { ...(nodeEnv !== undefined ? { NODE_ENV: nodeEnv } : {}), ...(nodeOptions !== undefined ? { NODE_OPTIONS: nodeOptions } : {}) };
 }
 
 /**
@@ -98,7 +113,7 @@ export function spawnWebhook(options: WebhookOptions): Child {
         '--cert-dir', options.certDir,
         ...(options.args ?? []),
       ],
-      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT },
+      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env } },
     );
     return manage(child, 'mesh-admission serve');
   } finally {
@@ -135,10 +150,11 @@ export interface EchoServer extends Child {
   readonly port: number;
 }
 
-export async function spawnEcho(certDir: string): Promise<EchoServer> {
-  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ECHO_SERVER, '--cert-dir', certDir, '--port', '0'], {
+export async function spawnEcho(certDir: string, options: { readonly nodeArgs?: readonly string[]; readonly env?: NodeJS.ProcessEnv } = {}): Promise<EchoServer> {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ...(options.nodeArgs ?? []), ECHO_SERVER, '--cert-dir', certDir, '--ciphers', TLS_CIPHERS, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
   });
   const managed = manage(child, 'echo server');
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,9 +1,12 @@
 /**
  * CPU profile of the production webhook under the benchmark's request mix:
  * `node --cpu-prof dist/cli.js serve`, driven by autocannon (HTTP/1.1) or h2load (HTTP/2), then
- * the functions with the most self time (and the totals by package) are printed.
+ * the functions with the most self time (and the totals by package) are printed. `--case` picks
+ * the load: the four-kind mix (default), or with `--protocol h2` one case of the HTTP/2
+ * comparison (`ready`: every answer allowed; `rename`: every answer a denial or a patch), sent
+ * as `h2load -c 4 -m 16` to /validate and /mutate like `npm run bench` does.
  *
- *   npm run build && node bench/profile.ts [--seconds 8] [--protocol h1|h2] [--top 40] [--keep DIR]
+ *   npm run build && node bench/profile.ts [--seconds 8] [--protocol h1|h2] [--case mix|ready|rename] [--top 40] [--keep DIR]
  *
  * The .cpuprofile file opens in Chrome DevTools (Performance tab) or speedscope.
  */
@@ -11,8 +14,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadRequests } from './fixtures.ts';
-import { runAutocannon, runH2load } from './load.ts';
+import { H2_CASES, loadRequests, type H2Case } from './fixtures.ts';
+import { runAutocannon, runH2load, runH2loadPaths, type LoadResult } from './load.ts';
 import { freePort, spawnWebhook, waitReady } from './processes.ts';
 
 interface ProfileNode {
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
     options: {
       seconds: { type: 'string', default: '8' },
       protocol: { type: 'string', default: 'h1' },
+      case: { type: 'string', default: 'mix' },
       top: { type: 'string', default: '40' },
       keep: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
@@ -87,8 +91,16 @@ async function main(): Promise<void> {
   });
   try {
     await waitReady(probePort, webhook, performance.now());
-    const drive = values.protocol === 'h2' ? runH2load : runAutocannon;
-    const result = await drive({ port, requests: loadRequests(), seconds: Number(values.seconds), concurrency: 16 });
+    const seconds = Number(values.seconds);
+    let result: LoadResult;
+    if (values.case === 'mix') {
+      const drive = values.protocol === 'h2' ? runH2load : runAutocannon;
+      result = await drive({ port, requests: loadRequests(), seconds, concurrency: 16 });
+    } else if (values.protocol === 'h2' && Object.hasOwn(H2_CASES, values.case)) {
+      result = await runH2loadPaths({ port, body: H2_CASES[values.case as H2Case].body, paths: ['/validate', '/mutate'], connections: 4, streams: 16, seconds });
+    } else {
+      throw new Error(`--case ${values.case}: use mix, or ready / rename with --protocol h2`);
+    }
     process.stderr.write(`${values.protocol}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors\n`);
   } finally {
     await webhook.stop(); // SIGTERM: a clean exit writes the profile

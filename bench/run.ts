@@ -1,25 +1,28 @@
 /**
  * `npm run bench` (through scripts/bench.sh, which builds first): the webhook's production build
  * against a bare Fastify echo with the same TLS settings, in one run, driven alternately
- * (webhook, echo, webhook, echo …) with the same request mix over HTTP/1.1 (autocannon) and
+ * (webhook, echo, webhook, echo …): first HTTP/2 the way the API server calls (bench/h2-comparison.ts,
+ * with the image's Node settings), then the same request mix over HTTP/1.1 (autocannon) and
  * HTTP/2 (h2load); then start-up time, per-object cost and the latency added to `create` by a
  * real API server. Prints markdown to stdout, progress to stderr. Bounded: stops itself after
- * BENCH_DEADLINE_S (default 170) seconds.
+ * BENCH_DEADLINE_S (default 290) seconds.
  *
- * Settings (environment): BENCH_SECONDS (window, default 4), BENCH_ROUNDS (default 3),
- * BENCH_CONCURRENCY (requests in flight, default 16), BENCH_SKIP (comma list of
- * micro,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers, e.g.
+ * Settings (environment): BENCH_H2_SECONDS (run of the HTTP/2 comparison, default 5),
+ * BENCH_H2_ROUNDS (default 3), BENCH_SECONDS (window of the mix, default 4), BENCH_ROUNDS
+ * (default 3), BENCH_CONCURRENCY (requests in flight, default 16), BENCH_SKIP (comma list of
+ * micro,h2,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers, e.g.
  * `--max-semi-space-size=4`).
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import http2 from 'node:http2';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { runApiServer, type ApiServerResult } from './apiserver.ts';
+import { postHttp1, postHttp2, type Answer } from './clients.ts';
+import { comparisonTables, runComparison } from './h2-comparison.ts';
 import { loadRequests, REQUEST_KINDS, type BenchRequest, type RequestKind } from './fixtures.ts';
-import { runAutocannon, runH2load, type LoadResult } from './load.ts';
+import { runAutocannon, runH2load } from './load.ts';
+import { aggregate, check, fmt, type WindowResult } from './summary.ts';
 import { microTable, runMicro, type MicroResult } from './micro.ts';
 import { cpuTimeOf, DIST_CLI, freePort, sampleMemory, SERVER_NODE_ARGS, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 import { runStartup, type StartupResult } from './startup.ts';
@@ -28,7 +31,9 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const SKIP = new Set((process.env['BENCH_SKIP'] ?? '').split(',').filter(Boolean));
-const DEADLINE_S = Number(process.env['BENCH_DEADLINE_S'] ?? 170);
+const DEADLINE_S = Number(process.env['BENCH_DEADLINE_S'] ?? 290);
+const H2_SECONDS = Number(process.env['BENCH_H2_SECONDS'] ?? 5);
+const H2_ROUNDS = Number(process.env['BENCH_H2_ROUNDS'] ?? 3);
 
 const MiB = 1024 * 1024;
 const progress = (line: string) => process.stderr.write(`[bench +${(performance.now() / 1000).toFixed(1)}s] ${line}\n`);
@@ -41,46 +46,6 @@ deadline.unref();
 
 // ---------------------------------------------------------------------------------------------
 // Correctness first: a fast wrong answer is no result.
-
-interface Answer {
-  status: number;
-  body: { response?: { uid?: string; allowed?: boolean; patch?: string; status?: { code?: number } } };
-}
-
-function postHttp1(port: number, ca: string, request: BenchRequest): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port, path: request.path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' }, agent: false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Answer['body'] }));
-      },
-    );
-    req.on('error', reject);
-    req.end(request.body);
-  });
-}
-
-function postHttp2(port: number, ca: string, request: BenchRequest): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
-    session.on('error', reject);
-    const stream = session.request({ ':method': 'POST', ':path': request.path, 'content-type': 'application/json' });
-    let status = 0;
-    let text = '';
-    stream.setEncoding('utf8');
-    stream.on('response', (headers) => (status = Number(headers[':status'])));
-    stream.on('data', (chunk: string) => (text += chunk));
-    stream.on('end', () => {
-      session.close();
-      resolve({ status, body: JSON.parse(text) as Answer['body'] });
-    });
-    stream.on('error', reject);
-    stream.end(request.body);
-  });
-}
 
 const EXPECTED: Record<RequestKind, (answer: Answer) => boolean> = {
   'validate-good-service': (a) => a.body.response?.allowed === true && a.body.response.patch === undefined,
@@ -106,8 +71,6 @@ async function preflight(name: string, port: number, ca: string, requests: reado
 type Protocol = 'HTTP/1.1' | 'HTTP/2';
 type Target = 'webhook' | 'echo';
 
-/** A window's result plus the CPU time (user + system, all threads) the server used per answered request. */
-type WindowResult = LoadResult & { readonly cpuMicrosPerRequest: number };
 
 interface LoadSummary {
   readonly protocol: Protocol;
@@ -185,31 +148,6 @@ async function runLoad(certDir: string, scratch: string): Promise<LoadReport> {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
-};
-const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const check = (ok: boolean) => (ok ? '✅' : '❌');
-
-interface Aggregate {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  cpu: number;
-}
-
-function aggregate(results: readonly WindowResult[]): Aggregate {
-  return {
-    rps: median(results.map((r) => r.rps)),
-    p50: median(results.map((r) => r.p50)),
-    p99: median(results.map((r) => r.p99)),
-    errors: results.reduce((sum, r) => sum + r.errors, 0),
-    cpu: median(results.map((r) => r.cpuMicrosPerRequest)),
-  };
-}
 
 function machine(): string {
   const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
@@ -312,6 +250,12 @@ async function main(): Promise<void> {
       const micro = runMicro();
       sections.push('### Per-object cost: handleValidate + handleMutate (median of many iterations)', microTable(micro));
       goals.push(...microGoals(micro));
+    }
+    if (!SKIP.has('h2')) {
+      progress(`HTTP/2 as the API server calls: ${H2_ROUNDS} rounds × ${H2_SECONDS} s per case and server`);
+      const comparison = comparisonTables(await runComparison({ certDir, scratch, seconds: H2_SECONDS, rounds: H2_ROUNDS, progress }));
+      sections.push('### As the API server calls: HTTP/2, the webhook next to a bare echo (same transport, same image settings, alternating)', comparison.table, '', comparison.notes);
+      goals.push(...comparison.goals);
     }
     if (!SKIP.has('load')) {
       progress(`load: ${ROUNDS} rounds × ${SECONDS} s per server and protocol, ${CONCURRENCY} requests in flight`);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { imageEnvironment } from './processes.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST_CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
@@ -60,7 +61,7 @@ function readLines(file: string): Record<string, unknown>[] {
  * Dockerfile's NODE_OPTIONS), so the soak measures the process as it runs in production.
  * SOAK_NODE_ARGS="" measures Node's defaults instead.
  */
-const SERVER_NODE_ARGS = (process.env['SOAK_NODE_ARGS'] ?? '--max-semi-space-size=16').split(' ').filter((arg) => arg !== '');
+const SERVER_NODE_ARGS = (process.env['SOAK_NODE_ARGS'] ?? imageEnvironment().NODE_OPTIONS ?? '').split(' ').filter((arg) => arg !== '');
 
 export async function startWebhook(extraArgs: readonly string[] = [], cli = DIST_CLI): Promise<Webhook> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);

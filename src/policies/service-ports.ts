@@ -263,11 +263,17 @@ function usableProtocol(value: unknown): string | undefined {
  */
 export function proposePortNames(protocol: string, port: ServicePortEntry): string[] {
   const wanted = parseProtocolWord(protocol);
-  const suffixes = [port.name, String(port.port), `${port.port}-${port.index}`].filter((suffix) => suffix !== '');
-  const names = suffixes
-    .map((suffix) => `${protocol}-${suffix}`.toLowerCase())
-    .filter((name) => isValidServicePortName(name) && classifyPort({ ...port, appProtocol: undefined, name }) === wanted);
-  return [...new Set(names)];
+  const names: string[] = [];
+  // A plain loop over the three candidates: this runs for every unclassified port, in both
+  // webhooks (validation's example, mutation's rename), and copying the port entry for each
+  // candidate showed up in the profile of a Service with ports to rename.
+  for (const suffix of [port.name, String(port.port), `${port.port}-${port.index}`]) {
+    if (suffix === '') continue;
+    const name = `${protocol}-${suffix}`.toLowerCase();
+    if (names.includes(name) || !isValidServicePortName(name)) continue;
+    if (classifyPort({ protocol: port.protocol, port: port.port, name }) === wanted) names.push(name);
+  }
+  return names;
 }
 
 // ---------------------------------------------------------------------------------------------
