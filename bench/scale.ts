@@ -7,7 +7,7 @@
  * kubectl's last-applied annotation a real `kubectl apply` leaves; two in five have a port
  * Istio cannot classify, so audit has findings to report), plus one Gateway and one
  * ServiceEntry per 100 Services and one VirtualService per 10. At each step it runs, with the
- * image's Node flags (NODE_ENV=production, --max-semi-space-size=16):
+ * image's Node settings (NODE_ENV and NODE_OPTIONS from the Dockerfile):
  *   - `node dist/cli.js audit -o json`: wall time, peak RSS (the kernel's high-water mark), findings;
  *   - `node dist/cli.js serve --traffic-checks true`: time from spawn to /readyz 200, RSS once
  *     synced (after SCALE_SETTLE_MS, default 3000) and its peak.
@@ -27,7 +27,7 @@ import { ISTIO_CRD_NAMES, istioCrdsManifest } from '../test/e2e/istio-crds.ts';
 import { slimObject } from '../src/kube/slim-list-watch.ts';
 import { toTrafficService } from '../src/policies/traffic-world.ts';
 import { FIXABLE_PORTS, GOOD_PORTS, serviceObject } from './fixtures.ts';
-import { DIST_CLI, REPO_ROOT, freePort, memoryOf, sleep, spawnWebhook, waitReady } from './processes.ts';
+import { DIST_CLI, REPO_ROOT, freePort, imageEnvironment, memoryOf, sleep, spawnWebhook, waitReady } from './processes.ts';
 
 const COUNTS = (process.env['SCALE_COUNTS'] ?? '1000,10000,20000').split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
 const NAMESPACES = 100;
@@ -36,8 +36,8 @@ const SETTLE_MS = Number(process.env['SCALE_SETTLE_MS'] ?? 3000);
 /** Parallel creates: enough to keep the API server busy without queueing on its in-flight limit. */
 const CONCURRENCY = 48;
 /** The container image's environment (Dockerfile), plus SCALE_NODE_ARGS (space-separated) to try other flags. */
-const IMAGE_NODE_ARGS = ['--max-semi-space-size=16', ...(process.env['SCALE_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
-const IMAGE_ENV = { NODE_ENV: 'production' };
+const IMAGE_NODE_ARGS = (process.env['SCALE_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+const IMAGE_ENV = imageEnvironment();
 const GROUP = 'networking.istio.io';
 const MIB = 1024 * 1024;
 
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `### Scale: audit and serve --traffic-checks against kube-apiserver ${cp.version}\n\n` +
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}. ` +
-        `Node ${process.version}, Node flags ${IMAGE_NODE_ARGS.join(' ')} and NODE_ENV=production; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
+        `Node ${process.version}, NODE_OPTIONS=${IMAGE_ENV.NODE_OPTIONS ?? ''} ${IMAGE_NODE_ARGS.join(' ')}, NODE_ENV=${IMAGE_ENV.NODE_ENV ?? ''}; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
         `${table(steps)}\n\n` +
         `The Service cache's own cost: ${Math.round(indexBytesPerService(COUNTS.at(-1) ?? 20_000))} bytes of heap per Service (slim objects of this shape, after a full GC).\n`,
     );
