@@ -76,9 +76,15 @@ export interface WebhookOptions {
 
 /**
  * Extra node flags for both servers (webhook and echo), e.g. `--max-semi-space-size=4`, from
- * BENCH_SERVER_NODE_ARGS (space-separated); none by default.
+ * BENCH_SERVER_NODE_ARGS (space-separated; empty for none); by default the image's, so the
+ * memory measured is the memory a pod uses.
  */
-export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? imageNodeOptions()).split(' ').filter(Boolean);
+
+/** The Node flags the production image runs with (NODE_OPTIONS in the Dockerfile). */
+function imageNodeOptions(): string {
+  return /NODE_OPTIONS=(\S+)/.exec(readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '';
+}
 
 /** `node dist/cli.js serve` on loopback, default log level (info), stdout to a file as a container runtime would take it. */
 export function spawnWebhook(options: WebhookOptions): Child {

@@ -10,7 +10,9 @@ import { bounded, handleMutate, handleValidate, type Outcome } from './admission
 import type { PolicyContext } from './policies/catalog.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
 import { errorReply } from './http/error-replies.ts';
-import { guardConnections } from './http/connection-guard.ts';
+import { guardConnections, idleBackstopMs } from './http/connection-guard.ts';
+import { guardBudget } from './http/budget-guard.ts';
+import { createRequestBudget } from './http/request-budget.ts';
 import type { Metrics } from './observability/metrics.ts';
 
 /** Modern TLS only: TLS 1.2 with forward-secret AEAD suites, and TLS 1.3. */
@@ -48,6 +50,9 @@ export interface AppDependencies {
   readonly policyContext?: PolicyContext;
 }
 
+/** nghttp2's own buffers per HTTP/2 connection, in MB (Node's default is 10). */
+const HTTP2_SESSION_MEMORY_MB = 2;
+
 type Webhook = 'validate' | 'mutate';
 const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, context: PolicyContext) => Outcome> = {
   validate: (review, config, context) => handleValidate(review.request, config, context),
@@ -60,9 +65,12 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     logController: new LogController({ disableRequestLogging: true }),
     // Types must be exact: a numeric uid is not a string, and an AdmissionReview is never form data.
     ajv: { customOptions: { coerceTypes: false } },
-    connectionTimeout: config.requestTimeoutMs,
+    // Backstops only: the connection guard answers a late request 408 and closes idle
+    // connections first. Equal to the request deadline, they cut the connection at the same
+    // moment and the 408 was never delivered.
+    connectionTimeout: idleBackstopMs(config),
     requestTimeout: config.requestTimeoutMs,
-    http2SessionTimeout: config.requestTimeoutMs,
+    http2SessionTimeout: idleBackstopMs(config),
     return503OnClosing: false,
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
   };
@@ -74,14 +82,22 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
       ...(deps.tls.requestClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
       // A client that never finishes its handshake is cut like one that never sends headers.
       handshakeTimeout: config.headersTimeoutMs,
-      // Go's HTTP/2 server default: bounds the streams one connection can hold open.
-      settings: { maxConcurrentStreams: 250 },
+      // Bounds the streams one connection can hold open (a client that ignores the setting
+      // gets its excess streams refused); the request budget bounds them across connections.
+      settings: { maxConcurrentStreams: config.maxStreamsPerConnection },
+      // What nghttp2 may buffer for one connection (megabytes), e.g. answers a client with a
+      // zero receive window never reads; beyond it the session's new streams are refused.
+      maxSessionMemory: HTTP2_SESSION_MEMORY_MB,
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
   if (deps.tls) {
-    guardConnections(app.server as unknown as Http2SecureServer, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
+    const server = app.server as unknown as Http2SecureServer;
+    guardConnections(server, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
+    // Connections past the cap are closed as they are accepted, before any TLS work.
+    server.maxConnections = config.maxConnections;
   }
+  guardBudget(app, createRequestBudget(config));
   const { metrics } = deps;
   const kindLabel = boundedLabel(MAX_KIND_LABELS);
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
