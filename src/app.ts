@@ -9,7 +9,8 @@ import type { Config } from './config.ts';
 import { bounded, handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
 import type { PolicyContext } from './policies/catalog.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
-import { errorReply } from './http/error-replies.ts';
+import { errorReply, TooManyJsonValuesError } from './http/error-replies.ts';
+import { countJsonValues } from './http/json-values.ts';
 import { guardConnections, idleBackstopMs } from './http/connection-guard.ts';
 import { guardBudget } from './http/budget-guard.ts';
 import { createRequestBudget } from './http/request-budget.ts';
@@ -102,9 +103,20 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
   const kindLabel = boundedLabel(MAX_KIND_LABELS);
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
   app.removeContentTypeParser(['text/plain']);
+  // Fastify's own JSON parser (prototype-poisoning checks included), after a count of the
+  // body's values: a body of more values than any review holds is refused before it is parsed.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (countJsonValues(body as string, config.maxJsonValues) > config.maxJsonValues) {
+      done(new TooManyJsonValuesError(config.maxJsonValues), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const body = errorReply(error, config.bodyLimitBytes);
+    const body = errorReply(error, config);
     if (body.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     else request.log.debug({ code: error.code, statusCode: body.statusCode }, body.message);
     return reply.code(body.statusCode).send(body);

@@ -37,6 +37,8 @@ export interface Config {
   readonly maxRequestsInFlight: number;
   readonly maxConnections: number;
   readonly maxStreamsPerConnection: number;
+  /** JSON values one body may hold: what it costs once parsed (src/http/json-values.ts). */
+  readonly maxJsonValues: number;
   /** Header and whole-request timeouts: a slow client must not hold a connection forever. */
   readonly requestTimeoutMs: number;
   /**
@@ -119,6 +121,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   maxRequestsInFlight: 500,
   maxConnections: 500,
   maxStreamsPerConnection: 100,
+  maxJsonValues: 200_000,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
   clientCaFile: undefined,
@@ -161,6 +164,7 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'maxBodyBytesInFlight', flag: 'max-body-bytes-in-flight', env: 'MESH_ADMISSION_MAX_BODY_BYTES_IN_FLIGHT', parse: positiveInteger },
   { path: 'maxRequestsInFlight', flag: 'max-requests-in-flight', env: 'MESH_ADMISSION_MAX_REQUESTS_IN_FLIGHT', parse: positiveInteger },
   { path: 'maxConnections', flag: 'max-connections', env: 'MESH_ADMISSION_MAX_CONNECTIONS', parse: positiveInteger },
+  { path: 'maxJsonValues', flag: 'max-json-values', env: 'MESH_ADMISSION_MAX_JSON_VALUES', parse: positiveInteger },
   { path: 'maxStreamsPerConnection', flag: 'max-streams-per-connection', env: 'MESH_ADMISSION_MAX_STREAMS_PER_CONNECTION', parse: positiveInteger },
   { path: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MESH_ADMISSION_REQUEST_TIMEOUT_MS', parse: positiveInteger },
   { path: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MESH_ADMISSION_HEADERS_TIMEOUT_MS', parse: positiveInteger },

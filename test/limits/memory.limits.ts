@@ -105,24 +105,31 @@ limitsCase(
 );
 
 for (const webhook of ['mutate', 'validate'] as const) {
-  limitsCase(`a Service with 120,000 ports to /${webhook} is denied with a message, in bounded time and size`, async (server, t) => {
-    const body = review(serviceWithPorts(120_000));
+  limitsCase(`Services with 120,000 and 20,000 ports to /${webhook} are refused with a message, in bounded time and size`, async (server, t) => {
     const session = await connect(server.port, server.ca);
     t.teardown(() => session.destroy());
-    let answer: Answer | undefined;
-    const block = await longestBlock(server, async () => {
-      const result = await post(session, `/${webhook}`, body, 15_000).catch((error: Error) => error);
-      if (isAnswer(result)) answer = result;
-      else t.fail(`no answer: ${result.message}`);
-    }).catch(() => Number.NaN);
-    t.equal(answer?.status, 200);
-    const response = (JSON.parse(answer?.body ?? '{}') as { response?: { allowed?: boolean; status?: { message?: string } } }).response;
-    t.equal(response?.allowed, false, 'denied');
-    t.match(response?.status?.message ?? '', /120000 ports/, 'the message says why');
-    const ratio = Buffer.byteLength(answer?.body ?? '') / Buffer.byteLength(body);
-    t.ok(ratio < 0.01, `answer/request size ratio ${ratio.toFixed(5)}`);
-    t.ok(block < MAX_BLOCK_MS, `longest event-loop block ${block.toFixed(0)} ms`);
-    t.comment(`/${webhook} 120,000 ports: request ${(Buffer.byteLength(body) / MiB).toFixed(2)} MiB, answer ${Buffer.byteLength(answer?.body ?? '')} bytes, ratio ${ratio.toFixed(5)}, block ${block.toFixed(0)} ms`);
+    for (const [ports, expected] of [
+      // More JSON values than any real review: refused before it is parsed.
+      [120_000, { status: 413, message: /^request body holds more than 200000 JSON values/ }],
+      // Parsed, then denied by the port limit: no rule runs on it.
+      [20_000, { status: 200, message: /^Service default\/huge was not admitted: it has 20000 ports; mesh-admission judges Services of at most 1000 ports/ }],
+    ] as const) {
+      const body = review(serviceWithPorts(ports));
+      let answer: Answer | undefined;
+      const block = await longestBlock(server, async () => {
+        const result = await post(session, `/${webhook}`, body, 15_000).catch((error: Error) => error);
+        if (isAnswer(result)) answer = result;
+        else t.fail(`no answer: ${result.message}`);
+      }).catch(() => Number.NaN);
+      t.equal(answer?.status, expected.status, `${ports} ports: ${expected.status}`);
+      const json = JSON.parse(answer?.body ?? '{}') as { message?: string; response?: { allowed?: boolean; status?: { message?: string } } };
+      if (expected.status === 200) t.equal(json.response?.allowed, false, 'denied');
+      t.match(json.response?.status?.message ?? json.message ?? '', expected.message, 'the message says why');
+      const ratio = Buffer.byteLength(answer?.body ?? '') / Buffer.byteLength(body);
+      t.ok(ratio < 0.01, `answer/request size ratio ${ratio.toFixed(5)}`);
+      t.ok(block < MAX_BLOCK_MS, `longest event-loop block ${block.toFixed(0)} ms`);
+      t.comment(`/${webhook} ${ports} ports: request ${(Buffer.byteLength(body) / MiB).toFixed(2)} MiB, answer ${Buffer.byteLength(answer?.body ?? '')} bytes, ratio ${ratio.toFixed(5)}, block ${block.toFixed(0)} ms`);
+    }
   });
 }
 
@@ -175,6 +182,26 @@ limitsCase('10 complete, valid 7 MiB reviews at once: each answered, or refused 
   const sessions = await Promise.all(Array.from({ length: 10 }, () => connect(server.port, server.ca)));
   t.teardown(() => sessions.forEach((s) => s.destroy()));
   const answers = await Promise.all(sessions.map((s) => post(s, '/validate', body, 20_000).catch((error: Error) => error)));
+  const statuses = answers.map((a) => (isAnswer(a) ? a.status : a.message));
+  t.ok(answers.every((a) => isAnswer(a) && (a.status === 200 || (a.status === 503 && a.headers['retry-after'] !== undefined))), 'each 200 or 503 with Retry-After', { statuses });
+  t.ok(answers.some((a) => isAnswer(a) && a.status === 200), 'at least one answered 200');
+});
+
+limitsCase('7 MiB of tiny JSON values is refused 413 before parsing; 10 bodies at the value limit at once are answered', async (server, t) => {
+  // 2.4 million empty objects: some 190 MB once parsed.
+  const tiny = (count: number, padding = 0) =>
+    review({ ...serviceWithPorts(1), x: '__X__', pad: 'p'.repeat(padding) }).replace('"__X__"', `[${Array(count).fill('{}').join(',')}]`);
+  const session = await connect(server.port, server.ca);
+  t.teardown(() => session.destroy());
+  const huge = tiny(Math.floor((BODY_LIMIT - 1000) / 3));
+  const refused = await post(session, '/mutate', huge, 15_000).catch((error: Error) => error);
+  t.ok(isAnswer(refused) && refused.status === 413, `answered 413 (got ${isAnswer(refused) ? refused.status : refused.message})`);
+  if (isAnswer(refused)) t.match(JSON.parse(refused.body), { statusCode: 413, error: 'Payload Too Large', message: /more than 200000 JSON values/ });
+  // Just under the limit (an object and a comma count two each), padded to 7 MiB.
+  const atLimit = tiny(99_900, 6_500_000);
+  const sessions = await Promise.all(Array.from({ length: 10 }, () => connect(server.port, server.ca)));
+  t.teardown(() => sessions.forEach((s) => s.destroy()));
+  const answers = await Promise.all(sessions.map((s) => post(s, '/mutate', atLimit, 20_000).catch((error: Error) => error)));
   const statuses = answers.map((a) => (isAnswer(a) ? a.status : a.message));
   t.ok(answers.every((a) => isAnswer(a) && (a.status === 200 || (a.status === 503 && a.headers['retry-after'] !== undefined))), 'each 200 or 503 with Retry-After', { statuses });
   t.ok(answers.some((a) => isAnswer(a) && a.status === 200), 'at least one answered 200');
