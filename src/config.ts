@@ -120,7 +120,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   maxBodyBytesInFlight: 32 * 1024 * 1024,
   maxRequestsInFlight: 500,
   maxConnections: 500,
-  maxStreamsPerConnection: 100,
+  maxStreamsPerConnection: 32,
   maxJsonValues: 200_000,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,

@@ -27,27 +27,30 @@ if (unavailable !== undefined && !cgroupsRequired()) {
   else t.comment(`server ${CLI}, cgroup limit ${CHART_MEMORY_LIMIT / MiB} MiB, budget ${BUDGET / MiB} MiB`);
 }
 
-type Case = (server: LimitedServer, t: Test) => Promise<void>;
+/** Assertion options: `{ todo }` for a case whose fix is not on this branch yet (run and reported, not counted). */
+type Pending = { readonly todo?: string };
+type Case = (server: LimitedServer, t: Test, pending: Pending) => Promise<void>;
 
 /** Starts a server in its own cgroup, runs the case beside a well-behaved client, and checks the three promises. */
 function limitsCase(name: string, run: Case, options: { args?: string[]; todo?: string } = {}) {
   if (unavailable !== undefined) return;
-  t.test(name, { timeout: 90_000, ...(options.todo ? { todo: options.todo } : {}) }, async (t) => {
+  const pending: Pending = options.todo ? { todo: options.todo } : {};
+  t.test(name, { timeout: 90_000 }, async (t) => {
     const server = await startLimitedServer({ args: options.args ?? [] });
     t.teardown(() => server.stop());
     const baseline = server.peakBytes();
     await server.eventLoopLagMaxMs();
     const client = await wellBehavedClient(server.port, server.ca);
-    await run(server, t);
+    await run(server, t, pending);
     // The well-behaved client keeps asking for a moment after the attack, too.
     await sleep(1000);
     const report = await client.stop();
     const peak = server.peakBytes();
-    t.ok(server.alive(), 'the server is alive and was never OOM-killed');
-    t.ok(peak <= BUDGET, `peak memory ${(peak / MiB).toFixed(1)} MiB (at start ${(baseline / MiB).toFixed(1)} MiB) within ${(BUDGET / MiB).toFixed(0)} MiB`);
-    t.ok(report.sent >= 2 && report.correct === report.sent, `the well-behaved client got ${report.correct} of ${report.sent} answers right (slowest ${report.slowestMs.toFixed(0)} ms)`, { failures: report.failures.slice(0, 5) });
+    t.ok(server.alive(), 'the server is alive and was never OOM-killed', pending);
+    t.ok(peak <= BUDGET, `peak memory ${(peak / MiB).toFixed(1)} MiB (at start ${(baseline / MiB).toFixed(1)} MiB) within ${(BUDGET / MiB).toFixed(0)} MiB`, pending);
+    t.ok(report.sent >= 2 && report.correct === report.sent, `the well-behaved client got ${report.correct} of ${report.sent} answers right (slowest ${report.slowestMs.toFixed(0)} ms)`, { ...pending, failures: report.failures.slice(0, 5) });
     const healthz = await probeGet(server.probePort, '/healthz').catch((error: Error) => ({ status: 0, body: error.message }));
-    t.equal(healthz.status, 200, '/healthz answers afterwards');
+    t.equal(healthz.status, 200, '/healthz answers afterwards', pending);
     t.comment(`${name}: peak ${(peak / MiB).toFixed(1)} MiB`);
   });
 }
@@ -86,7 +89,7 @@ async function longestBlock(server: LimitedServer, action: () => Promise<unknown
 
 limitsCase(
   'one VirtualService with 8,000 hosts and 8,000 sniHosts to /validate is answered without blocking',
-  async (server, t) => {
+  async (server, t, pending) => {
     const hosts = Array.from({ length: 8000 }, (_, i) => `h${i}.example.com`);
     const sniHosts = Array.from({ length: 8000 }, (_, i) => `s${i}.example.org`);
     const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: { hosts, tls: [{ match: [{ sniHosts, port: 443 }], route: [{ destination: { host: 'h0.example.com' } }] }] } };
@@ -96,10 +99,10 @@ limitsCase(
     const block = await longestBlock(server, async () => {
       const result = await post(session, '/validate', review(vs, { kind: 'VirtualService', group: 'networking.istio.io' }), 10_000).catch((error: Error) => error);
       if (isAnswer(result)) answer = result;
-      else t.fail(`no answer: ${result.message}`);
+      else t.fail(`no answer: ${result.message}`, pending);
     }).catch(() => Number.NaN);
-    t.equal(answer?.status, 200, `answered 200 in ${answer?.ms.toFixed(0)} ms`);
-    t.ok(block < MAX_BLOCK_MS, `longest event-loop block ${block.toFixed(0)} ms`);
+    t.equal(answer?.status, 200, `answered 200 in ${answer?.ms.toFixed(0)} ms`, pending);
+    t.ok(block < MAX_BLOCK_MS, `longest event-loop block ${block.toFixed(0)} ms`, pending);
   },
   { todo: process.env['LIMITS_VIRTUALSERVICE_TODO'] === '0' ? undefined : 'the VirtualService sniHosts rule is made linear on another branch' },
 );
@@ -207,9 +210,11 @@ limitsCase('7 MiB of tiny JSON values is refused 413 before parsing; 10 bodies a
   t.ok(answers.some((a) => isAnswer(a) && a.status === 200), 'at least one answered 200');
 });
 
-limitsCase('60 connections x 250 streams with a zero receive window', async (server, t) => {
+// 60 connections as measured before; 480 (just under the connection cap) is the most one attacker can hold.
+for (const connections of [60, 480]) {
+limitsCase(`${connections} connections x 250 streams with a zero receive window`, async (server, t) => {
   const reviewBody = review(serviceWithPorts(3));
-  const sessions = await Promise.all(Array.from({ length: 60 }, () => connect(server.port, server.ca, { initialWindowSize: 0 }).catch((error: Error) => error)));
+  const sessions = await Promise.all(Array.from({ length: connections }, () => connect(server.port, server.ca, { initialWindowSize: 0 }).catch((error: Error) => error)));
   const open = sessions.filter((s): s is http2.ClientHttp2Session => !(s instanceof Error));
   t.teardown(() => open.forEach((s) => s.destroy()));
   let streams = 0;
@@ -227,6 +232,7 @@ limitsCase('60 connections x 250 streams with a zero receive window', async (ser
   // The answers cannot be delivered; hold them until past the request deadline.
   await sleep(12_000);
 });
+}
 
 limitsCase('4,500 idle TLS connections: the connection cap closes the excess at once', async (server, t) => {
   const sockets: Awaited<ReturnType<typeof idleTlsConnection>>[] = [];
