@@ -82,7 +82,7 @@ export interface WebhookOptions {
 export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? imageNodeOptions()).split(' ').filter(Boolean);
 
 /** The Node flags the production image runs with (NODE_OPTIONS in the Dockerfile). */
-function imageNodeOptions(): string {
+export function imageNodeOptions(): string {
   return /NODE_OPTIONS=(\S+)/.exec(readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '';
 }
 

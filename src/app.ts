@@ -52,7 +52,7 @@ export interface AppDependencies {
 }
 
 /** nghttp2's own buffers per HTTP/2 connection, in MB (Node's default is 10). */
-const HTTP2_SESSION_MEMORY_MB = 2;
+const HTTP2_SESSION_MEMORY_MB = 1;
 
 type Webhook = 'validate' | 'mutate';
 const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, context: PolicyContext) => Outcome> = {

@@ -12,11 +12,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { freePort, imageNodeOptions } from '../../bench/processes.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,13 +36,6 @@ function chartMemoryLimit(): number {
   const match = /^(\d+)(Mi|Gi)$/.exec(values.resources.limits.memory);
   if (!match) throw new Error(`unexpected resources.limits.memory ${values.resources.limits.memory}`);
   return Number(match[1]) * (match[2] === 'Gi' ? 1024 ** 3 : 1024 ** 2);
-}
-
-function imageNodeOptions(): string {
-  const dockerfile = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
-  const match = /NODE_OPTIONS=(\S+)/.exec(dockerfile);
-  if (!match?.[1]) throw new Error('the Dockerfile sets no NODE_OPTIONS');
-  return match[1];
 }
 
 interface CgroupFiles {
@@ -105,17 +98,6 @@ function oomKills(files: CgroupFiles): number {
   const text = readFileSync(files.events, 'utf8');
   const match = /^oom_kill (\d+)$/m.exec(text);
   return match ? Number(match[1]) : 0;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export function probeGet(port: number, urlPath: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
