@@ -243,8 +243,11 @@ limitsCase('4,500 idle TLS connections: the connection cap closes the excess at 
   await sleep(500);
   const stillOpen = sockets.filter((s) => !(s instanceof Error) && !s.destroyed && s.readyState === 'open').length;
   t.comment(`${stillOpen} of 4,500 connections held open`);
-  t.ok(stillOpen < 4500, 'the excess connections were closed');
-});
+  // The well-behaved client holds one of the default 500.
+  t.ok(stillOpen < 500, 'the connections beyond the cap were closed');
+  // A long headers deadline: on a slow machine the first connections would otherwise be cut
+  // before the last are open, and the attack would not be replayed (an attacker reconnects).
+}, { args: ['--headers-timeout-ms', '60000'] });
 
 limitsCase(
   'an HTTP/2 body that stalls is answered 408 JSON at the request deadline, and the connection keeps serving',
