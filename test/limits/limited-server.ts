@@ -8,7 +8,7 @@
  * the suites fail under CI or as root (a missing cgroup there is a broken machine, not a
  * reason to pass) and are skipped otherwise.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -71,6 +71,9 @@ export function cgroupsRequired(): boolean {
   return process.env['CI'] === 'true' || process.env['LIMITS_REQUIRED'] === '1' || process.getuid?.() === 0;
 }
 
+/** Clock ticks per second of /proc's CPU times. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 let created = 0;
 
 function createCgroup(limitBytes: number): CgroupFiles {
@@ -124,6 +127,8 @@ export interface LimitedServer {
   alive(): boolean;
   /** What the process printed on stderr (start-up failures). */
   stderr(): string;
+  /** CPU time (user + system, all threads) the process has used, in ms, from /proc. */
+  cpuMs(): number;
   /** The longest event-loop block since the last call, from the webhook's own metric. */
   eventLoopLagMaxMs(): Promise<number>;
   stop(): Promise<void>;
@@ -186,6 +191,11 @@ export async function startLimitedServer(options: LimitedServerOptions = {}): Pr
     limitBytes,
     peakBytes: () => Number(readFileSync(files.peak, 'utf8').trim()),
     alive: () => !exited && oomKills(files) === 0,
+    cpuMs: () => {
+      // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    },
     stderr: () => stderr,
     async eventLoopLagMaxMs() {
       const metrics = await probeGet(probePort, '/metrics', 5000);
