@@ -91,9 +91,11 @@ export function imageEnvironment(dockerfile = path.join(REPO_ROOT, 'Dockerfile')
 
 /**
  * Extra node flags for both servers (webhook and echo), e.g. `--max-semi-space-size=4`, from
- * BENCH_SERVER_NODE_ARGS (space-separated); none by default.
+ * BENCH_SERVER_NODE_ARGS (space-separated; empty for none); by default the image's, so the
+ * memory measured is the memory a pod uses.
  */
-export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+export const SERVER_NODE_ARGS: readonly string[] = (process.env['BENCH_SERVER_NODE_ARGS'] ?? imageEnvironment().NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+
 
 /** `node dist/cli.js serve` on loopback, default log level (info), stdout to a file as a container runtime would take it. */
 export function spawnWebhook(options: WebhookOptions): Child {

@@ -9,8 +9,11 @@ import type { Config } from './config.ts';
 import { bounded, handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
 import type { PolicyContext } from './policies/catalog.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
-import { errorReply } from './http/error-replies.ts';
-import { guardConnections } from './http/connection-guard.ts';
+import { errorReply, TooManyJsonValuesError } from './http/error-replies.ts';
+import { countJsonValues } from './http/json-values.ts';
+import { guardConnections, idleBackstopMs } from './http/connection-guard.ts';
+import { guardBudget } from './http/budget-guard.ts';
+import { createRequestBudget } from './http/request-budget.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { LOG_SERIALIZERS } from './observability/logger.ts';
 
@@ -49,6 +52,9 @@ export interface AppDependencies {
   readonly policyContext?: PolicyContext;
 }
 
+/** nghttp2's own buffers per HTTP/2 connection, in MB (Node's default is 10). */
+const HTTP2_SESSION_MEMORY_MB = 1;
+
 type Webhook = 'validate' | 'mutate';
 const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, context: PolicyContext) => Outcome> = {
   validate: (review, config, context) => handleValidate(review.request, config, context),
@@ -61,9 +67,12 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     logController: new LogController({ disableRequestLogging: true }),
     // Types must be exact: a numeric uid is not a string, and an AdmissionReview is never form data.
     ajv: { customOptions: { coerceTypes: false } },
-    connectionTimeout: config.requestTimeoutMs,
+    // Backstops only: the connection guard answers a late request 408 and closes idle
+    // connections first. Equal to the request deadline, they cut the connection at the same
+    // moment and the 408 was never delivered.
+    connectionTimeout: idleBackstopMs(config),
     requestTimeout: config.requestTimeoutMs,
-    http2SessionTimeout: config.requestTimeoutMs,
+    http2SessionTimeout: idleBackstopMs(config),
     return503OnClosing: false,
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel, serializers: LOG_SERIALIZERS } }),
   };
@@ -75,20 +84,39 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
       ...(deps.tls.requestClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
       // A client that never finishes its handshake is cut like one that never sends headers.
       handshakeTimeout: config.headersTimeoutMs,
-      // Go's HTTP/2 server default: bounds the streams one connection can hold open.
-      settings: { maxConcurrentStreams: 250 },
+      // Bounds the streams one connection can hold open (a client that ignores the setting
+      // gets its excess streams refused); the request budget bounds them across connections.
+      settings: { maxConcurrentStreams: config.maxStreamsPerConnection },
+      // What nghttp2 may buffer for one connection (megabytes), e.g. answers a client with a
+      // zero receive window never reads; beyond it the session's new streams are refused.
+      maxSessionMemory: HTTP2_SESSION_MEMORY_MB,
     };
   }
   const app = Fastify(options) as unknown as FastifyInstance;
   if (deps.tls) {
-    guardConnections(app.server as unknown as Http2SecureServer, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
+    const server = app.server as unknown as Http2SecureServer;
+    guardConnections(server, { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs });
+    // Connections past the cap are closed as they are accepted, before any TLS work.
+    server.maxConnections = config.maxConnections;
   }
+  guardBudget(app, createRequestBudget(config));
   const { metrics } = deps;
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
   app.removeContentTypeParser(['text/plain']);
+  // Fastify's own JSON parser (prototype-poisoning checks included), after a count of the
+  // body's values: a body of more values than any review holds is refused before it is parsed.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (countJsonValues(body as string, config.maxJsonValues) > config.maxJsonValues) {
+      done(new TooManyJsonValuesError(config.maxJsonValues), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const body = errorReply(error, config.bodyLimitBytes);
+    const body = errorReply(error, config);
     if (body.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     else request.log.debug({ code: error.code, statusCode: body.statusCode }, body.message);
     return reply.code(body.statusCode).send(body);

@@ -29,6 +29,16 @@ export interface Config {
   /** Namespaces where nothing is validated or mutated, in addition to the built-in ones. */
   readonly exemptNamespaces: readonly string[];
   readonly bodyLimitBytes: number;
+  /**
+   * The memory budget (README, Memory budget): body bytes reserved by all requests in flight,
+   * requests in flight, open TLS connections, and HTTP/2 streams one connection may open.
+   */
+  readonly maxBodyBytesInFlight: number;
+  readonly maxRequestsInFlight: number;
+  readonly maxConnections: number;
+  readonly maxStreamsPerConnection: number;
+  /** JSON values one body may hold: what it costs once parsed (src/http/json-values.ts). */
+  readonly maxJsonValues: number;
   /** Header and whole-request timeouts: a slow client must not hold a connection forever. */
   readonly requestTimeoutMs: number;
   /**
@@ -107,6 +117,11 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   namespace: 'mesh-admission',
   exemptNamespaces: [],
   bodyLimitBytes: 7 * 1024 * 1024,
+  maxBodyBytesInFlight: 32 * 1024 * 1024,
+  maxRequestsInFlight: 500,
+  maxConnections: 500,
+  maxStreamsPerConnection: 32,
+  maxJsonValues: 200_000,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
   clientCaFile: undefined,
@@ -146,6 +161,11 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'namespace', flag: 'namespace', env: 'MESH_ADMISSION_NAMESPACE', parse: dnsLabel },
   { path: 'exemptNamespaces', flag: 'exempt-namespaces', env: 'MESH_ADMISSION_EXEMPT_NAMESPACES', parse: labelList },
   { path: 'bodyLimitBytes', flag: 'body-limit-bytes', env: 'MESH_ADMISSION_BODY_LIMIT_BYTES', parse: positiveInteger },
+  { path: 'maxBodyBytesInFlight', flag: 'max-body-bytes-in-flight', env: 'MESH_ADMISSION_MAX_BODY_BYTES_IN_FLIGHT', parse: positiveInteger },
+  { path: 'maxRequestsInFlight', flag: 'max-requests-in-flight', env: 'MESH_ADMISSION_MAX_REQUESTS_IN_FLIGHT', parse: positiveInteger },
+  { path: 'maxConnections', flag: 'max-connections', env: 'MESH_ADMISSION_MAX_CONNECTIONS', parse: positiveInteger },
+  { path: 'maxJsonValues', flag: 'max-json-values', env: 'MESH_ADMISSION_MAX_JSON_VALUES', parse: positiveInteger },
+  { path: 'maxStreamsPerConnection', flag: 'max-streams-per-connection', env: 'MESH_ADMISSION_MAX_STREAMS_PER_CONNECTION', parse: positiveInteger },
   { path: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MESH_ADMISSION_REQUEST_TIMEOUT_MS', parse: positiveInteger },
   { path: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MESH_ADMISSION_HEADERS_TIMEOUT_MS', parse: positiveInteger },
   { path: 'clientCaFile', flag: 'client-ca-file', env: 'MESH_ADMISSION_CLIENT_CA_FILE', parse: nonEmptyString },
@@ -204,6 +224,9 @@ export function buildConfig(sources: ConfigSources): Config {
   }
   if (config.shutdownDelayMs >= config.shutdownGraceMs) {
     throw new ConfigError('shutdownDelayMs', 'must be smaller than shutdownGraceMs, or the drain is cut short');
+  }
+  if (config.maxBodyBytesInFlight < config.bodyLimitBytes) {
+    throw new ConfigError('maxBodyBytesInFlight', `must be at least bodyLimitBytes (${config.bodyLimitBytes}), or a body of the allowed size could never be admitted`);
   }
   if (config.certificates.renewBeforeDays >= config.certificates.validityDays) {
     throw new ConfigError('certificates.renewBeforeDays', 'must be smaller than certificates.validityDays');

@@ -112,3 +112,21 @@ t.test('holdApplicationUntilProxyStarts: off by default; flag, environment and f
   );
   t.throws(() => buildConfig({ env: { MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS: 'yes' } }), /MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS.*expected true or false/);
 });
+
+t.test('the memory budget: defaults, every source, and a budget too small for one body refused', async (t) => {
+  const defaults = buildConfig({});
+  t.same(
+    [defaults.maxBodyBytesInFlight, defaults.maxRequestsInFlight, defaults.maxConnections, defaults.maxStreamsPerConnection],
+    [32 * 1024 * 1024, 500, 500, 32],
+  );
+  const config = buildConfig({
+    flags: { 'max-connections': '50' },
+    env: { MESH_ADMISSION_MAX_REQUESTS_IN_FLIGHT: '60', MESH_ADMISSION_MAX_BODY_BYTES_IN_FLIGHT: '8000000' },
+    file: { path: 'c.yaml', text: 'maxStreamsPerConnection: 10\n' },
+  });
+  t.same([config.maxConnections, config.maxRequestsInFlight, config.maxBodyBytesInFlight, config.maxStreamsPerConnection], [50, 60, 8_000_000, 10]);
+  t.throws(() => buildConfig({ flags: { 'max-body-bytes-in-flight': '1000000' } }), {
+    message: 'invalid setting "maxBodyBytesInFlight": must be at least bodyLimitBytes (7340032), or a body of the allowed size could never be admitted',
+  });
+  t.throws(() => buildConfig({ flags: { 'max-connections': '0' } }), ConfigError);
+});

@@ -2,12 +2,12 @@
  * The two webhooks as pure functions of an AdmissionRequest. The HTTP layer only decodes,
  * calls these and encodes; which policy applies to which kind lives in policies/catalog.ts.
  */
-import jsonpatch from 'fast-json-patch';
 import type { Config } from '../config.ts';
 import { isRecord, type KubeObject, type MutationResult } from '../policies/types.ts';
-import { kindKey, mutateObject, validateObject, type PolicyContext, type PolicySubject } from '../policies/catalog.ts';
-import { judge, limitWarnings, truncate, type JudgedViolation } from './decision.ts';
+import { kindKey, mutateObject, objectOverLimit, validateObject, type PolicyContext, type PolicySubject } from '../policies/catalog.ts';
+import { DENIAL_CODE, DENIAL_REASON, judge, limitWarnings, truncate, type JudgedViolation } from './decision.ts';
 import { prefixedWarning } from '../policies/messages.ts';
+import { boundedPatch } from './bounded-patch.ts';
 import type { AdmissionRequest, AdmissionResponse } from './review.ts';
 
 export type DecisionLabel = 'allowed' | 'denied' | 'warned' | 'mutated' | 'skipped';
@@ -27,6 +27,8 @@ export function handleValidate(request: AdmissionRequest, config: Config, contex
   const subject = subjectOf(request);
   if (!subject) return SKIPPED;
   const key = kindKey(request.kind.group, request.kind.kind);
+  const overLimit = overLimitOutcome(request, subject, key, config);
+  if (overLimit) return overLimit;
   const violations = validateObject(key, subject, config, context);
   if (!violations) return SKIPPED;
 
@@ -63,6 +65,8 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
   const subject = subjectOf(request);
   if (!subject) return SKIPPED;
   const key = kindKey(request.kind.group, request.kind.kind);
+  const overLimit = overLimitOutcome(request, subject, key, config);
+  if (overLimit) return overLimit;
   if (nestedDeeperThan(subject.object, MAX_MUTATION_DEPTH)) {
     const warning = truncate(`${describe(request, subject)} was not mutated: it is nested more than ${MAX_MUTATION_DEPTH} levels deep`);
     return { response: { allowed: true, warnings: [warning] }, decision: 'warned', judged: [] };
@@ -72,12 +76,27 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
 }
 
 /**
- * The patch is the diff between the original and the mutated copy: never hand-built paths.
+ * An object beyond what the webhook judges is refused by both webhooks (allowed with a
+ * warning under `enforcement: warn`, which never blocks), before any rule runs on it.
+ */
+function overLimitOutcome(request: AdmissionRequest, subject: PolicySubject, key: string, config: Config): Outcome | undefined {
+  const reason = objectOverLimit(key, subject, config);
+  if (reason === undefined) return undefined;
+  const message = `${describe(request, subject)} was not admitted: ${reason}`;
+  if (config.enforcement === 'warn') {
+    return { response: { allowed: true, warnings: [truncate(message)] }, decision: 'warned', judged: [] };
+  }
+  return { response: { allowed: false, status: { code: DENIAL_CODE, reason: DENIAL_REASON, message } }, decision: 'denied', judged: [] };
+}
+
+/**
+ * The patch is the diff between the original and the mutated copy, never hand-built paths,
+ * and never bigger than one replace of the field that holds the changes (bounded-patch.ts).
  * Each warning starts with the object it is about: `kubectl apply -f dir/` prints the warnings
  * of many objects, and a field path alone cannot be matched to one of them.
  */
 function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>, subject: string): Outcome {
-  const patch = jsonpatch.compare(original, result.mutated);
+  const patch = boundedPatch(original, result.mutated);
   const warnings = () => limitWarnings(result.notes.map((note) => prefixedWarning(`${subject}: `, note)), subject);
   if (patch.length === 0) {
     // A note without a change says why a mutation could not be made (e.g. an unreadable

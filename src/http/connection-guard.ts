@@ -40,6 +40,14 @@ interface Tracked {
  */
 const HTTP2_IDLE_MS = 60_000;
 
+/**
+ * The socket/session inactivity timeout left to the framework and Node: longer than any
+ * deadline of this guard, so it only catches what the guard missed and never races its 408.
+ */
+export function idleBackstopMs(options: ConnectionGuardOptions): number {
+  return Math.max(options.headersTimeoutMs, HTTP2_IDLE_MS) + options.requestTimeoutMs;
+}
+
 const PLAIN_HTTP_BODY = JSON.stringify({
   statusCode: 400,
   error: 'Bad Request',

@@ -11,10 +11,22 @@ export interface ErrorReply {
   readonly message: string;
 }
 
+/** A body with more JSON values than `maxJsonValues`, refused before it is parsed (json-values.ts). */
+export class TooManyJsonValuesError extends Error {
+  readonly code = 'MESH_ADMISSION_TOO_MANY_JSON_VALUES';
+  readonly statusCode = 413;
+  constructor(limit: number) {
+    super(`request body holds more than ${limit} JSON values; no AdmissionReview of a real object does`);
+  }
+}
+
 const EXPECTED = 'expected a JSON AdmissionReview (admission.k8s.io/v1 or v1beta1) with request.uid';
 
-export function errorReply(error: FastifyError, bodyLimitBytes: number): ErrorReply {
+export function errorReply(error: FastifyError, limits: { readonly bodyLimitBytes: number }): ErrorReply {
+  const { bodyLimitBytes } = limits;
   switch (error.code) {
+    case 'MESH_ADMISSION_TOO_MANY_JSON_VALUES':
+      return { statusCode: 413, error: 'Payload Too Large', message: error.message };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { statusCode: 415, error: 'Unsupported Media Type', message: `unsupported Content-Type; expected application/json` };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

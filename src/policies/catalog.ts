@@ -10,6 +10,7 @@ import { mutateNamespace, validateNamespace } from './namespace-injection.ts';
 import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
 import { validateVirtualService } from './virtual-service.ts';
+import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, ISTIO_NETWORKING_GROUP, type TrafficWorld } from './traffic-world.ts';
 
 /** `group/Kind`, with the empty group for the core API (`/Service`). */
@@ -70,6 +71,23 @@ export function validateObject(
     case `${ISTIO_NETWORKING_GROUP}/VirtualService`:
       // An object without a namespace lands where kubectl puts it by default.
       return validateVirtualService(subject.object, subject.namespace ?? DEFAULT_NAMESPACE, context.traffic);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Why the object is beyond what the webhook judges (object-limits.ts), when a policy would
+ * judge it; undefined otherwise. Exempt and skipped objects are never refused.
+ */
+export function objectOverLimit(key: KindKey, subject: PolicySubject, config: PolicyConfig): string | undefined {
+  if (isExempt(subject, config)) return undefined;
+  switch (key) {
+    case '/Service':
+      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
+      return exceededLimit('Service', subject.object);
+    case '/Namespace':
+      return exceededLimit('Namespace', subject.object);
     default:
       return undefined;
   }

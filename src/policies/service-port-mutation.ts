@@ -49,11 +49,15 @@ export function mutateServicePorts(
 ): MutationResult<KubeObject> {
   const mutated = copyPathToPorts(service);
   // Kubernetes keeps (port, protocol) unique, but the mutating webhook sees objects before
-  // validation: a key may stand for several stored ports.
+  // validation: a key may stand for several stored ports. Only the first few are kept: every
+  // port sharing the key looks through them, and thousands of stored ports on one key would
+  // make that quadratic (seconds) for an oldObject the API server never holds.
   const storedNames = new Map<string, string[]>();
   for (const port of readServicePorts(oldObject)) {
     const key = transportKey(port);
-    storedNames.set(key, [...(storedNames.get(key) ?? []), port.name]);
+    const names = storedNames.get(key);
+    if (!names) storedNames.set(key, [port.name]);
+    else if (names.length < MAX_STORED_NAMES_PER_PORT) names.push(port.name);
   }
   const portItems = servicePortItems(mutated);
   const namesInUse = portNamesByIndex(portItems);
@@ -95,6 +99,9 @@ export function mutateServicePorts(
   }
   return { mutated, notes };
 }
+
+/** Stored names looked at per (port, protocol); a stored Service has one. */
+const MAX_STORED_NAMES_PER_PORT = 8;
 
 /**
  * Whether `storedName` is a name this mutation gives `port`: `<protocol>-<name>`,
