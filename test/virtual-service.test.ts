@@ -1,6 +1,6 @@
 /** VirtualService rules: sniHosts (always) and the destination/port/gateway rules (with a world). */
 import t from 'tap';
-import { gatewayRefTarget, serviceForHost, validateVirtualService } from '../src/policies/virtual-service.ts';
+import { gatewayRefTarget, validateVirtualService } from '../src/policies/virtual-service.ts';
 import { unavailableWorld, worldFromObjects } from '../src/policies/traffic-world.ts';
 import type { Violation } from '../src/policies/types.ts';
 import { byName, gateway, httpTo, seed, serviceEntry, svc, virtualService } from './helpers/traffic.ts';
@@ -29,21 +29,24 @@ t.test("the seed's VirtualServices without their Services and Gateways warn, onc
   }
 });
 
-t.test('virtualservice-destination-not-found: short names and cross-namespace hosts', async (t) => {
+t.test('virtualservice-destination-not-found: hosts resolved as Istio resolves them', async (t) => {
   const world = worldFromObjects([svc('shop', 'reviews', [{ name: 'http', port: 9080 }])]);
   const check = (host: string, ns = 'shop') => rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo(host)] }, ns), ns, world));
   t.same(check('reviews'), [], 'short name, same namespace');
+  t.same(check('reviews.shop.svc.cluster.local', 'web'), [], 'the full name from another namespace');
   t.same(check('reviews', 'web'), ['virtualservice-destination-not-found'], 'short name from another namespace');
-  for (const host of ['reviews.shop', 'reviews.shop.svc', 'reviews.shop.svc.cluster.local', 'Reviews.Shop.SVC.cluster.local']) {
-    t.same(check(host, 'web'), [], `${host} from another namespace`);
+  for (const host of ['reviews.shop', 'reviews.shop.svc', 'Reviews.Shop.SVC.cluster.local', 'reviews.shop.svc.cluster.local.', 'reviews.web',
+    'reviews.web.svc.cluster.local', 'ratings.shop.svc.cluster.local', 'reviews.shop.svc.example.com', '*.shop.svc.cluster.local', '10.0.0.7', '::1']) {
+    t.same(check(host, 'web'), ['virtualservice-destination-not-found'], `${host} is taken literally and names nothing`);
   }
-  for (const host of ['reviews.web', 'reviews.web.svc.cluster.local', 'ratings.shop.svc.cluster.local', 'reviews.shop.svc.example.com']) {
-    t.same(check(host, 'web'), ['virtualservice-destination-not-found'], host);
-  }
-  t.same(check('*.shop.svc.cluster.local'), [], 'wildcards name no single Service');
-  t.same(check('10.0.0.7'), [], 'IP addresses are not looked up');
-  t.same(serviceForHost('reviews.shop.svc.cluster.local', 'web'), { namespace: 'shop', name: 'reviews' });
-  t.equal(serviceForHost('api.example.com', 'web'), undefined);
+  const [literal] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('reviews.shop')] }, 'web'), 'web', world);
+  t.match(literal?.message, /Istio takes a host with a dot literally, so "reviews\.shop" is not Service shop\/reviews.*write "reviews\.shop\.svc\.cluster\.local"/);
+  t.ok(literal && fitsWarning(literal));
+  const [ip] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('10.0.0.7')] }, 'web'), 'web', world);
+  t.match(ip?.message, /"10\.0\.0\.7" matches no Service and no ServiceEntry/);
+  t.same(check('10.0.0.7', 'web'), ['virtualservice-destination-not-found']);
+  const withEntry = worldFromObjects([serviceEntry('web', 'ip', ['10.0.0.7'])]);
+  t.same(rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('10.0.0.7', 443)] }, 'web'), 'web', withEntry)), [], 'an IP a ServiceEntry lists as a host');
 });
 
 t.test('external hosts: covered by a ServiceEntry in the input (wildcards, exportTo)', async (t) => {
@@ -56,6 +59,11 @@ t.test('external hosts: covered by a ServiceEntry in the input (wildcards, expor
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['*.example.com'])]), [], 'wildcard host');
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['*'])]), [], '* covers all');
   t.same(check('example.com', [serviceEntry('web', 'ext', ['*.example.com'])]), ['virtualservice-destination-not-found'], '*.example.com does not cover example.com');
+  t.same(check('Api.example.com', [serviceEntry('web', 'ext', ['api.example.com'])]), ['virtualservice-destination-not-found'], 'exact, not case-folded');
+  t.same(check('*.api.example.com', [serviceEntry('other', 'ext', ['*.example.com'])]), [], 'a narrower wildcard destination');
+  t.same(check('api', [serviceEntry('web', 'ext', ['api'])]), [], 'a short ServiceEntry host is completed in its namespace');
+  t.same(check('api', [serviceEntry('other', 'ext', ['api'])]), ['virtualservice-destination-not-found'], '... not in the VirtualService\'s');
+  t.same(check('api.other.svc.cluster.local', [serviceEntry('other', 'ext', ['api'])]), []);
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['api.example.com'], ['.'])]), ['virtualservice-destination-not-found'], 'exportTo "." hides it from other namespaces');
   t.same(check('api.example.com', [serviceEntry('web', 'ext', ['api.example.com'], ['.'])]), [], 'exportTo "." from its own namespace');
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['api.example.com'], ['web'])]), [], 'exportTo lists the namespace');

@@ -19,7 +19,6 @@ import type { Logger } from '../observability/logger.ts';
 import type { KubeObject } from '../policies/types.ts';
 import {
   ISTIO_NETWORKING_GROUP,
-  serviceEntriesCover,
   serviceServesGateway,
   toTrafficService,
   toTrafficServiceEntry,
@@ -300,9 +299,8 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     gatewayExists(namespace, name) {
       return gateways.objects().get(name, namespace) !== undefined;
     },
-    hostCoveredByServiceEntry(host, namespace) {
-      const entries = serviceEntries.objects().list().flatMap((object) => entryView(object) ?? []);
-      return serviceEntriesCover(entries, host, namespace);
+    serviceEntries() {
+      return serviceEntries.objects().list().flatMap((object) => entryView(object) ?? []);
     },
   };
 

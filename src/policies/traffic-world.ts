@@ -53,8 +53,8 @@ export interface TrafficWorld {
   servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
   findService(namespace: string, name: string): TrafficService | undefined;
   gatewayExists(namespace: string, name: string): boolean;
-  /** Whether a ServiceEntry visible from `namespace` (per its `exportTo`) declares `host` (wildcard-aware). */
-  hostCoveredByServiceEntry(host: string, namespace: string): boolean;
+  /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
+  serviceEntries(): readonly TrafficServiceEntry[];
 }
 
 /** A ServiceEntry reduced to what the checks use. */
@@ -63,6 +63,8 @@ export interface TrafficServiceEntry {
   readonly hosts: readonly string[];
   /** `spec.exportTo`; empty means exported to every namespace (Istio's default). */
   readonly exportTo: readonly string[];
+  /** `spec.ports[].number`. */
+  readonly ports: readonly number[];
 }
 
 export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
@@ -105,7 +107,10 @@ export function toTrafficService(object: KubeObject): TrafficService | undefined
 export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry | undefined {
   const spec = isRecord(object.spec) ? object.spec : undefined;
   if (!spec) return undefined;
-  return { namespace: namespaceOf(object), hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo) };
+  const ports = Array.isArray(spec.ports)
+    ? spec.ports.flatMap((port: unknown) => (isRecord(port) && typeof port.number === 'number' ? [port.number] : []))
+    : [];
+  return { namespace: namespaceOf(object), hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo), ports };
 }
 
 /** A selector as a plain string map; undefined when absent, empty, or not all string values. */
@@ -141,29 +146,16 @@ export function serviceServesGateway(service: TrafficService, gatewaySelector: R
 /**
  * Istio's `host.Name.SubsetOf`: whether every name `host` stands for is also matched by
  * `pattern`. `*.example.com` covers `a.example.com` and `*.a.example.com`, `*` covers all,
- * a plain name covers only itself. Case-insensitive, as DNS names are.
+ * a plain name covers only itself. Exact string comparison, as Istio's: it admits only
+ * lower-case names, so folding case here would pass what it rejects.
  */
 export function hostCoveredBy(host: string, pattern: string): boolean {
-  const h = host.toLowerCase();
-  const p = pattern.toLowerCase();
-  if (p.startsWith('*')) {
-    const suffix = p.slice(1);
-    return h.startsWith('*') ? h.slice(1).endsWith(suffix) : h.endsWith(suffix);
+  if (pattern.startsWith('*')) {
+    return host.startsWith('*')
+      ? host.length >= pattern.length && host.endsWith(pattern.slice(1))
+      : host.endsWith(pattern.slice(1));
   }
-  return !h.startsWith('*') && h === p;
-}
-
-/** Whether a ServiceEntry is visible from `namespace` (Istio `exportTo`: `*`, `.`, or names). */
-export function serviceEntryVisibleFrom(entry: TrafficServiceEntry, namespace: string): boolean {
-  if (entry.exportTo.length === 0) return true;
-  return entry.exportTo.some((target) => target === '*' || target === namespace || (target === '.' && entry.namespace === namespace));
-}
-
-export function serviceEntriesCover(entries: Iterable<TrafficServiceEntry>, host: string, namespace: string): boolean {
-  for (const entry of entries) {
-    if (serviceEntryVisibleFrom(entry, namespace) && entry.hosts.some((pattern) => hostCoveredBy(host, pattern))) return true;
-  }
-  return false;
+  return !host.startsWith('*') && host === pattern;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,7 +196,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     servicesServingGateway: (selector) => [...services.values()].filter((service) => serviceServesGateway(service, selector)),
     findService: (namespace, name) => services.get(key(namespace, name)),
     gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
-    hostCoveredByServiceEntry: (host, namespace) => serviceEntriesCover(serviceEntries.values(), host, namespace),
+    serviceEntries: () => [...serviceEntries.values()],
   };
 }
 
@@ -217,7 +209,7 @@ export function unavailableWorld(reason: string): TrafficWorld {
     servicesServingGateway: () => [],
     findService: () => undefined,
     gatewayExists: () => false,
-    hostCoveredByServiceEntry: () => false,
+    serviceEntries: () => [],
   };
 }
 

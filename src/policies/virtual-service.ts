@@ -6,15 +6,15 @@
  * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`.
  * Cluster-aware rules, run when a TrafficWorld is given:
  * - `virtualservice-destination-not-found` (IST0101): a route's destination host matches no
- *   Service and no ServiceEntry;
+ *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
  * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service has no such port;
  * - `virtualservice-port-required` (IST0112): the Service has several ports, the route names none;
  * - `virtualservice-gateway-not-found` (IST0101): a referenced Gateway does not exist.
  *
  * Pure: no I/O; never throws on untrusted input.
  */
-import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
+import { DestinationResolver, fullyQualifiedHost, serviceNameOf } from './destination-hosts.ts';
 import {
   hostCoveredBy,
   unavailableViolation,
@@ -60,20 +60,6 @@ function readDestinations(virtualService: KubeObject): RouteDestination[] {
 }
 
 /**
- * The Service a destination host names, or undefined for a host outside the cluster's
- * service names. A short name is in the VirtualService's namespace; `<svc>.<ns>`,
- * `<svc>.<ns>.svc` and `<svc>.<ns>.svc.cluster.local` name a Service in `<ns>`.
- */
-export function serviceForHost(host: string, namespace: string): { namespace: string; name: string } | undefined {
-  const parts = host.toLowerCase().split('.');
-  if (parts.length === 1) return { namespace, name: parts[0] as string };
-  const [name, serviceNamespace, ...rest] = parts as [string, string, ...string[]];
-  const suffix = rest.join('.');
-  if (suffix === '' || suffix === 'svc' || suffix === `svc.${CLUSTER_DOMAIN}`) return { namespace: serviceNamespace, name };
-  return undefined;
-}
-
-/**
  * All VirtualService rules. `namespace` is where the VirtualService lives (short names and
  * gateway references resolve there). Without `world` only the structural rule runs; with an
  * unavailable world the cluster-aware rules become one warning.
@@ -94,8 +80,9 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
       violations.push(violation);
     }
   };
+  const resolver = new DestinationResolver(world, namespace);
   for (const destination of destinations) {
-    for (const violation of destinationViolations(destination, namespace, world)) add(violation);
+    for (const violation of destinationViolations(destination, namespace, world, resolver)) add(violation);
   }
   for (const ref of gateways) add(gatewayViolation(ref, namespace, world));
   return violations;
@@ -105,22 +92,40 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
 // Destinations
 // ---------------------------------------------------------------------------------------------
 
-function destinationViolations(destination: RouteDestination, namespace: string, world: TrafficWorld): Violation[] {
-  const host = destination.host;
-  // Wildcards and IP addresses name no particular Service.
-  if (host.includes('*') || isIP(host) !== 0) return [];
-  const ref = serviceForHost(host, namespace);
-  const service = ref ? world.findService(ref.namespace, ref.name) : undefined;
-  if (service) return portViolations(destination, service);
-  if (world.hostCoveredByServiceEntry(host, namespace)) return [];
-  return [destinationNotFound(destination, ref)];
+function destinationViolations(destination: RouteDestination, namespace: string, world: TrafficWorld, resolver: DestinationResolver): Violation[] {
+  const target = resolver.resolve(destination.host);
+  if (target) return target.kind === 'Service' ? portViolations(destination, target.service) : [];
+  return [destinationNotFound(destination, namespace, world)];
 }
 
-function destinationNotFound(destination: RouteDestination, ref: { namespace: string; name: string } | undefined): Violation {
+/**
+ * The Service a host with dots was probably meant to name: `reviews.shop` and
+ * `reviews.shop.svc` look like Kubernetes DNS names, but Istio takes them literally.
+ */
+function intendedService(host: string, world: TrafficWorld): TrafficService | undefined {
+  const parts = host.split('.');
+  if (parts.length !== 2 && !(parts.length === 3 && parts[2] === 'svc')) return undefined;
+  return world.findService(parts[1] as string, parts[0] as string);
+}
+
+function destinationNotFound(destination: RouteDestination, namespace: string, world: TrafficWorld): Violation {
   const rule = 'virtualservice-destination-not-found';
   const path = `${destination.path}.host`;
   const host = quote(destination.host);
-  const variants = ref
+  const fqdn = fullyQualifiedHost(destination.host, namespace);
+  const ref = serviceNameOf(fqdn);
+  const intended = ref ? undefined : intendedService(destination.host, world);
+  const variants = intended
+    ? (() => {
+        const full = quote(`${intended.name}.${intended.namespace}.svc.${CLUSTER_DOMAIN}`);
+        return [
+          `${path}: Istio takes a host with a dot literally, so ${host} is not Service ${intended.namespace}/${intended.name} ` +
+            `and routes nowhere (IST0101); write ${full}.`,
+          `${path}: Istio takes ${host} literally, not as Service ${intended.namespace}/${intended.name} (IST0101); write ${full}.`,
+          `${host} is taken literally and matches nothing (IST0101); write ${full}.`,
+        ];
+      })()
+    : ref
     ? [
         `${path}: ${host} matches no Service (looked for ${ref.namespace}/${ref.name}) and no ServiceEntry, so ` +
           `Istio cannot route it (IST0101); create the Service, fix the host, or add a ServiceEntry.`,
@@ -139,7 +144,7 @@ function destinationNotFound(destination: RouteDestination, ref: { namespace: st
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${destination.host.toLowerCase()}`,
+    identity: `${rule}|${destination.host}`,
     ...fitMessage(rule, ...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`),
   };
 }
@@ -167,7 +172,7 @@ function portNotFound(destination: RouteDestination, port: number, service: Traf
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${destination.host.toLowerCase()}|${port}`,
+    identity: `${rule}|${destination.host}|${port}`,
     ...fitMessage(
       rule,
       `${path}: Service ${svc} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
@@ -188,7 +193,7 @@ function portRequired(destination: RouteDestination, service: TrafficService): V
     rule,
     severity: 'warning',
     field: `${path}.port`,
-    identity: `${rule}|${destination.host.toLowerCase()}`,
+    identity: `${rule}|${destination.host}`,
     ...fitMessage(
       rule,
       `${path}: Service ${svc} has several ports (${listPorts(service)}), so Istio needs to be told which one ` +
@@ -279,7 +284,7 @@ function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Vio
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${sni.toLowerCase()}`,
+    identity: `${rule}|${sni}`,
     ...fitMessage(
       rule,
       `${path}: SNI host ${quote(sni)} is ${listed}; ${fix}`,
