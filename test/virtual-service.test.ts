@@ -174,3 +174,20 @@ t.test('messages fit one admission warning even with long names', async (t) => {
   t.same(rules(v).sort(), ['virtualservice-destination-not-found', 'virtualservice-gateway-not-found', 'virtualservice-port-not-found', 'virtualservice-port-required', 'virtualservice-sni-hosts']);
   for (const x of v) t.ok(fitsWarning(x), `${x.rule}: ${x.message.length}`);
 });
+
+t.test('mirrors are destinations: host and port checked', async (t) => {
+  const world = worldFromObjects([svc('shop', 'reviews', [{ name: 'http', port: 9080 }, { name: 'grpc', port: 9090 }])]);
+  const vs = virtualService('vs', {
+    hosts: ['x'],
+    http: [{
+      route: [{ destination: { host: 'reviews', port: { number: 9080 } } }],
+      mirror: { host: 'shadow' },
+      mirrors: [{ destination: { host: 'reviews', port: { number: 9999 } } }, { destination: { host: 'reviews' } }, 'junk'],
+    }],
+  }, 'shop');
+  const v = validateVirtualService(vs, 'shop', world);
+  t.same(rules(v), ['virtualservice-destination-not-found', 'virtualservice-port-not-found', 'virtualservice-port-required']);
+  t.same(v.map((x) => x.field), ['spec.http[0].mirror.host', 'spec.http[0].mirrors[0].destination.port.number', 'spec.http[0].mirrors[1].destination.port']);
+  const fine = virtualService('vs', { hosts: ['x'], http: [{ route: [], mirror: { host: 'reviews', port: { number: 9090 } }, mirrors: [{ destination: { host: 'reviews', port: { number: 9080 } } }] }] }, 'shop');
+  t.same(validateVirtualService(fine, 'shop', world), []);
+});

@@ -5,7 +5,7 @@
  * Structural rule, always run:
  * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`.
  * Cluster-aware rules, run when a TrafficWorld is given:
- * - `virtualservice-destination-not-found` (IST0101): a route's destination host matches no
+ * - `virtualservice-destination-not-found` (IST0101): a route's (or mirror's) destination host matches no
  *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
  * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service has no such port;
  * - `virtualservice-port-required` (IST0112): the Service has several ports, the route names none;
@@ -27,32 +27,46 @@ import { fitMessage } from './messages.ts';
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 const CLUSTER_DOMAIN = 'cluster.local';
 
-/** One `route[].destination` of an http, tls or tcp route. */
+/** One `route[].destination` of an http, tls or tcp route, or an http mirror. */
 interface RouteDestination {
-  /** Field path of the destination, e.g. `spec.http[0].route[1].destination`. */
+  /** Field path of the destination, e.g. `spec.http[0].route[1].destination` or `spec.http[0].mirror`. */
   readonly path: string;
   readonly host: string;
   readonly port: number | undefined;
 }
 
+function readDestination(path: string, destination: unknown): RouteDestination | undefined {
+  if (!isRecord(destination)) return undefined;
+  const { host, port } = destination;
+  if (typeof host !== 'string' || host === '') return undefined;
+  const number = isRecord(port) ? port.number : undefined;
+  return { path, host, port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined };
+}
+
+/** Route destinations of every section, then the http mirrors: traffic goes to both. */
 function readDestinations(virtualService: KubeObject): RouteDestination[] {
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
   const destinations: RouteDestination[] = [];
+  const push = (destination: RouteDestination | undefined) => {
+    if (destination) destinations.push(destination);
+  };
   for (const section of ROUTE_SECTIONS) {
     const routes = spec[section];
     if (!Array.isArray(routes)) continue;
     routes.forEach((route: unknown, i) => {
       if (!isRecord(route) || !Array.isArray(route.route)) return;
       route.route.forEach((weighted: unknown, j) => {
-        if (!isRecord(weighted) || !isRecord(weighted.destination)) return;
-        const { host, port } = weighted.destination;
-        if (typeof host !== 'string' || host === '') return;
-        const number = isRecord(port) ? port.number : undefined;
-        destinations.push({
-          path: `spec.${section}[${i}].route[${j}].destination`,
-          host,
-          port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined,
-        });
+        if (isRecord(weighted)) push(readDestination(`spec.${section}[${i}].route[${j}].destination`, weighted.destination));
+      });
+    });
+  }
+  if (Array.isArray(spec.http)) {
+    spec.http.forEach((route: unknown, i) => {
+      if (!isRecord(route)) return;
+      push(readDestination(`spec.http[${i}].mirror`, route.mirror));
+      if (!Array.isArray(route.mirrors)) return;
+      route.mirrors.forEach((mirror: unknown, j) => {
+        if (isRecord(mirror)) push(readDestination(`spec.http[${i}].mirrors[${j}].destination`, mirror.destination));
       });
     });
   }
