@@ -58,7 +58,7 @@ t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio versio
   t.ok(world.gatewayExists('shop', 'gw1'));
   t.ok(world.gatewayExists('shop', 'gw2'));
   t.notOk(world.gatewayExists('shop', 'k8s-gw'), 'Gateway API Gateways are not Istio Gateways');
-  t.same(world.serviceEntries(), [{ namespace: 'ext', hosts: ['api.example.com'], exportTo: [], ports: [443] }]);
+  t.same(world.serviceEntries(), [{ namespace: 'ext', name: 'api', hosts: ['api.example.com'], exportTo: [], ports: [443] }]);
   t.equal(world.available, true);
   t.equal(world.complete, false);
   t.equal(worldFromObjects([], { complete: true }).complete, true);

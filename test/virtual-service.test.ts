@@ -191,3 +191,22 @@ t.test('mirrors are destinations: host and port checked', async (t) => {
   const fine = virtualService('vs', { hosts: ['x'], http: [{ route: [], mirror: { host: 'reviews', port: { number: 9090 } }, mirrors: [{ destination: { host: 'reviews', port: { number: 9080 } } }] }] }, 'shop');
   t.same(validateVirtualService(fine, 'shop', world), []);
 });
+
+t.test('ServiceEntry ports: IST0101 host:port for an undeclared port, IST0112 for several and none named', async (t) => {
+  const entry = (ports: number[]) => ({ ...serviceEntry('web', 'ext', ['api.example.com']), spec: { hosts: ['api.example.com'], ports: ports.map((number) => ({ number, name: `p-${number}`, protocol: 'TLS' })) } });
+  const check = (port: number | undefined, ports: number[]) =>
+    validateVirtualService(virtualService('vs', { hosts: ['x'], tcp: [httpTo('api.example.com', port)] }, 'web'), 'web', worldFromObjects([entry(ports)]));
+  t.same(check(443, [443]), []);
+  t.same(check(undefined, [443]), [], 'one port: none needed');
+  const [missing, ...rest] = check(8443, [443, 9443]);
+  t.equal(rest.length, 0);
+  t.equal(missing?.rule, 'virtualservice-port-not-found');
+  t.match(missing?.message, /ServiceEntry web\/ext has no port 8443, so Istio cannot route "api\.example\.com:8443" \(IST0101\); use one of its ports: 443, 9443/);
+  const [required] = check(undefined, [443, 9443]);
+  t.equal(required?.rule, 'virtualservice-port-required');
+  t.match(required?.message, /ServiceEntry web\/ext has several ports \(443, 9443\).*IST0112/);
+  t.same(rules(check(443, [])), ['virtualservice-port-not-found'], 'a ServiceEntry without ports has none to route to');
+  const many = check(1, Array.from({ length: 40 }, (_, i) => 1000 + i));
+  t.match(many[0]?.message, /1015, \.\.\./, 'long port lists are elided');
+  t.ok(many.every(fitsWarning));
+});

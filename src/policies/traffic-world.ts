@@ -60,6 +60,8 @@ export interface TrafficWorld {
 /** A ServiceEntry reduced to what the checks use. */
 export interface TrafficServiceEntry {
   readonly namespace: string;
+  /** `''` when the object has no name. */
+  readonly name: string;
   readonly hosts: readonly string[];
   /** `spec.exportTo`; empty means exported to every namespace (Istio's default). */
   readonly exportTo: readonly string[];
@@ -110,7 +112,7 @@ export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry |
   const ports = Array.isArray(spec.ports)
     ? spec.ports.flatMap((port: unknown) => (isRecord(port) && typeof port.number === 'number' ? [port.number] : []))
     : [];
-  return { namespace: namespaceOf(object), hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo), ports };
+  return { namespace: namespaceOf(object), name: nameOf(object) ?? '', hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo), ports };
 }
 
 /** A selector as a plain string map; undefined when absent, empty, or not all string values. */

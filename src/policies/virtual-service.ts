@@ -7,14 +7,14 @@
  * Cluster-aware rules, run when a TrafficWorld is given:
  * - `virtualservice-destination-not-found` (IST0101): a route's (or mirror's) destination host matches no
  *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
- * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service has no such port;
- * - `virtualservice-port-required` (IST0112): the Service has several ports, the route names none;
+ * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service or ServiceEntry has no such port;
+ * - `virtualservice-port-required` (IST0112): it has several ports, the route names none;
  * - `virtualservice-gateway-not-found` (IST0101): a referenced Gateway does not exist.
  *
  * Pure: no I/O; never throws on untrusted input.
  */
 import { quote } from './service-ports.ts';
-import { DestinationResolver, fullyQualifiedHost, serviceNameOf } from './destination-hosts.ts';
+import { DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
 import {
   hostCoveredBy,
   unavailableViolation,
@@ -108,7 +108,7 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
 
 function destinationViolations(destination: RouteDestination, namespace: string, world: TrafficWorld, resolver: DestinationResolver): Violation[] {
   const target = resolver.resolve(destination.host);
-  if (target) return target.kind === 'Service' ? portViolations(destination, target.service) : [];
+  if (target) return portViolations(destination, target);
   return [destinationNotFound(destination, namespace, world)];
 }
 
@@ -163,25 +163,35 @@ function destinationNotFound(destination: RouteDestination, namespace: string, w
   };
 }
 
-function portViolations(destination: RouteDestination, service: TrafficService): Violation[] {
-  const ports = service.ports;
+function portViolations(destination: RouteDestination, target: DestinationTarget): Violation[] {
+  const ports = target.ports;
   if (destination.port === undefined) {
-    return ports.length > 1 ? [portRequired(destination, service)] : [];
+    return ports.length > 1 ? [portRequired(destination, target)] : [];
   }
-  if (ports.length === 0 || ports.some((port) => port.port === destination.port)) return [];
-  return [portNotFound(destination, destination.port, service)];
+  if ((ports.length === 0 && target.kind === 'Service') || ports.includes(destination.port)) return [];
+  return [portNotFound(destination, destination.port, target)];
 }
 
-function listPorts(service: TrafficService): string {
-  return service.ports.map((port) => (port.name ? `${port.port} (${port.name})` : String(port.port))).join(', ');
+/** A message never shows more ports than fit in one warning; the rest are elided. */
+const LISTED_PORTS = 16;
+
+/** `Service ns/name` or `ServiceEntry ns/name`, and its ports with and without names. */
+function describeTarget(target: DestinationTarget): { owner: string; named: string; numbers: string } {
+  const more = target.ports.length > LISTED_PORTS ? ', ...' : '';
+  const numbers = target.ports.slice(0, LISTED_PORTS).join(', ') + more;
+  if (target.kind === 'ServiceEntry') {
+    return { owner: `ServiceEntry ${target.entry.namespace}/${target.entry.name}`, named: numbers, numbers };
+  }
+  const { service } = target;
+  const named = service.ports.slice(0, LISTED_PORTS).map((port) => (port.name ? `${port.port} (${port.name})` : String(port.port))).join(', ') + more;
+  return { owner: `Service ${service.namespace}/${service.name}`, named, numbers };
 }
 
-function portNotFound(destination: RouteDestination, port: number, service: TrafficService): Violation {
+function portNotFound(destination: RouteDestination, port: number, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-not-found';
   const path = `${destination.path}.port.number`;
-  const svc = `${service.namespace}/${service.name}`;
+  const { owner, named, numbers } = describeTarget(target);
   const hostPort = quote(`${destination.host}:${port}`);
-  const numbers = service.ports.map((p) => p.port).join(', ');
   return {
     rule,
     severity: 'warning',
@@ -189,20 +199,19 @@ function portNotFound(destination: RouteDestination, port: number, service: Traf
     identity: `${rule}|${destination.host}|${port}`,
     ...fitMessage(
       rule,
-      `${path}: Service ${svc} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
-        `use one of its ports: ${listPorts(service)}.`,
-      `${path}: Service ${svc} has no port ${port} (IST0101 ${hostPort}); use one of: ${numbers}.`,
-      `${path}: Service ${svc} has no port ${port} (IST0101); use one of: ${numbers}`,
-      `${path}: the destination Service has no port ${port} (IST0101).`,
+      `${path}: ${owner} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
+        `use one of its ports: ${named}.`,
+      `${path}: ${owner} has no port ${port} (IST0101 ${hostPort}); use one of: ${numbers}.`,
+      `${path}: ${owner} has no port ${port} (IST0101); use one of: ${numbers}`,
+      `${path}: the destination ${target.kind} has no port ${port} (IST0101).`,
     ),
   };
 }
 
-function portRequired(destination: RouteDestination, service: TrafficService): Violation {
+function portRequired(destination: RouteDestination, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-required';
-  const svc = `${service.namespace}/${service.name}`;
   const path = destination.path;
-  const numbers = service.ports.map((p) => p.port).join(', ');
+  const { owner, named, numbers } = describeTarget(target);
   return {
     rule,
     severity: 'warning',
@@ -210,10 +219,10 @@ function portRequired(destination: RouteDestination, service: TrafficService): V
     identity: `${rule}|${destination.host}`,
     ...fitMessage(
       rule,
-      `${path}: Service ${svc} has several ports (${listPorts(service)}), so Istio needs to be told which one ` +
+      `${path}: ${owner} has several ports (${named}), so Istio needs to be told which one ` +
         `(IST0112); set port.number.`,
-      `${path}: Service ${svc} has several ports (${numbers}); set port.number (IST0112).`,
-      `${path}: the destination Service has several ports; set port.number (IST0112).`,
+      `${path}: ${owner} has several ports (${numbers}); set port.number (IST0112).`,
+      `${path}: the destination ${target.kind} has several ports; set port.number (IST0112).`,
     ),
   };
 }
