@@ -52,7 +52,7 @@ t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio versio
     null as never,
     'junk' as never,
   ]);
-  t.same(world.findService('shop', 'reviews'), { namespace: 'shop', name: 'reviews', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 'http' }] });
+  t.same(world.findService('shop', 'reviews'), { namespace: 'shop', name: 'reviews', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 'http' }], exportTo: [] });
   t.ok(world.findService('default', 'nameless-ns'), 'no namespace: default, where kubectl puts it');
   t.equal(world.findService('shop', 'fake'), undefined, 'a Service kind of another group is not a Service');
   t.ok(world.gatewayExists('shop', 'gw1'));

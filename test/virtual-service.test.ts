@@ -210,3 +210,29 @@ t.test('ServiceEntry ports: IST0101 host:port for an undeclared port, IST0112 fo
   t.match(many[0]?.message, /1015, \.\.\./, 'long port lists are elided');
   t.ok(many.every(fitsWarning));
 });
+
+t.test('exportTo: the Service annotation and the VirtualService spec limit who sees a destination', async (t) => {
+  const exported = (value: string) => {
+    const service = svc('shop', 'reviews', [{ name: 'http', port: 9080 }]);
+    return { ...service, metadata: { ...service.metadata, annotations: { 'networking.istio.io/exportTo': value } } };
+  };
+  const check = (objects: Parameters<typeof worldFromObjects>[0], ns: string, exportTo?: string[], host = 'reviews.shop.svc.cluster.local') =>
+    rules(validateVirtualService(virtualService('vs', { hosts: ['x'], ...(exportTo ? { exportTo } : {}), http: [httpTo(host)] }, ns), ns, worldFromObjects(objects)));
+  const missing = ['virtualservice-destination-not-found'];
+  t.same(check([exported('.')], 'shop'), [], '"." is seen from its own namespace');
+  t.same(check([exported('.')], 'shop', undefined, 'reviews'), [], '... by its short name too');
+  t.same(check([exported('.')], 'web'), missing, '"." hides it from other namespaces');
+  t.same(check([exported('web,other')], 'web'), [], 'a listed namespace sees it');
+  t.same(check([exported('other')], 'web'), missing, 'an unlisted one does not');
+  t.same(check([exported('web, other')], 'other'), missing, 'names are taken as written, spaces included');
+  t.same(check([exported('*')], 'web'), []);
+  t.same(check([exported('')], 'web'), [], 'an empty annotation exports everywhere');
+  t.same(check([exported('other')], 'web', ['other']), [], "the VirtualService's exportTo namespaces are where it looks");
+  t.same(check([exported('.')], 'shop', ['*']), missing, 'a VirtualService exported everywhere sees only what is exported everywhere');
+  t.same(check([exported('.')], 'shop', ['.']), [], '"." in the VirtualService is its own namespace');
+  t.same(check([svc('shop', 'reviews', [{ name: 'http', port: 9080 }])], 'web', ['other']), [], 'a Service exported everywhere is always seen');
+  t.same(check([serviceEntry('ext', 'api', ['api.example.com'], ['other'])], 'web', ['other'], 'api.example.com'), [], 'the same for ServiceEntries');
+  t.same(check([serviceEntry('ext', 'api', ['api.example.com'], ['other'])], 'web', undefined, 'api.example.com'), missing);
+  t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['other'])], 'web', ['other'], 'api.example.com'), missing, 'wildcard hosts count only when exported everywhere or to its own namespace');
+  t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['web'])], 'web', ['other'], 'api.example.com'), []);
+});

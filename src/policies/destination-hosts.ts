@@ -8,7 +8,12 @@
  * - a Service is the host `<name>.<namespace>.svc.cluster.local`; a ServiceEntry is each of
  *   its hosts (a short one completed in the ServiceEntry's namespace);
  * - names are compared exactly, as strings (no case folding);
- * - a ServiceEntry with a wildcard host covers every host ending in the rest of it.
+ * - a ServiceEntry with a wildcard host covers every host ending in the rest of it;
+ * - visibility: a ServiceEntry's `exportTo` and a Service's `networking.istio.io/exportTo`
+ *   annotation say which namespaces see it. The lookup asks for objects exported everywhere,
+ *   then for those exported to each namespace of the VirtualService's own `exportTo` (its own
+ *   namespace when it has none); wildcard hosts count when exported everywhere or to the
+ *   VirtualService's namespace.
  *
  * Pure: no I/O.
  */
@@ -46,7 +51,7 @@ interface WildcardHost {
 const EVERYWHERE = '*';
 
 /**
- * The namespaces a ServiceEntry is exported to, `.` made its own; `*` alone when it is
+ * The namespaces a ServiceEntry (or Service) is exported to, `.` made its own; `*` alone when it is
  * exported everywhere (no `exportTo`, or `*` among them).
  */
 export function exportScopes(exportTo: readonly string[], namespace: string): string[] {
@@ -62,14 +67,18 @@ export function exportScopes(exportTo: readonly string[], namespace: string): st
 export class DestinationResolver {
   private readonly world: TrafficWorld;
   private readonly namespace: string;
+  /** Where exact hosts are looked for, in order. */
+  private readonly scopes: readonly string[];
   private readonly exact = new Map<string, TrafficServiceEntry>();
   private readonly wildcards: WildcardHost[] = [];
   private readonly resolved = new Map<string, DestinationTarget | undefined>();
 
-  /** `namespace` is the VirtualService's. */
-  constructor(world: TrafficWorld, namespace: string) {
+  /** `namespace` and `exportTo` are the VirtualService's. */
+  constructor(world: TrafficWorld, namespace: string, exportTo: readonly string[] = []) {
     this.world = world;
     this.namespace = namespace;
+    const own = exportTo.length === 0 ? [namespace] : exportTo.map((target) => (target === '.' ? namespace : target));
+    this.scopes = [...new Set([EVERYWHERE, ...own])];
     for (const entry of world.serviceEntries()) {
       const scopes = exportScopes(entry.exportTo, entry.namespace);
       for (const host of entry.hosts) {
@@ -94,9 +103,10 @@ export class DestinationResolver {
     const fqdn = fullyQualifiedHost(host, this.namespace);
     const ref = serviceNameOf(fqdn);
     const service = ref ? this.world.findService(ref.namespace, ref.name) : undefined;
-    // A Service wins over a ServiceEntry for the same host, as it does in Istio's table.
-    if (service) return { kind: 'Service', service, ports: service.ports.map((port) => port.port) };
-    for (const scope of [EVERYWHERE, this.namespace]) {
+    const serviceScopes = service ? exportScopes(service.exportTo, service.namespace) : [];
+    for (const scope of this.scopes) {
+      // A Service wins over a ServiceEntry for the same host, as it does in Istio's table.
+      if (service && serviceScopes.includes(scope)) return { kind: 'Service', service, ports: service.ports.map((port) => port.port) };
       const entry = this.exact.get(`${scope}/${fqdn}`);
       if (entry) return entryTarget(entry);
     }

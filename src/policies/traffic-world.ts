@@ -19,6 +19,11 @@ export interface TrafficService {
   /** `spec.selector`; undefined when the Service has none (it then selects no pods). */
   readonly selector: Readonly<Record<string, string>> | undefined;
   readonly ports: readonly TrafficServicePort[];
+  /**
+   * The namespaces of the `networking.istio.io/exportTo` annotation (comma-separated, taken
+   * as written); empty when absent, which exports the Service everywhere.
+   */
+  readonly exportTo: readonly string[];
 }
 
 export interface TrafficServicePort {
@@ -71,6 +76,9 @@ export interface TrafficServiceEntry {
 
 export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 
+/** The annotation that limits which namespaces see a Service, as ServiceEntry's exportTo does. */
+const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
+
 /** Namespace assumed for an object without one: where `kubectl apply` puts it by default. */
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -103,7 +111,15 @@ export function toTrafficService(object: KubeObject): TrafficService | undefined
       targetPort: typeof target === 'number' || typeof target === 'string' ? target : undefined,
     };
   });
-  return { namespace: namespaceOf(object), name, selector, ports };
+  const annotations = isRecord(object.metadata) && isRecord(object.metadata.annotations) ? object.metadata.annotations : {};
+  const exportTo = annotations[EXPORT_TO_ANNOTATION];
+  return {
+    namespace: namespaceOf(object),
+    name,
+    selector,
+    ports,
+    exportTo: typeof exportTo === 'string' && exportTo !== '' ? exportTo.split(',') : [],
+  };
 }
 
 export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry | undefined {

@@ -94,7 +94,9 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
       violations.push(violation);
     }
   };
-  const resolver = new DestinationResolver(world, namespace);
+  const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
+  const exportTo = Array.isArray(spec.exportTo) ? spec.exportTo.filter((target): target is string => typeof target === 'string') : [];
+  const resolver = new DestinationResolver(world, namespace, exportTo);
   for (const destination of destinations) {
     for (const violation of destinationViolations(destination, namespace, world, resolver)) add(violation);
   }
