@@ -236,3 +236,25 @@ t.test('exportTo: the Service annotation and the VirtualService spec limit who s
   t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['other'])], 'web', ['other'], 'api.example.com'), missing, 'wildcard hosts count only when exported everywhere or to its own namespace');
   t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['web'])], 'web', ['other'], 'api.example.com'), []);
 });
+
+t.test('a Service without ports still gets its port checked', async (t) => {
+  const world = worldFromObjects([svc('shop', 'headless', [])]);
+  const check = (port?: number) => rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('headless', port)] }, 'shop'), 'shop', world));
+  t.same(check(8080), ['virtualservice-port-not-found'], 'Istio has no port of it to route to');
+  t.same(check(), [], 'no port named: nothing to choose between');
+  const [v] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('headless', 8080)] }, 'shop'), 'shop', world);
+  t.match(v?.message, /Service shop\/headless has no port 8080/);
+});
+
+t.test('an IP address in sniHosts is a warning of its own (IST0133), not compared with spec.hosts', async (t) => {
+  const vs = (sniHosts: string[]) => virtualService('vs', { hosts: ['a.example.com'], tls: [{ match: [{ sniHosts }], route: [] }] });
+  const v = validateVirtualService(vs(['10.1.2.3', '::1', 'a.example.com']), 'default');
+  t.same(rules(v), ['virtualservice-sni-hosts', 'virtualservice-sni-hosts']);
+  t.same(v.map((x) => x.field), ['spec.tls[0].match[0].sniHosts[0]', 'spec.tls[0].match[0].sniHosts[1]']);
+  t.match(v[0]?.message, /SNI host "10\.1\.2\.3" is an IP address; .*IST0133/);
+  t.notMatch(v[0]?.message, /rejects/);
+  t.equal(v[0]?.severity, 'warning');
+  t.ok(v.every(fitsWarning));
+  const withIpHost = validateVirtualService(virtualService('vs', { hosts: ['10.1.2.3'], tls: [{ match: [{ sniHosts: ['10.1.2.3'] }], route: [] }] }), 'default');
+  t.same(rules(withIpHost), ['virtualservice-sni-hosts'], 'warned even when spec.hosts lists it');
+});

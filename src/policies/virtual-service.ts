@@ -3,7 +3,8 @@
  * VirtualService before the Service it routes to.
  *
  * Structural rule, always run:
- * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`.
+ * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`
+ *   (Istio rejects the route), or is an IP address (Istio warns, IST0133).
  * Cluster-aware rules, run when a TrafficWorld is given:
  * - `virtualservice-destination-not-found` (IST0101): a route's (or mirror's) destination host matches no
  *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
@@ -13,6 +14,7 @@
  *
  * Pure: no I/O; never throws on untrusted input.
  */
+import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
 import { DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
 import {
@@ -170,7 +172,8 @@ function portViolations(destination: RouteDestination, target: DestinationTarget
   if (destination.port === undefined) {
     return ports.length > 1 ? [portRequired(destination, target)] : [];
   }
-  if ((ports.length === 0 && target.kind === 'Service') || ports.includes(destination.port)) return [];
+  // A Service without ports is no exception: Istio has no port of it to route to either.
+  if (ports.includes(destination.port)) return [];
   return [portNotFound(destination, destination.port, target)];
 }
 
@@ -292,12 +295,27 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
     route.match.forEach((match: unknown, k) => {
       if (!isRecord(match) || !Array.isArray(match.sniHosts)) return;
       match.sniHosts.forEach((sni: unknown, m) => {
-        if (typeof sni !== 'string' || hosts.some((host) => hostCoveredBy(sni, host))) return;
-        violations.push(sniNotCovered(`spec.tls[${i}].match[${k}].sniHosts[${m}]`, sni, hosts));
+        if (typeof sni !== 'string') return;
+        const path = `spec.tls[${i}].match[${k}].sniHosts[${m}]`;
+        // Istio accepts an IP here with a warning and does not compare it with spec.hosts.
+        if (isIP(sni) !== 0) violations.push(sniIsAddress(path, sni));
+        else if (!hosts.some((host) => hostCoveredBy(sni, host))) violations.push(sniNotCovered(path, sni, hosts));
       });
     });
   });
   return violations;
+}
+
+function sniIsAddress(path: string, sni: string): Violation {
+  const rule = 'virtualservice-sni-hosts';
+  const fix = 'TLS clients send a host name in SNI, not an address, so this match rarely matches (IST0133); use the host name the clients connect to.';
+  return {
+    rule,
+    severity: 'warning',
+    field: path,
+    identity: `${rule}|ip|${sni}`,
+    ...fitMessage(rule, `${path}: SNI host ${quote(sni)} is an IP address; ${fix}`, `${path}: the SNI host is an IP address; ${fix}`),
+  };
 }
 
 function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
