@@ -2,7 +2,8 @@
 import t from 'tap';
 import {
   hostCoveredBy,
-  serviceServesGateway,
+  gatewaySelectorMatch,
+  servingServices,
   toTrafficService,
   worldFromObjects,
 } from '../src/policies/traffic-world.ts';
@@ -29,14 +30,21 @@ t.test('hostCoveredBy mirrors Istio host.Name.SubsetOf', async (t) => {
   for (const [host, pattern, expected] of table) t.equal(hostCoveredBy(host, pattern), expected, `${host} within ${pattern}`);
 });
 
-t.test('serviceServesGateway: the Service selector holds every gateway selector pair', async (t) => {
+t.test('gatewaySelectorMatch: a Service selector equal to, within, or holding the gateway selector', async (t) => {
   const service = toTrafficService(ingressService());
   t.ok(service);
   if (!service) return;
-  t.ok(serviceServesGateway(service, { istio: 'ingressgateway' }));
-  t.ok(serviceServesGateway(service, { istio: 'ingressgateway', app: 'istio-ingressgateway' }));
-  t.notOk(serviceServesGateway(service, { istio: 'ingressgateway', version: 'v2' }));
-  t.notOk(serviceServesGateway(service, {}));
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', app: 'istio-ingressgateway' }), 'same');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway' }), 'superset', 'the Service asks for more labels');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', app: 'istio-ingressgateway', version: 'v2' }), 'subset', 'every gateway pod has the Service labels');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', version: 'v2' }), undefined, 'neither: no pod is known to match both');
+  t.equal(gatewaySelectorMatch(service, { istio: 'egressgateway' }), undefined);
+  t.equal(gatewaySelectorMatch(service, {}), undefined);
+  const selectorless = toTrafficService(svc('istio-system', 'manual', [{ port: 80 }], undefined));
+  t.equal(selectorless && gatewaySelectorMatch(selectorless, { istio: 'ingressgateway' }), undefined, 'no selector: no pods');
+  const views = [svc('b', 'wide', [{ port: 1 }], { istio: 'ingressgateway', app: 'x', extra: 'y' }), svc('b', 'narrow', [{ port: 1 }], { istio: 'ingressgateway' }), svc('a', 'exact', [{ port: 1 }], { istio: 'ingressgateway', app: 'x' })]
+    .map((object) => toTrafficService(object)).filter((view) => view !== undefined);
+  t.same(servingServices(views, { istio: 'ingressgateway', app: 'x' }).map((view) => view.name), ['exact', 'narrow', 'wide'], 'best match first');
 });
 
 t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio version; other kinds ignored', async (t) => {

@@ -19,7 +19,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { KubeObject } from '../policies/types.ts';
 import {
   ISTIO_NETWORKING_GROUP,
-  serviceServesGateway,
+  servingServices,
   toTrafficService,
   toTrafficServiceEntry,
   unavailableWorld,
@@ -287,10 +287,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     },
     complete: true,
     servicesServingGateway(selector) {
-      return services.objects().list().flatMap((object) => {
-        const view = serviceView(object);
-        return view && serviceServesGateway(view, selector) ? [view] : [];
-      });
+      return servingServices(services.objects().list().flatMap((object) => serviceView(object) ?? []), selector);
     },
     findService(namespace, name) {
       const object = services.objects().get(name, namespace);

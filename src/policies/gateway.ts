@@ -151,9 +151,7 @@ function portExposure(gateway: KubeObject, servers: readonly GatewayServer[], wo
   const selector = stringMap(spec.selector);
   if (selector === undefined) return [];
 
-  const serving = [...world.servicesServingGateway(selector)].sort(
-    (a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
-  );
+  const serving = world.servicesServingGateway(selector);
   if (serving.length === 0) {
     // `check` over files rarely includes the ingress gateway's Service: only a world that
     // knows every Service can tell that none serves this gateway.

@@ -49,10 +49,8 @@ export interface TrafficWorld {
    */
   readonly complete: boolean;
   /**
-   * The Services serving a Gateway's pods. Pods are not cached: a Service counts when its
-   * selector has every key of the gateway's selector with the same value (it then selects
-   * at least the pods the gateway selects, provided they carry the Service's other labels —
-   * true of Istio's gateway deployments). Services in every namespace count, as Istio by
+   * The Services serving a Gateway's pods (see gatewaySelectorMatch), the ones whose selector
+   * matches the gateway's most closely first. Services in every namespace count, as Istio by
    * default applies a Gateway's selector in all namespaces.
    */
   servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
@@ -153,12 +151,45 @@ function isKind(object: KubeObject, group: string, kind: string): boolean {
 // Matching rules shared by both worlds
 // ---------------------------------------------------------------------------------------------
 
-/** The offline approximation of "this Service selects the gateway's pods" (see TrafficWorld). */
-export function serviceServesGateway(service: TrafficService, gatewaySelector: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(gatewaySelector);
-  if (keys.length === 0 || service.selector === undefined) return false;
+/**
+ * How a Service's selector relates to a Gateway's, or undefined when it selects other pods.
+ * Istio counts a Service when it selects a pod the Gateway selects. Pods are not cached, so:
+ * - `same` or `subset` (every pair of the Service's selector is in the Gateway's): every pod
+ *   the Gateway selects carries those labels, so the Service selects it — certain;
+ * - `superset` (the Service's selector holds every pair of the Gateway's and more): it selects
+ *   those pods when they carry its other labels too — true of Istio's gateway deployments.
+ */
+export function gatewaySelectorMatch(
+  service: TrafficService,
+  gatewaySelector: Readonly<Record<string, string>>,
+): 'same' | 'subset' | 'superset' | undefined {
   const selector = service.selector;
-  return keys.every((key) => Object.hasOwn(selector, key) && selector[key] === gatewaySelector[key]);
+  const keys = Object.keys(gatewaySelector);
+  // A Service without a selector has its endpoints managed by hand: it selects no pods.
+  if (keys.length === 0 || selector === undefined) return undefined;
+  const own = Object.keys(selector);
+  const holds = (from: Readonly<Record<string, string>>, to: Readonly<Record<string, string>>, names: readonly string[]) =>
+    names.every((key) => Object.hasOwn(to, key) && to[key] === from[key]);
+  const isSubset = holds(selector, gatewaySelector, own);
+  const isSuperset = holds(gatewaySelector, selector, keys);
+  if (isSubset && isSuperset) return 'same';
+  return isSubset ? 'subset' : isSuperset ? 'superset' : undefined;
+}
+
+const MATCH_ORDER = { same: 0, subset: 1, superset: 2 } as const;
+
+/**
+ * The Services that serve a gateway's pods, best match first (then by namespace and name):
+ * the first is the one a fix should patch.
+ */
+export function servingServices(services: Iterable<TrafficService>, gatewaySelector: Readonly<Record<string, string>>): TrafficService[] {
+  const matches: { service: TrafficService; rank: number }[] = [];
+  for (const service of services) {
+    const match = gatewaySelectorMatch(service, gatewaySelector);
+    if (match !== undefined) matches.push({ service, rank: MATCH_ORDER[match] });
+  }
+  matches.sort((a, b) => a.rank - b.rank || a.service.namespace.localeCompare(b.service.namespace) || a.service.name.localeCompare(b.service.name));
+  return matches.map((match) => match.service);
 }
 
 /**
@@ -211,7 +242,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     available: true,
     unavailableReason: undefined,
     complete: options.complete ?? false,
-    servicesServingGateway: (selector) => [...services.values()].filter((service) => serviceServesGateway(service, selector)),
+    servicesServingGateway: (selector) => servingServices(services.values(), selector),
     findService: (namespace, name) => services.get(key(namespace, name)),
     gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
     serviceEntries: () => [...serviceEntries.values()],
