@@ -199,3 +199,17 @@ t.test('messages fit one admission warning even with long names', async (t) => {
   t.same(rules(violations).sort(), ['gateway-port-name-duplicate', 'gateway-port-not-exposed', 'gateway-port-not-exposed', 'gateway-port-not-exposed', 'gateway-protocol', 'gateway-tls-missing']);
   for (const v of violations) t.ok(fitsWarning(v), `${v.rule}: ${v.message.length}`);
 });
+
+t.test('the short kubectl patch for a UDP server still names the UDP protocol', async (t) => {
+  const world = worldFromObjects([svc('istio-system', 'istio-ingressgateway', [{ name: 'http', port: 80 }], { istio: 'ingressgateway' })]);
+  const [v] = validateGateway(gateway('g', [{ number: 5353, name: 'udp-dns-server', protocol: 'UDP' }]), world);
+  t.ok(v && fitsWarning(v));
+  t.notMatch(v?.message, /targetPort/, 'the short form was needed');
+  const json = /-p '(.*)'$/.exec(v?.message ?? '')?.[1] ?? 'null';
+  const [patch] = JSON.parse(json) as { value: Record<string, unknown> }[];
+  t.equal(patch?.value.protocol, 'UDP', v?.message ?? '');
+  t.equal(patch?.value.port, 5353);
+  const [tcp] = validateGateway(gateway('g', [{ number: 9000, name: 'tcp-dns-server', protocol: 'TCP' }]), world);
+  t.match(tcp?.message, /kubectl/);
+  t.notMatch(tcp?.message, /"protocol"/, 'TCP is the default and is left out of the short form');
+});

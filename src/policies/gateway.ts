@@ -203,7 +203,7 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
   const patch = (full: boolean) => {
     const value = full
       ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
-      : `{"name":"${portName}","port":${number}}`;
+      : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
     return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
       `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
   };
@@ -216,7 +216,8 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
     identity: `${rule}|${number}`,
     // The whole message must fit in one admission warning with the command intact. The
     // explicit patch (targetPort, protocol) only fits very short names; Kubernetes' defaults
-    // (targetPort = port, protocol TCP) make the shorter one equivalent.
+    // (targetPort = port, protocol TCP) make the shorter one equivalent — except for UDP,
+    // which the shorter one must still name.
     ...fitMessage(
       rule,
       `${path}: Service ${service} does not expose port ${number}${others}, so this server gets no traffic ` +
