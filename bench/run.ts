@@ -8,7 +8,7 @@
  *
  * Settings (environment): BENCH_SECONDS (window, default 4), BENCH_ROUNDS (default 3),
  * BENCH_CONCURRENCY (requests in flight, default 16), BENCH_SKIP (comma list of
- * micro,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers, e.g.
+ * micro,judge,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers, e.g.
  * `--max-semi-space-size=4`).
  */
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ import { runApiServer, type ApiServerResult } from './apiserver.ts';
 import { loadRequests, REQUEST_KINDS, type BenchRequest, type RequestKind } from './fixtures.ts';
 import { runAutocannon, runH2load, type LoadResult } from './load.ts';
 import { microTable, runMicro, type MicroResult } from './micro.ts';
+import { judgeTable, runJudgeTime } from './judge-time.ts';
 import { cpuTimeOf, DIST_CLI, freePort, sampleMemory, SERVER_NODE_ARGS, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 import { runStartup, type StartupResult } from './startup.ts';
 
@@ -312,6 +313,10 @@ async function main(): Promise<void> {
       const micro = runMicro();
       sections.push('### Per-object cost: handleValidate + handleMutate (median of many iterations)', microTable(micro));
       goals.push(...microGoals(micro));
+    }
+    if (!SKIP.has('judge')) {
+      progress('longest single judgement of large VirtualServices and Gateways');
+      sections.push('### Longest single judgement: large VirtualServices and Gateways', judgeTable(runJudgeTime()));
     }
     if (!SKIP.has('load')) {
       progress(`load: ${ROUNDS} rounds × ${SECONDS} s per server and protocol, ${CONCURRENCY} requests in flight`);

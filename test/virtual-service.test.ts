@@ -258,3 +258,16 @@ t.test('an IP address in sniHosts is a warning of its own (IST0133), not compare
   const withIpHost = validateVirtualService(virtualService('vs', { hosts: ['10.1.2.3'], tls: [{ match: [{ sniHosts: ['10.1.2.3'] }], route: [] }] }), 'default');
   t.same(rules(withIpHost), ['virtualservice-sni-hosts'], 'warned even when spec.hosts lists it');
 });
+
+t.test('8,000 uncovered sniHosts: one warning each, each message bounded whatever the size of spec.hosts', async (t) => {
+  const hosts = Array.from({ length: 8000 }, (_, i) => `h${i}.example.com`);
+  const sniHosts = Array.from({ length: 8000 }, (_, i) => `s${i}.example.com`);
+  const v = validateVirtualService(virtualService('vs', { hosts, tls: [{ match: [{ sniHosts: [...sniHosts, 'h42.example.com'] }], route: [] }] }), 'default');
+  t.equal(v.length, 8000, 'h42 is covered, every s<i> is not');
+  t.ok(v.every(fitsWarning), 'every message fits one warning');
+  t.ok(Math.max(...v.map((x) => x.message.length)) <= 256);
+  const [few] = validateVirtualService(virtualService('vs', { hosts: ['a.io', 'c.io', 'e.io'], tls: [{ match: [{ sniHosts: ['b.io'] }], route: [] }] }), 'default');
+  t.match(few?.message, /not covered by spec\.hosts \("a\.io", "c\.io", "e\.io"\)/, 'a short list is shown whole');
+  const [many] = validateVirtualService(virtualService('vs', { hosts: Array.from({ length: 8000 }, (_, i) => `h${i}.io`), tls: [{ match: [{ sniHosts: ['b.io'] }], route: [] }] }), 'default');
+  t.match(many?.message, /not covered by spec\.hosts \("h0\.io", "h1\.io", .*, \.\.\.\)/, 'a long one is cut after the first hosts');
+});

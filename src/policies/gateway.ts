@@ -157,23 +157,34 @@ function portExposure(gateway: KubeObject, servers: readonly GatewayServer[], wo
     // knows every Service can tell that none serves this gateway.
     return world.complete ? [noServingService(selector)] : [];
   }
+  // Computed once, so each server costs a lookup however many servers and ports there are.
+  const exposed = exposedPorts(serving);
+  const taken = new Set((serving[0] as TrafficService).ports.map((port) => port.name));
   const violations: Violation[] = [];
   for (const server of withPorts) {
     const number = server.number as number;
-    if (serving.some((service) => exposes(service, number))) continue;
-    violations.push(notExposed(server, number, serving));
+    if (exposed.has(number)) continue;
+    violations.push(notExposed(server, number, serving, taken));
   }
   return violations;
 }
 
 /**
- * Whether the Service lets traffic for a gateway server port reach the gateway pods. Istio's
+ * The server ports for which some serving Service lets traffic reach the gateway pods. Istio's
  * analyzer compares the server port with the Service's target port (what the pod listens on);
  * istiod also maps a Service port to its target port for gateways, so either one counts.
  * Only TCP ports carry gateway traffic.
  */
-function exposes(service: TrafficService, number: number): boolean {
-  return service.ports.some((port) => port.protocol === 'TCP' && (port.port === number || port.targetPort === number));
+function exposedPorts(services: readonly TrafficService[]): Set<unknown> {
+  const exposed = new Set<unknown>();
+  for (const service of services) {
+    for (const port of service.ports) {
+      if (port.protocol !== 'TCP') continue;
+      exposed.add(port.port);
+      exposed.add(port.targetPort);
+    }
+  }
+  return exposed;
 }
 
 function selectorText(selector: Readonly<Record<string, string>>): string {
@@ -194,11 +205,11 @@ function noServingService(selector: Readonly<Record<string, string>>): Violation
   };
 }
 
-function notExposed(server: GatewayServer, number: number, serving: readonly TrafficService[]): Violation {
+function notExposed(server: GatewayServer, number: number, serving: readonly TrafficService[], taken: ReadonlySet<string>): Violation {
   const rule = 'gateway-port-not-exposed';
   const target = serving[0] as TrafficService;
   const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
-  const portName = servicePortName(server, number, target);
+  const portName = servicePortName(server, number, taken);
   const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
   const patch = (full: boolean) => {
     const value = full
@@ -234,8 +245,7 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
  * The name for the new Service port: the server's own when it is a valid, unused Service port
  * name (the seed's `grpc-21000`), else `<protocol>-<number>`, e.g. `tcp-21000`.
  */
-function servicePortName(server: GatewayServer, number: number, service: TrafficService): string {
-  const taken = new Set(service.ports.map((port) => port.name));
+function servicePortName(server: GatewayServer, number: number, taken: ReadonlySet<string>): string {
   const own = server.name?.toLowerCase();
   if (own !== undefined && isValidServicePortName(own) && !taken.has(own)) return own;
   const parsed = server.protocol === undefined ? 'Unsupported' : parseProtocolWord(server.protocol);

@@ -18,11 +18,11 @@ import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
 import { DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
 import {
-  hostCoveredBy,
   unavailableViolation,
   type TrafficService,
   type TrafficWorld,
 } from './traffic-world.ts';
+import { HostPatterns } from './host-patterns.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 
@@ -99,7 +99,12 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
   const exportTo = Array.isArray(spec.exportTo) ? spec.exportTo.filter((target): target is string => typeof target === 'string') : [];
   const resolver = new DestinationResolver(world, namespace, exportTo);
+  // The same host and port give the same findings: each pair is looked at once.
+  const checked = new Set<string>();
   for (const destination of destinations) {
+    const pair = `${destination.port ?? ''}/${destination.host}`;
+    if (checked.has(pair)) continue;
+    checked.add(pair);
     for (const violation of destinationViolations(destination, namespace, world, resolver)) add(violation);
   }
   for (const ref of gateways) add(gatewayViolation(ref, namespace, world));
@@ -290,6 +295,9 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
   const hosts = Array.isArray(spec.hosts) ? spec.hosts.filter((h): h is string => typeof h === 'string') : [];
   const routes = Array.isArray(spec.tls) ? spec.tls : [];
   const violations: Violation[] = [];
+  // Built once per object: every SNI host is then checked in time linear in its length.
+  let patterns: HostPatterns | undefined;
+  let listed: string | undefined;
   routes.forEach((route: unknown, i) => {
     if (!isRecord(route) || !Array.isArray(route.match)) return;
     route.match.forEach((match: unknown, k) => {
@@ -298,12 +306,40 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
         if (typeof sni !== 'string') return;
         const path = `spec.tls[${i}].match[${k}].sniHosts[${m}]`;
         // Istio accepts an IP here with a warning and does not compare it with spec.hosts.
-        if (isIP(sni) !== 0) violations.push(sniIsAddress(path, sni));
-        else if (!hosts.some((host) => hostCoveredBy(sni, host))) violations.push(sniNotCovered(path, sni, hosts));
+        if (isIP(sni) !== 0) {
+          violations.push(sniIsAddress(path, sni));
+          return;
+        }
+        patterns ??= new HostPatterns(hosts);
+        if (patterns.covers(sni)) return;
+        listed ??= listHosts(hosts);
+        violations.push(sniNotCovered(path, sni, listed));
       });
     });
   });
   return violations;
+}
+
+/**
+ * A message shows at most this much of spec.hosts (one admission warning holds 256
+ * characters), so describing it costs the same for ten hosts or ten thousand.
+ */
+const LISTED_HOSTS_LENGTH = 36;
+
+/** How a message describes spec.hosts: empty, or the first hosts quoted, as many as fit. */
+function listHosts(hosts: readonly string[]): string {
+  if (hosts.length === 0) return 'spec.hosts is empty';
+  const shown: string[] = [];
+  let length = 0;
+  for (const host of hosts) {
+    const quoted = quote(host.length > LISTED_HOSTS_LENGTH ? `${host.slice(0, LISTED_HOSTS_LENGTH)}...` : host);
+    if (shown.length > 0 && length + quoted.length + 2 > LISTED_HOSTS_LENGTH) {
+      return `not covered by spec.hosts (${shown.join(', ')}, ...)`;
+    }
+    shown.push(quoted);
+    length += quoted.length + 2;
+  }
+  return `not covered by spec.hosts (${shown.join(', ')})`;
 }
 
 function sniIsAddress(path: string, sni: string): Violation {
@@ -318,9 +354,8 @@ function sniIsAddress(path: string, sni: string): Violation {
   };
 }
 
-function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
+function sniNotCovered(path: string, sni: string, listed: string): Violation {
   const rule = 'virtualservice-sni-hosts';
-  const listed = hosts.length === 0 ? 'spec.hosts is empty' : `not covered by spec.hosts (${hosts.map(quote).join(', ')})`;
   const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
   const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
   return {
