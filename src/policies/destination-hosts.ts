@@ -19,7 +19,7 @@
  */
 import type { TrafficService, TrafficServiceEntry, TrafficWorld } from './traffic-world.ts';
 
-const CLUSTER_DOMAIN = 'cluster.local';
+export const CLUSTER_DOMAIN = 'cluster.local';
 const SERVICE_SUFFIX = `.svc.${CLUSTER_DOMAIN}`;
 
 /** What a destination host resolved to: the object and the port numbers it declares. */
@@ -54,7 +54,7 @@ const EVERYWHERE = '*';
  * The namespaces a ServiceEntry (or Service) is exported to, `.` made its own; `*` alone when it is
  * exported everywhere (no `exportTo`, or `*` among them).
  */
-export function exportScopes(exportTo: readonly string[], namespace: string): string[] {
+function exportScopes(exportTo: readonly string[], namespace: string): string[] {
   if (exportTo.length === 0 || exportTo.includes(EVERYWHERE)) return [EVERYWHERE];
   return exportTo.map((target) => (target === '.' ? namespace : target));
 }

@@ -16,7 +16,7 @@
  */
 import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
-import { DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
+import { CLUSTER_DOMAIN, DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
 import {
   unavailableViolation,
   type TrafficService,
@@ -27,7 +27,6 @@ import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
-const CLUSTER_DOMAIN = 'cluster.local';
 
 /** One `route[].destination` of an http, tls or tcp route, or an http mirror. */
 interface RouteDestination {
