@@ -23,8 +23,6 @@ import {
   toTrafficService,
   toTrafficServiceEntry,
   unavailableWorld,
-  type TrafficService,
-  type TrafficServiceEntry,
   type TrafficWorld,
 } from '../policies/traffic-world.ts';
 import { describeError, ISTIO_RESOURCES, LIST_TIMEOUT_MS, servedIstioVersion, withTimeout, type IstioResource } from './istio-resources.ts';
@@ -223,6 +221,19 @@ function istioSource(kubeConfig: KubeConfig, resource: IstioResource): Source {
   };
 }
 
+/** `convert`, computed once per object (kept as long as the object is). */
+function cachedPerObject<T>(convert: (object: KubeObject) => T | undefined): (object: KubernetesObject) => T | undefined {
+  const views = new WeakMap<object, T | null>();
+  return (object) => {
+    let view = views.get(object);
+    if (view === undefined) {
+      view = convert(object as KubeObject) ?? null;
+      views.set(object, view);
+    }
+    return view ?? undefined;
+  };
+}
+
 /** Starts the caches (in the background) and returns the world that reads them. */
 export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches {
   const timing = {
@@ -256,24 +267,8 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   for (const cache of caches) cache.start();
 
   // Conversions are cached per object: informer objects are replaced, never mutated.
-  const serviceViews = new WeakMap<object, TrafficService | null>();
-  const entryViews = new WeakMap<object, TrafficServiceEntry | null>();
-  const serviceView = (object: KubernetesObject): TrafficService | undefined => {
-    let view = serviceViews.get(object);
-    if (view === undefined) {
-      view = toTrafficService(object as KubeObject) ?? null;
-      serviceViews.set(object, view);
-    }
-    return view ?? undefined;
-  };
-  const entryView = (object: KubernetesObject): TrafficServiceEntry | undefined => {
-    let view = entryViews.get(object);
-    if (view === undefined) {
-      view = toTrafficServiceEntry(object as KubeObject) ?? null;
-      entryViews.set(object, view);
-    }
-    return view ?? undefined;
-  };
+  const serviceView = cachedPerObject(toTrafficService);
+  const entryView = cachedPerObject(toTrafficServiceEntry);
 
   const world: TrafficWorld = {
     get available() {
