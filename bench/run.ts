@@ -10,7 +10,7 @@
  * Settings (environment): BENCH_H2_SECONDS (run of the HTTP/2 comparison, default 5),
  * BENCH_H2_ROUNDS (default 3), BENCH_SECONDS (window of the mix, default 4), BENCH_ROUNDS
  * (default 3), BENCH_CONCURRENCY (requests in flight in the mix, default 32), BENCH_SKIP (comma
- * list of micro,h2,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers
+ * list of micro,judge,h2,load,startup,apiserver), BENCH_SERVER_NODE_ARGS (node flags for both servers
  * in the mix; default the image's NODE_OPTIONS, empty for none).
  */
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ import { loadRequests, REQUEST_KINDS, type BenchRequest, type RequestKind } from
 import { runAutocannon, runH2load } from './load.ts';
 import { aggregate, check, fmt, type WindowResult } from './summary.ts';
 import { microTable, runMicro, type MicroResult } from './micro.ts';
+import { judgeTable, runJudgeTime } from './judge-time.ts';
 import { cpuTimeOf, DIST_CLI, freePort, sampleMemory, SERVER_NODE_ARGS, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 import { runStartup, type StartupResult } from './startup.ts';
 
@@ -263,6 +264,10 @@ async function main(): Promise<void> {
       const comparison = comparisonTables(await runComparison({ certDir, scratch, seconds: H2_SECONDS, rounds: H2_ROUNDS, progress }));
       sections.push('### As the API server calls: HTTP/2, the webhook next to a bare echo (same transport, same image settings, alternating)', comparison.table, '', comparison.notes);
       goals.push(...comparison.goals);
+    }
+    if (!SKIP.has('judge')) {
+      progress('longest single judgement of large VirtualServices and Gateways');
+      sections.push('### Longest single judgement: large VirtualServices and Gateways', judgeTable(runJudgeTime()));
     }
     if (!SKIP.has('load')) {
       progress(`load: ${ROUNDS} rounds × ${SECONDS} s per server and protocol, ${CONCURRENCY} requests in flight`);

@@ -110,7 +110,7 @@ t.test('a Service exposes a server port as its port or its targetPort, TCP only'
   t.same(check([{ name: 'http2', port: 80, targetPort: 'http' }], 80), [], 'a named targetPort still exposes the port');
 });
 
-t.test('which Services serve a Gateway: every gateway selector key, same value, any namespace', async (t) => {
+t.test('which Services serve a Gateway: selectors equal, one within the other, any namespace', async (t) => {
   const gw = gateway('g', [{ number: 21000, name: 'tcp', protocol: 'TCP' }], { namespace: 'apps', selector: { istio: 'ingressgateway' } });
   const serves = (selector: Record<string, string> | undefined) =>
     validateGateway(gw, worldFromObjects([svc('istio-system', 'ingress', [{ name: 'tcp', port: 21000 }], selector)], { complete: true })).length === 0;
@@ -119,6 +119,9 @@ t.test('which Services serve a Gateway: every gateway selector key, same value, 
   t.notOk(serves({ istio: 'eastwestgateway' }), 'other value');
   t.notOk(serves({ app: 'istio-ingressgateway' }), 'lacks the gateway key');
   t.notOk(serves(undefined), 'a Service without a selector selects no pods');
+  const narrowGateway = gateway('g', [{ number: 21000, name: 'tcp', protocol: 'TCP' }], { selector: { istio: 'ingressgateway', app: 'istio-ingressgateway' } });
+  const subsetWorld = worldFromObjects([svc('istio-system', 'istio-ingressgateway', [{ name: 'tcp', port: 21000 }], { istio: 'ingressgateway' })], { complete: true });
+  t.same(validateGateway(narrowGateway, subsetWorld), [], 'a Service selecting fewer of the gateway labels selects its pods');
 
   const many = worldFromObjects([
     svc('istio-system', 'a-ingress', [{ name: 'http', port: 80 }], { istio: 'ingressgateway' }),
@@ -127,6 +130,15 @@ t.test('which Services serve a Gateway: every gateway selector key, same value, 
   t.same(validateGateway(gw, many), [], 'any serving Service exposing the port is enough');
   const [v] = validateGateway(gateway('g', [{ number: 7000, name: 'tcp-7000', protocol: 'TCP' }]), many);
   t.match(v?.message, /istio-system\/a-ingress/, 'the fix names the first Service');
+
+  // The ingress gateway's own Service selects a subset of the Gateway's labels; another
+  // Service wanting more labels (a canary) must not become the patch target.
+  const realWorld = worldFromObjects([
+    svc('istio-system', 'canary', [{ name: 'http', port: 80 }], { istio: 'ingressgateway', app: 'istio-ingressgateway', version: 'canary' }),
+    svc('istio-system', 'istio-ingressgateway', [{ name: 'http', port: 80 }], { istio: 'ingressgateway' }),
+  ], { complete: true });
+  const [fix] = validateGateway(gateway('g', [{ number: 7000, name: 'tcp-7000', protocol: 'TCP' }], { selector: { istio: 'ingressgateway', app: 'istio-ingressgateway' } }), realWorld);
+  t.match(fix?.message, /patch svc istio-ingressgateway /, 'the patch aims at the Service certain to select the pods');
 });
 
 t.test('no serving Service: silent offline (ingress Service not in the files), a warning when the world is complete', async (t) => {
@@ -186,4 +198,18 @@ t.test('messages fit one admission warning even with long names', async (t) => {
   ]), world);
   t.same(rules(violations).sort(), ['gateway-port-name-duplicate', 'gateway-port-not-exposed', 'gateway-port-not-exposed', 'gateway-port-not-exposed', 'gateway-protocol', 'gateway-tls-missing']);
   for (const v of violations) t.ok(fitsWarning(v), `${v.rule}: ${v.message.length}`);
+});
+
+t.test('the short kubectl patch for a UDP server still names the UDP protocol', async (t) => {
+  const world = worldFromObjects([svc('istio-system', 'istio-ingressgateway', [{ name: 'http', port: 80 }], { istio: 'ingressgateway' })]);
+  const [v] = validateGateway(gateway('g', [{ number: 5353, name: 'udp-dns-server', protocol: 'UDP' }]), world);
+  t.ok(v && fitsWarning(v));
+  t.notMatch(v?.message, /targetPort/, 'the short form was needed');
+  const json = /-p '(.*)'$/.exec(v?.message ?? '')?.[1] ?? 'null';
+  const [patch] = JSON.parse(json) as { value: Record<string, unknown> }[];
+  t.equal(patch?.value.protocol, 'UDP', v?.message ?? '');
+  t.equal(patch?.value.port, 5353);
+  const [tcp] = validateGateway(gateway('g', [{ number: 9000, name: 'tcp-dns-server', protocol: 'TCP' }]), world);
+  t.match(tcp?.message, /kubectl/);
+  t.notMatch(tcp?.message, /"protocol"/, 'TCP is the default and is left out of the short form');
 });

@@ -148,7 +148,7 @@ t.test('first sync: lists, then serves lookups from the caches; watch events upd
   t.equal(world.servicesServingGateway({ istio: 'ingressgateway' })[0]?.name, 'istio-ingressgateway');
   t.ok(world.gatewayExists('istio-system', 'public'));
   t.notOk(world.gatewayExists('default', 'public'));
-  t.ok(world.hostCoveredByServiceEntry('api.example.com', 'web'));
+  t.same(world.serviceEntries().map((entry) => entry.hosts), [['*.example.com']]);
 
   const before = api.requests.length;
   api.put('services', asStored(svc('shop', 'reviews', [{ name: 'http', port: 9080 }])));

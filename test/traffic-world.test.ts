@@ -2,8 +2,8 @@
 import t from 'tap';
 import {
   hostCoveredBy,
-  serviceEntryVisibleFrom,
-  serviceServesGateway,
+  gatewaySelectorMatch,
+  servingServices,
   toTrafficService,
   worldFromObjects,
 } from '../src/policies/traffic-world.ts';
@@ -13,7 +13,8 @@ import { gateway, ingressService, serviceEntry, svc, virtualService } from './he
 t.test('hostCoveredBy mirrors Istio host.Name.SubsetOf', async (t) => {
   const table: [string, string, boolean][] = [
     ['a.example.com', 'a.example.com', true],
-    ['A.Example.com', 'a.example.COM', true],
+    ['A.Example.com', 'a.example.com', false],
+    ['a.example.com', '*.Example.com', false],
     ['a.example.com', 'b.example.com', false],
     ['a.example.com', '*.example.com', true],
     ['b.a.example.com', '*.example.com', true],
@@ -29,24 +30,21 @@ t.test('hostCoveredBy mirrors Istio host.Name.SubsetOf', async (t) => {
   for (const [host, pattern, expected] of table) t.equal(hostCoveredBy(host, pattern), expected, `${host} within ${pattern}`);
 });
 
-t.test('serviceServesGateway: the Service selector holds every gateway selector pair', async (t) => {
+t.test('gatewaySelectorMatch: a Service selector equal to, within, or holding the gateway selector', async (t) => {
   const service = toTrafficService(ingressService());
   t.ok(service);
   if (!service) return;
-  t.ok(serviceServesGateway(service, { istio: 'ingressgateway' }));
-  t.ok(serviceServesGateway(service, { istio: 'ingressgateway', app: 'istio-ingressgateway' }));
-  t.notOk(serviceServesGateway(service, { istio: 'ingressgateway', version: 'v2' }));
-  t.notOk(serviceServesGateway(service, {}));
-});
-
-t.test('serviceEntryVisibleFrom follows exportTo', async (t) => {
-  const entry = (exportTo: string[]) => ({ namespace: 'ext', hosts: ['x'], exportTo });
-  t.ok(serviceEntryVisibleFrom(entry([]), 'web'), 'default: everywhere');
-  t.ok(serviceEntryVisibleFrom(entry(['*']), 'web'));
-  t.ok(serviceEntryVisibleFrom(entry(['.']), 'ext'));
-  t.notOk(serviceEntryVisibleFrom(entry(['.']), 'web'));
-  t.ok(serviceEntryVisibleFrom(entry(['shop', 'web']), 'web'));
-  t.notOk(serviceEntryVisibleFrom(entry(['shop']), 'web'));
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', app: 'istio-ingressgateway' }), 'same');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway' }), 'superset', 'the Service asks for more labels');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', app: 'istio-ingressgateway', version: 'v2' }), 'subset', 'every gateway pod has the Service labels');
+  t.equal(gatewaySelectorMatch(service, { istio: 'ingressgateway', version: 'v2' }), undefined, 'neither: no pod is known to match both');
+  t.equal(gatewaySelectorMatch(service, { istio: 'egressgateway' }), undefined);
+  t.equal(gatewaySelectorMatch(service, {}), undefined);
+  const selectorless = toTrafficService(svc('istio-system', 'manual', [{ port: 80 }], undefined));
+  t.equal(selectorless && gatewaySelectorMatch(selectorless, { istio: 'ingressgateway' }), undefined, 'no selector: no pods');
+  const views = [svc('b', 'wide', [{ port: 1 }], { istio: 'ingressgateway', app: 'x', extra: 'y' }), svc('b', 'narrow', [{ port: 1 }], { istio: 'ingressgateway' }), svc('a', 'exact', [{ port: 1 }], { istio: 'ingressgateway', app: 'x' })]
+    .map((object) => toTrafficService(object)).filter((view) => view !== undefined);
+  t.same(servingServices(views, { istio: 'ingressgateway', app: 'x' }).map((view) => view.name), ['exact', 'narrow', 'wide'], 'best match first');
 });
 
 t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio version; other kinds ignored', async (t) => {
@@ -62,14 +60,13 @@ t.test('worldFromObjects: Services, Gateways, ServiceEntries of any Istio versio
     null as never,
     'junk' as never,
   ]);
-  t.same(world.findService('shop', 'reviews'), { namespace: 'shop', name: 'reviews', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 'http' }] });
+  t.same(world.findService('shop', 'reviews'), { namespace: 'shop', name: 'reviews', selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 'http' }], exportTo: [] });
   t.ok(world.findService('default', 'nameless-ns'), 'no namespace: default, where kubectl puts it');
   t.equal(world.findService('shop', 'fake'), undefined, 'a Service kind of another group is not a Service');
   t.ok(world.gatewayExists('shop', 'gw1'));
   t.ok(world.gatewayExists('shop', 'gw2'));
   t.notOk(world.gatewayExists('shop', 'k8s-gw'), 'Gateway API Gateways are not Istio Gateways');
-  t.ok(world.hostCoveredByServiceEntry('api.example.com', 'web'));
-  t.notOk(world.hostCoveredByServiceEntry('other.example.com', 'web'));
+  t.same(world.serviceEntries(), [{ namespace: 'ext', name: 'api', hosts: ['api.example.com'], exportTo: [], ports: [443] }]);
   t.equal(world.available, true);
   t.equal(world.complete, false);
   t.equal(worldFromObjects([], { complete: true }).complete, true);

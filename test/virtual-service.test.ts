@@ -1,6 +1,6 @@
 /** VirtualService rules: sniHosts (always) and the destination/port/gateway rules (with a world). */
 import t from 'tap';
-import { gatewayRefTarget, serviceForHost, validateVirtualService } from '../src/policies/virtual-service.ts';
+import { gatewayRefTarget, validateVirtualService } from '../src/policies/virtual-service.ts';
 import { unavailableWorld, worldFromObjects } from '../src/policies/traffic-world.ts';
 import type { Violation } from '../src/policies/types.ts';
 import { byName, gateway, httpTo, seed, serviceEntry, svc, virtualService } from './helpers/traffic.ts';
@@ -29,21 +29,24 @@ t.test("the seed's VirtualServices without their Services and Gateways warn, onc
   }
 });
 
-t.test('virtualservice-destination-not-found: short names and cross-namespace hosts', async (t) => {
+t.test('virtualservice-destination-not-found: hosts resolved as Istio resolves them', async (t) => {
   const world = worldFromObjects([svc('shop', 'reviews', [{ name: 'http', port: 9080 }])]);
   const check = (host: string, ns = 'shop') => rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo(host)] }, ns), ns, world));
   t.same(check('reviews'), [], 'short name, same namespace');
+  t.same(check('reviews.shop.svc.cluster.local', 'web'), [], 'the full name from another namespace');
   t.same(check('reviews', 'web'), ['virtualservice-destination-not-found'], 'short name from another namespace');
-  for (const host of ['reviews.shop', 'reviews.shop.svc', 'reviews.shop.svc.cluster.local', 'Reviews.Shop.SVC.cluster.local']) {
-    t.same(check(host, 'web'), [], `${host} from another namespace`);
+  for (const host of ['reviews.shop', 'reviews.shop.svc', 'Reviews.Shop.SVC.cluster.local', 'reviews.shop.svc.cluster.local.', 'reviews.web',
+    'reviews.web.svc.cluster.local', 'ratings.shop.svc.cluster.local', 'reviews.shop.svc.example.com', '*.shop.svc.cluster.local', '10.0.0.7', '::1']) {
+    t.same(check(host, 'web'), ['virtualservice-destination-not-found'], `${host} is taken literally and names nothing`);
   }
-  for (const host of ['reviews.web', 'reviews.web.svc.cluster.local', 'ratings.shop.svc.cluster.local', 'reviews.shop.svc.example.com']) {
-    t.same(check(host, 'web'), ['virtualservice-destination-not-found'], host);
-  }
-  t.same(check('*.shop.svc.cluster.local'), [], 'wildcards name no single Service');
-  t.same(check('10.0.0.7'), [], 'IP addresses are not looked up');
-  t.same(serviceForHost('reviews.shop.svc.cluster.local', 'web'), { namespace: 'shop', name: 'reviews' });
-  t.equal(serviceForHost('api.example.com', 'web'), undefined);
+  const [literal] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('reviews.shop')] }, 'web'), 'web', world);
+  t.match(literal?.message, /Istio takes a host with a dot literally, so "reviews\.shop" is not Service shop\/reviews.*write "reviews\.shop\.svc\.cluster\.local"/);
+  t.ok(literal && fitsWarning(literal));
+  const [ip] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('10.0.0.7')] }, 'web'), 'web', world);
+  t.match(ip?.message, /"10\.0\.0\.7" matches no Service and no ServiceEntry/);
+  t.same(check('10.0.0.7', 'web'), ['virtualservice-destination-not-found']);
+  const withEntry = worldFromObjects([serviceEntry('web', 'ip', ['10.0.0.7'])]);
+  t.same(rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('10.0.0.7', 443)] }, 'web'), 'web', withEntry)), [], 'an IP a ServiceEntry lists as a host');
 });
 
 t.test('external hosts: covered by a ServiceEntry in the input (wildcards, exportTo)', async (t) => {
@@ -56,6 +59,11 @@ t.test('external hosts: covered by a ServiceEntry in the input (wildcards, expor
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['*.example.com'])]), [], 'wildcard host');
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['*'])]), [], '* covers all');
   t.same(check('example.com', [serviceEntry('web', 'ext', ['*.example.com'])]), ['virtualservice-destination-not-found'], '*.example.com does not cover example.com');
+  t.same(check('Api.example.com', [serviceEntry('web', 'ext', ['api.example.com'])]), ['virtualservice-destination-not-found'], 'exact, not case-folded');
+  t.same(check('*.api.example.com', [serviceEntry('other', 'ext', ['*.example.com'])]), [], 'a narrower wildcard destination');
+  t.same(check('api', [serviceEntry('web', 'ext', ['api'])]), [], 'a short ServiceEntry host is completed in its namespace');
+  t.same(check('api', [serviceEntry('other', 'ext', ['api'])]), ['virtualservice-destination-not-found'], '... not in the VirtualService\'s');
+  t.same(check('api.other.svc.cluster.local', [serviceEntry('other', 'ext', ['api'])]), []);
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['api.example.com'], ['.'])]), ['virtualservice-destination-not-found'], 'exportTo "." hides it from other namespaces');
   t.same(check('api.example.com', [serviceEntry('web', 'ext', ['api.example.com'], ['.'])]), [], 'exportTo "." from its own namespace');
   t.same(check('api.example.com', [serviceEntry('other', 'ext', ['api.example.com'], ['web'])]), [], 'exportTo lists the namespace');
@@ -165,4 +173,101 @@ t.test('messages fit one admission warning even with long names', async (t) => {
   }), 'default', world);
   t.same(rules(v).sort(), ['virtualservice-destination-not-found', 'virtualservice-gateway-not-found', 'virtualservice-port-not-found', 'virtualservice-port-required', 'virtualservice-sni-hosts']);
   for (const x of v) t.ok(fitsWarning(x), `${x.rule}: ${x.message.length}`);
+});
+
+t.test('mirrors are destinations: host and port checked', async (t) => {
+  const world = worldFromObjects([svc('shop', 'reviews', [{ name: 'http', port: 9080 }, { name: 'grpc', port: 9090 }])]);
+  const vs = virtualService('vs', {
+    hosts: ['x'],
+    http: [{
+      route: [{ destination: { host: 'reviews', port: { number: 9080 } } }],
+      mirror: { host: 'shadow' },
+      mirrors: [{ destination: { host: 'reviews', port: { number: 9999 } } }, { destination: { host: 'reviews' } }, 'junk'],
+    }],
+  }, 'shop');
+  const v = validateVirtualService(vs, 'shop', world);
+  t.same(rules(v), ['virtualservice-destination-not-found', 'virtualservice-port-not-found', 'virtualservice-port-required']);
+  t.same(v.map((x) => x.field), ['spec.http[0].mirror.host', 'spec.http[0].mirrors[0].destination.port.number', 'spec.http[0].mirrors[1].destination.port']);
+  const fine = virtualService('vs', { hosts: ['x'], http: [{ route: [], mirror: { host: 'reviews', port: { number: 9090 } }, mirrors: [{ destination: { host: 'reviews', port: { number: 9080 } } }] }] }, 'shop');
+  t.same(validateVirtualService(fine, 'shop', world), []);
+});
+
+t.test('ServiceEntry ports: IST0101 host:port for an undeclared port, IST0112 for several and none named', async (t) => {
+  const entry = (ports: number[]) => ({ ...serviceEntry('web', 'ext', ['api.example.com']), spec: { hosts: ['api.example.com'], ports: ports.map((number) => ({ number, name: `p-${number}`, protocol: 'TLS' })) } });
+  const check = (port: number | undefined, ports: number[]) =>
+    validateVirtualService(virtualService('vs', { hosts: ['x'], tcp: [httpTo('api.example.com', port)] }, 'web'), 'web', worldFromObjects([entry(ports)]));
+  t.same(check(443, [443]), []);
+  t.same(check(undefined, [443]), [], 'one port: none needed');
+  const [missing, ...rest] = check(8443, [443, 9443]);
+  t.equal(rest.length, 0);
+  t.equal(missing?.rule, 'virtualservice-port-not-found');
+  t.match(missing?.message, /ServiceEntry web\/ext has no port 8443, so Istio cannot route "api\.example\.com:8443" \(IST0101\); use one of its ports: 443, 9443/);
+  const [required] = check(undefined, [443, 9443]);
+  t.equal(required?.rule, 'virtualservice-port-required');
+  t.match(required?.message, /ServiceEntry web\/ext has several ports \(443, 9443\).*IST0112/);
+  t.same(rules(check(443, [])), ['virtualservice-port-not-found'], 'a ServiceEntry without ports has none to route to');
+  const many = check(1, Array.from({ length: 40 }, (_, i) => 1000 + i));
+  t.match(many[0]?.message, /1015, \.\.\./, 'long port lists are elided');
+  t.ok(many.every(fitsWarning));
+});
+
+t.test('exportTo: the Service annotation and the VirtualService spec limit who sees a destination', async (t) => {
+  const exported = (value: string) => {
+    const service = svc('shop', 'reviews', [{ name: 'http', port: 9080 }]);
+    return { ...service, metadata: { ...service.metadata, annotations: { 'networking.istio.io/exportTo': value } } };
+  };
+  const check = (objects: Parameters<typeof worldFromObjects>[0], ns: string, exportTo?: string[], host = 'reviews.shop.svc.cluster.local') =>
+    rules(validateVirtualService(virtualService('vs', { hosts: ['x'], ...(exportTo ? { exportTo } : {}), http: [httpTo(host)] }, ns), ns, worldFromObjects(objects)));
+  const missing = ['virtualservice-destination-not-found'];
+  t.same(check([exported('.')], 'shop'), [], '"." is seen from its own namespace');
+  t.same(check([exported('.')], 'shop', undefined, 'reviews'), [], '... by its short name too');
+  t.same(check([exported('.')], 'web'), missing, '"." hides it from other namespaces');
+  t.same(check([exported('web,other')], 'web'), [], 'a listed namespace sees it');
+  t.same(check([exported('other')], 'web'), missing, 'an unlisted one does not');
+  t.same(check([exported('web, other')], 'other'), missing, 'names are taken as written, spaces included');
+  t.same(check([exported('*')], 'web'), []);
+  t.same(check([exported('')], 'web'), [], 'an empty annotation exports everywhere');
+  t.same(check([exported('other')], 'web', ['other']), [], "the VirtualService's exportTo namespaces are where it looks");
+  t.same(check([exported('.')], 'shop', ['*']), missing, 'a VirtualService exported everywhere sees only what is exported everywhere');
+  t.same(check([exported('.')], 'shop', ['.']), [], '"." in the VirtualService is its own namespace');
+  t.same(check([svc('shop', 'reviews', [{ name: 'http', port: 9080 }])], 'web', ['other']), [], 'a Service exported everywhere is always seen');
+  t.same(check([serviceEntry('ext', 'api', ['api.example.com'], ['other'])], 'web', ['other'], 'api.example.com'), [], 'the same for ServiceEntries');
+  t.same(check([serviceEntry('ext', 'api', ['api.example.com'], ['other'])], 'web', undefined, 'api.example.com'), missing);
+  t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['other'])], 'web', ['other'], 'api.example.com'), missing, 'wildcard hosts count only when exported everywhere or to its own namespace');
+  t.same(check([serviceEntry('ext', 'api', ['*.example.com'], ['web'])], 'web', ['other'], 'api.example.com'), []);
+});
+
+t.test('a Service without ports still gets its port checked', async (t) => {
+  const world = worldFromObjects([svc('shop', 'headless', [])]);
+  const check = (port?: number) => rules(validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('headless', port)] }, 'shop'), 'shop', world));
+  t.same(check(8080), ['virtualservice-port-not-found'], 'Istio has no port of it to route to');
+  t.same(check(), [], 'no port named: nothing to choose between');
+  const [v] = validateVirtualService(virtualService('vs', { hosts: ['x'], http: [httpTo('headless', 8080)] }, 'shop'), 'shop', world);
+  t.match(v?.message, /Service shop\/headless has no port 8080/);
+});
+
+t.test('an IP address in sniHosts is a warning of its own (IST0133), not compared with spec.hosts', async (t) => {
+  const vs = (sniHosts: string[]) => virtualService('vs', { hosts: ['a.example.com'], tls: [{ match: [{ sniHosts }], route: [] }] });
+  const v = validateVirtualService(vs(['10.1.2.3', '::1', 'a.example.com']), 'default');
+  t.same(rules(v), ['virtualservice-sni-hosts', 'virtualservice-sni-hosts']);
+  t.same(v.map((x) => x.field), ['spec.tls[0].match[0].sniHosts[0]', 'spec.tls[0].match[0].sniHosts[1]']);
+  t.match(v[0]?.message, /SNI host "10\.1\.2\.3" is an IP address; .*IST0133/);
+  t.notMatch(v[0]?.message, /rejects/);
+  t.equal(v[0]?.severity, 'warning');
+  t.ok(v.every(fitsWarning));
+  const withIpHost = validateVirtualService(virtualService('vs', { hosts: ['10.1.2.3'], tls: [{ match: [{ sniHosts: ['10.1.2.3'] }], route: [] }] }), 'default');
+  t.same(rules(withIpHost), ['virtualservice-sni-hosts'], 'warned even when spec.hosts lists it');
+});
+
+t.test('8,000 uncovered sniHosts: one warning each, each message bounded whatever the size of spec.hosts', async (t) => {
+  const hosts = Array.from({ length: 8000 }, (_, i) => `h${i}.example.com`);
+  const sniHosts = Array.from({ length: 8000 }, (_, i) => `s${i}.example.com`);
+  const v = validateVirtualService(virtualService('vs', { hosts, tls: [{ match: [{ sniHosts: [...sniHosts, 'h42.example.com'] }], route: [] }] }), 'default');
+  t.equal(v.length, 8000, 'h42 is covered, every s<i> is not');
+  t.ok(v.every(fitsWarning), 'every message fits one warning');
+  t.ok(Math.max(...v.map((x) => x.message.length)) <= 256);
+  const [few] = validateVirtualService(virtualService('vs', { hosts: ['a.io', 'c.io', 'e.io'], tls: [{ match: [{ sniHosts: ['b.io'] }], route: [] }] }), 'default');
+  t.match(few?.message, /not covered by spec\.hosts \("a\.io", "c\.io", "e\.io"\)/, 'a short list is shown whole');
+  const [many] = validateVirtualService(virtualService('vs', { hosts: Array.from({ length: 8000 }, (_, i) => `h${i}.io`), tls: [{ match: [{ sniHosts: ['b.io'] }], route: [] }] }), 'default');
+  t.match(many?.message, /not covered by spec\.hosts \("h0\.io", "h1\.io", .*, \.\.\.\)/, 'a long one is cut after the first hosts');
 });

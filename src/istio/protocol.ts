@@ -6,6 +6,8 @@
  * protocol sniffing — the situation this project exists to prevent.
  */
 
+import { goToLower } from './go-lower-case.ts';
+
 export type IstioProtocol =
   | 'TCP'
   | 'UDP'
@@ -57,9 +59,13 @@ const KUBERNETES_APP_PROTOCOLS: ReadonlyMap<string, IstioProtocol> = new Map([
 
 const GRPC_WEB = 'grpc-web';
 
-/** Parses one protocol word, ignoring case; anything else is Unsupported. */
+/** Parses one protocol word, ignoring case as Istio does (Go's lower-casing); anything else is Unsupported. */
 export function parseProtocolWord(word: string): IstioProtocol {
-  return PROTOCOL_WORDS.get(word.toLowerCase()) ?? 'Unsupported';
+  return PROTOCOL_WORDS.get(goToLower(word)) ?? 'Unsupported';
+}
+
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
 }
 
 export interface PortDescription {
@@ -83,7 +89,9 @@ export function classifyPort(port: PortDescription): IstioProtocol {
   }
 
   let result: IstioProtocol;
-  if (label.length >= GRPC_WEB.length && label.slice(0, GRPC_WEB.length).toLowerCase() === GRPC_WEB) {
+  // Istio compares the first bytes case-insensitively; every byte of `grpc-web` is ASCII, so
+  // only ASCII letters can match them and ASCII lower-casing decides.
+  if (label.length >= GRPC_WEB.length && asciiLower(label.slice(0, GRPC_WEB.length)) === GRPC_WEB) {
     result = 'GRPC-Web';
   } else {
     const dash = label.indexOf('-');

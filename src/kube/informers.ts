@@ -22,8 +22,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } f
 import type { Logger } from '../observability/logger.ts';
 import {
   ISTIO_NETWORKING_GROUP,
-  serviceEntriesCover,
-  serviceServesGateway,
+  servingServices,
   toTrafficService,
   toTrafficServiceEntry,
   unavailableWorld,
@@ -310,7 +309,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     },
     complete: true,
     servicesServingGateway(selector) {
-      return services.views().filter((service) => serviceServesGateway(service, selector));
+      return servingServices(services.views(), selector);
     },
     findService(namespace, name) {
       return services.find(namespace, name);
@@ -318,8 +317,8 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     gatewayExists(namespace, name) {
       return gateways.find(namespace, name) !== undefined;
     },
-    hostCoveredByServiceEntry(host, namespace) {
-      return serviceEntriesCover(serviceEntries.views(), host, namespace);
+    serviceEntries() {
+      return serviceEntries.views();
     },
   };
 

@@ -151,31 +151,40 @@ function portExposure(gateway: KubeObject, servers: readonly GatewayServer[], wo
   const selector = stringMap(spec.selector);
   if (selector === undefined) return [];
 
-  const serving = [...world.servicesServingGateway(selector)].sort(
-    (a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
-  );
+  const serving = world.servicesServingGateway(selector);
   if (serving.length === 0) {
     // `check` over files rarely includes the ingress gateway's Service: only a world that
     // knows every Service can tell that none serves this gateway.
     return world.complete ? [noServingService(selector)] : [];
   }
+  // Computed once, so each server costs a lookup however many servers and ports there are.
+  const exposed = exposedPorts(serving);
+  const taken = new Set((serving[0] as TrafficService).ports.map((port) => port.name));
   const violations: Violation[] = [];
   for (const server of withPorts) {
     const number = server.number as number;
-    if (serving.some((service) => exposes(service, number))) continue;
-    violations.push(notExposed(server, number, serving));
+    if (exposed.has(number)) continue;
+    violations.push(notExposed(server, number, serving, taken));
   }
   return violations;
 }
 
 /**
- * Whether the Service lets traffic for a gateway server port reach the gateway pods. Istio's
+ * The server ports for which some serving Service lets traffic reach the gateway pods. Istio's
  * analyzer compares the server port with the Service's target port (what the pod listens on);
  * istiod also maps a Service port to its target port for gateways, so either one counts.
  * Only TCP ports carry gateway traffic.
  */
-function exposes(service: TrafficService, number: number): boolean {
-  return service.ports.some((port) => port.protocol === 'TCP' && (port.port === number || port.targetPort === number));
+function exposedPorts(services: readonly TrafficService[]): Set<unknown> {
+  const exposed = new Set<unknown>();
+  for (const service of services) {
+    for (const port of service.ports) {
+      if (port.protocol !== 'TCP') continue;
+      exposed.add(port.port);
+      exposed.add(port.targetPort);
+    }
+  }
+  return exposed;
 }
 
 function selectorText(selector: Readonly<Record<string, string>>): string {
@@ -196,16 +205,16 @@ function noServingService(selector: Readonly<Record<string, string>>): Violation
   };
 }
 
-function notExposed(server: GatewayServer, number: number, serving: readonly TrafficService[]): Violation {
+function notExposed(server: GatewayServer, number: number, serving: readonly TrafficService[], taken: ReadonlySet<string>): Violation {
   const rule = 'gateway-port-not-exposed';
   const target = serving[0] as TrafficService;
   const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
-  const portName = servicePortName(server, number, target);
+  const portName = servicePortName(server, number, taken);
   const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
   const patch = (full: boolean) => {
     const value = full
       ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
-      : `{"name":"${portName}","port":${number}}`;
+      : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
     return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
       `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
   };
@@ -218,7 +227,8 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
     identity: `${rule}|${number}`,
     // The whole message must fit in one admission warning with the command intact. The
     // explicit patch (targetPort, protocol) only fits very short names; Kubernetes' defaults
-    // (targetPort = port, protocol TCP) make the shorter one equivalent.
+    // (targetPort = port, protocol TCP) make the shorter one equivalent — except for UDP,
+    // which the shorter one must still name.
     ...fitMessage(
       rule,
       `${path}: Service ${service} does not expose port ${number}${others}, so this server gets no traffic ` +
@@ -235,8 +245,7 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
  * The name for the new Service port: the server's own when it is a valid, unused Service port
  * name (the seed's `grpc-21000`), else `<protocol>-<number>`, e.g. `tcp-21000`.
  */
-function servicePortName(server: GatewayServer, number: number, service: TrafficService): string {
-  const taken = new Set(service.ports.map((port) => port.name));
+function servicePortName(server: GatewayServer, number: number, taken: ReadonlySet<string>): string {
   const own = server.name?.toLowerCase();
   if (own !== undefined && isValidServicePortName(own) && !taken.has(own)) return own;
   const parsed = server.protocol === undefined ? 'Unsupported' : parseProtocolWord(server.protocol);

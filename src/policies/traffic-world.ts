@@ -19,6 +19,11 @@ export interface TrafficService {
   /** `spec.selector`; undefined when the Service has none (it then selects no pods). */
   readonly selector: Readonly<Record<string, string>> | undefined;
   readonly ports: readonly TrafficServicePort[];
+  /**
+   * The namespaces of the `networking.istio.io/exportTo` annotation (comma-separated, taken
+   * as written); empty when absent, which exports the Service everywhere.
+   */
+  readonly exportTo: readonly string[];
 }
 
 export interface TrafficServicePort {
@@ -44,28 +49,33 @@ export interface TrafficWorld {
    */
   readonly complete: boolean;
   /**
-   * The Services serving a Gateway's pods. Pods are not cached: a Service counts when its
-   * selector has every key of the gateway's selector with the same value (it then selects
-   * at least the pods the gateway selects, provided they carry the Service's other labels —
-   * true of Istio's gateway deployments). Services in every namespace count, as Istio by
+   * The Services serving a Gateway's pods (see gatewaySelectorMatch), the ones whose selector
+   * matches the gateway's most closely first. Services in every namespace count, as Istio by
    * default applies a Gateway's selector in all namespaces.
    */
   servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
   findService(namespace: string, name: string): TrafficService | undefined;
   gatewayExists(namespace: string, name: string): boolean;
-  /** Whether a ServiceEntry visible from `namespace` (per its `exportTo`) declares `host` (wildcard-aware). */
-  hostCoveredByServiceEntry(host: string, namespace: string): boolean;
+  /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
+  serviceEntries(): readonly TrafficServiceEntry[];
 }
 
 /** A ServiceEntry reduced to what the checks use. */
 export interface TrafficServiceEntry {
   readonly namespace: string;
+  /** `''` when the object has no name. */
+  readonly name: string;
   readonly hosts: readonly string[];
   /** `spec.exportTo`; empty means exported to every namespace (Istio's default). */
   readonly exportTo: readonly string[];
+  /** `spec.ports[].number`. */
+  readonly ports: readonly number[];
 }
 
 export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
+
+/** The annotation that limits which namespaces see a Service, as ServiceEntry's exportTo does. */
+const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
 
 /** Namespace assumed for an object without one: where `kubectl apply` puts it by default. */
 export const DEFAULT_NAMESPACE = 'default';
@@ -99,13 +109,24 @@ export function toTrafficService(object: KubeObject): TrafficService | undefined
       targetPort: typeof target === 'number' || typeof target === 'string' ? target : undefined,
     };
   });
-  return { namespace: namespaceOf(object), name, selector, ports };
+  const annotations = isRecord(object.metadata) && isRecord(object.metadata.annotations) ? object.metadata.annotations : {};
+  const exportTo = annotations[EXPORT_TO_ANNOTATION];
+  return {
+    namespace: namespaceOf(object),
+    name,
+    selector,
+    ports,
+    exportTo: typeof exportTo === 'string' && exportTo !== '' ? exportTo.split(',') : [],
+  };
 }
 
 export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry | undefined {
   const spec = isRecord(object.spec) ? object.spec : undefined;
   if (!spec) return undefined;
-  return { namespace: namespaceOf(object), hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo) };
+  const ports = Array.isArray(spec.ports)
+    ? spec.ports.flatMap((port: unknown) => (isRecord(port) && typeof port.number === 'number' ? [port.number] : []))
+    : [];
+  return { namespace: namespaceOf(object), name: nameOf(object) ?? '', hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo), ports };
 }
 
 /** A selector as a plain string map; undefined when absent, empty, or not all string values. */
@@ -130,40 +151,60 @@ function isKind(object: KubeObject, group: string, kind: string): boolean {
 // Matching rules shared by both worlds
 // ---------------------------------------------------------------------------------------------
 
-/** The offline approximation of "this Service selects the gateway's pods" (see TrafficWorld). */
-export function serviceServesGateway(service: TrafficService, gatewaySelector: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(gatewaySelector);
-  if (keys.length === 0 || service.selector === undefined) return false;
+/**
+ * How a Service's selector relates to a Gateway's, or undefined when it selects other pods.
+ * Istio counts a Service when it selects a pod the Gateway selects. Pods are not cached, so:
+ * - `same` or `subset` (every pair of the Service's selector is in the Gateway's): every pod
+ *   the Gateway selects carries those labels, so the Service selects it — certain;
+ * - `superset` (the Service's selector holds every pair of the Gateway's and more): it selects
+ *   those pods when they carry its other labels too — true of Istio's gateway deployments.
+ */
+export function gatewaySelectorMatch(
+  service: TrafficService,
+  gatewaySelector: Readonly<Record<string, string>>,
+): 'same' | 'subset' | 'superset' | undefined {
   const selector = service.selector;
-  return keys.every((key) => Object.hasOwn(selector, key) && selector[key] === gatewaySelector[key]);
+  const keys = Object.keys(gatewaySelector);
+  // A Service without a selector has its endpoints managed by hand: it selects no pods.
+  if (keys.length === 0 || selector === undefined) return undefined;
+  const own = Object.keys(selector);
+  const holds = (from: Readonly<Record<string, string>>, to: Readonly<Record<string, string>>, names: readonly string[]) =>
+    names.every((key) => Object.hasOwn(to, key) && to[key] === from[key]);
+  const isSubset = holds(selector, gatewaySelector, own);
+  const isSuperset = holds(gatewaySelector, selector, keys);
+  if (isSubset && isSuperset) return 'same';
+  return isSubset ? 'subset' : isSuperset ? 'superset' : undefined;
+}
+
+const MATCH_ORDER = { same: 0, subset: 1, superset: 2 } as const;
+
+/**
+ * The Services that serve a gateway's pods, best match first (then by namespace and name):
+ * the first is the one a fix should patch.
+ */
+export function servingServices(services: Iterable<TrafficService>, gatewaySelector: Readonly<Record<string, string>>): TrafficService[] {
+  const matches: { service: TrafficService; rank: number }[] = [];
+  for (const service of services) {
+    const match = gatewaySelectorMatch(service, gatewaySelector);
+    if (match !== undefined) matches.push({ service, rank: MATCH_ORDER[match] });
+  }
+  matches.sort((a, b) => a.rank - b.rank || a.service.namespace.localeCompare(b.service.namespace) || a.service.name.localeCompare(b.service.name));
+  return matches.map((match) => match.service);
 }
 
 /**
  * Istio's `host.Name.SubsetOf`: whether every name `host` stands for is also matched by
  * `pattern`. `*.example.com` covers `a.example.com` and `*.a.example.com`, `*` covers all,
- * a plain name covers only itself. Case-insensitive, as DNS names are.
+ * a plain name covers only itself. Exact string comparison, as Istio's: it admits only
+ * lower-case names, so folding case here would pass what it rejects.
  */
 export function hostCoveredBy(host: string, pattern: string): boolean {
-  const h = host.toLowerCase();
-  const p = pattern.toLowerCase();
-  if (p.startsWith('*')) {
-    const suffix = p.slice(1);
-    return h.startsWith('*') ? h.slice(1).endsWith(suffix) : h.endsWith(suffix);
+  if (pattern.startsWith('*')) {
+    return host.startsWith('*')
+      ? host.length >= pattern.length && host.endsWith(pattern.slice(1))
+      : host.endsWith(pattern.slice(1));
   }
-  return !h.startsWith('*') && h === p;
-}
-
-/** Whether a ServiceEntry is visible from `namespace` (Istio `exportTo`: `*`, `.`, or names). */
-export function serviceEntryVisibleFrom(entry: TrafficServiceEntry, namespace: string): boolean {
-  if (entry.exportTo.length === 0) return true;
-  return entry.exportTo.some((target) => target === '*' || target === namespace || (target === '.' && entry.namespace === namespace));
-}
-
-export function serviceEntriesCover(entries: Iterable<TrafficServiceEntry>, host: string, namespace: string): boolean {
-  for (const entry of entries) {
-    if (serviceEntryVisibleFrom(entry, namespace) && entry.hosts.some((pattern) => hostCoveredBy(host, pattern))) return true;
-  }
-  return false;
+  return !host.startsWith('*') && host === pattern;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,10 +242,10 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     available: true,
     unavailableReason: undefined,
     complete: options.complete ?? false,
-    servicesServingGateway: (selector) => [...services.values()].filter((service) => serviceServesGateway(service, selector)),
+    servicesServingGateway: (selector) => servingServices(services.values(), selector),
     findService: (namespace, name) => services.get(key(namespace, name)),
     gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
-    hostCoveredByServiceEntry: (host, namespace) => serviceEntriesCover(serviceEntries.values(), host, namespace),
+    serviceEntries: () => [...serviceEntries.values()],
   };
 }
 
@@ -217,7 +258,7 @@ export function unavailableWorld(reason: string): TrafficWorld {
     servicesServingGateway: () => [],
     findService: () => undefined,
     gatewayExists: () => false,
-    hostCoveredByServiceEntry: () => false,
+    serviceEntries: () => [],
   };
 }
 

@@ -3,74 +3,75 @@
  * VirtualService before the Service it routes to.
  *
  * Structural rule, always run:
- * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`.
+ * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`
+ *   (Istio rejects the route), or is an IP address (Istio warns, IST0133).
  * Cluster-aware rules, run when a TrafficWorld is given:
- * - `virtualservice-destination-not-found` (IST0101): a route's destination host matches no
- *   Service and no ServiceEntry;
- * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service has no such port;
- * - `virtualservice-port-required` (IST0112): the Service has several ports, the route names none;
+ * - `virtualservice-destination-not-found` (IST0101): a route's (or mirror's) destination host matches no
+ *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
+ * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service or ServiceEntry has no such port;
+ * - `virtualservice-port-required` (IST0112): it has several ports, the route names none;
  * - `virtualservice-gateway-not-found` (IST0101): a referenced Gateway does not exist.
  *
  * Pure: no I/O; never throws on untrusted input.
  */
 import { isIP } from 'node:net';
 import { quote } from './service-ports.ts';
+import { CLUSTER_DOMAIN, DestinationResolver, fullyQualifiedHost, serviceNameOf, type DestinationTarget } from './destination-hosts.ts';
 import {
-  hostCoveredBy,
   unavailableViolation,
   type TrafficService,
   type TrafficWorld,
 } from './traffic-world.ts';
+import { HostPatterns } from './host-patterns.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
-const CLUSTER_DOMAIN = 'cluster.local';
 
-/** One `route[].destination` of an http, tls or tcp route. */
+/** One `route[].destination` of an http, tls or tcp route, or an http mirror. */
 interface RouteDestination {
-  /** Field path of the destination, e.g. `spec.http[0].route[1].destination`. */
+  /** Field path of the destination, e.g. `spec.http[0].route[1].destination` or `spec.http[0].mirror`. */
   readonly path: string;
   readonly host: string;
   readonly port: number | undefined;
 }
 
+function readDestination(path: string, destination: unknown): RouteDestination | undefined {
+  if (!isRecord(destination)) return undefined;
+  const { host, port } = destination;
+  if (typeof host !== 'string' || host === '') return undefined;
+  const number = isRecord(port) ? port.number : undefined;
+  return { path, host, port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined };
+}
+
+/** Route destinations of every section, then the http mirrors: traffic goes to both. */
 function readDestinations(virtualService: KubeObject): RouteDestination[] {
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
   const destinations: RouteDestination[] = [];
+  const push = (destination: RouteDestination | undefined) => {
+    if (destination) destinations.push(destination);
+  };
   for (const section of ROUTE_SECTIONS) {
     const routes = spec[section];
     if (!Array.isArray(routes)) continue;
     routes.forEach((route: unknown, i) => {
       if (!isRecord(route) || !Array.isArray(route.route)) return;
       route.route.forEach((weighted: unknown, j) => {
-        if (!isRecord(weighted) || !isRecord(weighted.destination)) return;
-        const { host, port } = weighted.destination;
-        if (typeof host !== 'string' || host === '') return;
-        const number = isRecord(port) ? port.number : undefined;
-        destinations.push({
-          path: `spec.${section}[${i}].route[${j}].destination`,
-          host,
-          port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined,
-        });
+        if (isRecord(weighted)) push(readDestination(`spec.${section}[${i}].route[${j}].destination`, weighted.destination));
+      });
+    });
+  }
+  if (Array.isArray(spec.http)) {
+    spec.http.forEach((route: unknown, i) => {
+      if (!isRecord(route)) return;
+      push(readDestination(`spec.http[${i}].mirror`, route.mirror));
+      if (!Array.isArray(route.mirrors)) return;
+      route.mirrors.forEach((mirror: unknown, j) => {
+        if (isRecord(mirror)) push(readDestination(`spec.http[${i}].mirrors[${j}].destination`, mirror.destination));
       });
     });
   }
   return destinations;
-}
-
-/**
- * The Service a destination host names, or undefined for a host outside the cluster's
- * service names. A short name is in the VirtualService's namespace; `<svc>.<ns>`,
- * `<svc>.<ns>.svc` and `<svc>.<ns>.svc.cluster.local` name a Service in `<ns>`.
- */
-export function serviceForHost(host: string, namespace: string): { namespace: string; name: string } | undefined {
-  const parts = host.toLowerCase().split('.');
-  if (parts.length === 1) return { namespace, name: parts[0] as string };
-  const [name, serviceNamespace, ...rest] = parts as [string, string, ...string[]];
-  const suffix = rest.join('.');
-  if (suffix === '' || suffix === 'svc' || suffix === `svc.${CLUSTER_DOMAIN}`) return { namespace: serviceNamespace, name };
-  return undefined;
 }
 
 /**
@@ -94,8 +95,16 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
       violations.push(violation);
     }
   };
+  const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
+  const exportTo = Array.isArray(spec.exportTo) ? spec.exportTo.filter((target): target is string => typeof target === 'string') : [];
+  const resolver = new DestinationResolver(world, namespace, exportTo);
+  // The same host and port give the same findings: each pair is looked at once.
+  const checked = new Set<string>();
   for (const destination of destinations) {
-    for (const violation of destinationViolations(destination, namespace, world)) add(violation);
+    const pair = `${destination.port ?? ''}/${destination.host}`;
+    if (checked.has(pair)) continue;
+    checked.add(pair);
+    for (const violation of destinationViolations(destination, namespace, world, resolver)) add(violation);
   }
   for (const ref of gateways) add(gatewayViolation(ref, namespace, world));
   return violations;
@@ -105,22 +114,40 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
 // Destinations
 // ---------------------------------------------------------------------------------------------
 
-function destinationViolations(destination: RouteDestination, namespace: string, world: TrafficWorld): Violation[] {
-  const host = destination.host;
-  // Wildcards and IP addresses name no particular Service.
-  if (host.includes('*') || isIP(host) !== 0) return [];
-  const ref = serviceForHost(host, namespace);
-  const service = ref ? world.findService(ref.namespace, ref.name) : undefined;
-  if (service) return portViolations(destination, service);
-  if (world.hostCoveredByServiceEntry(host, namespace)) return [];
-  return [destinationNotFound(destination, ref)];
+function destinationViolations(destination: RouteDestination, namespace: string, world: TrafficWorld, resolver: DestinationResolver): Violation[] {
+  const target = resolver.resolve(destination.host);
+  if (target) return portViolations(destination, target);
+  return [destinationNotFound(destination, namespace, world)];
 }
 
-function destinationNotFound(destination: RouteDestination, ref: { namespace: string; name: string } | undefined): Violation {
+/**
+ * The Service a host with dots was probably meant to name: `reviews.shop` and
+ * `reviews.shop.svc` look like Kubernetes DNS names, but Istio takes them literally.
+ */
+function intendedService(host: string, world: TrafficWorld): TrafficService | undefined {
+  const parts = host.split('.');
+  if (parts.length !== 2 && !(parts.length === 3 && parts[2] === 'svc')) return undefined;
+  return world.findService(parts[1] as string, parts[0] as string);
+}
+
+function destinationNotFound(destination: RouteDestination, namespace: string, world: TrafficWorld): Violation {
   const rule = 'virtualservice-destination-not-found';
   const path = `${destination.path}.host`;
   const host = quote(destination.host);
-  const variants = ref
+  const fqdn = fullyQualifiedHost(destination.host, namespace);
+  const ref = serviceNameOf(fqdn);
+  const intended = ref ? undefined : intendedService(destination.host, world);
+  const variants = intended
+    ? (() => {
+        const full = quote(`${intended.name}.${intended.namespace}.svc.${CLUSTER_DOMAIN}`);
+        return [
+          `${path}: Istio takes a host with a dot literally, so ${host} is not Service ${intended.namespace}/${intended.name} ` +
+            `and routes nowhere (IST0101); write ${full}.`,
+          `${path}: Istio takes ${host} literally, not as Service ${intended.namespace}/${intended.name} (IST0101); write ${full}.`,
+          `${host} is taken literally and matches nothing (IST0101); write ${full}.`,
+        ];
+      })()
+    : ref
     ? [
         `${path}: ${host} matches no Service (looked for ${ref.namespace}/${ref.name}) and no ServiceEntry, so ` +
           `Istio cannot route it (IST0101); create the Service, fix the host, or add a ServiceEntry.`,
@@ -139,62 +166,72 @@ function destinationNotFound(destination: RouteDestination, ref: { namespace: st
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${destination.host.toLowerCase()}`,
+    identity: `${rule}|${destination.host}`,
     ...fitMessage(rule, ...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`),
   };
 }
 
-function portViolations(destination: RouteDestination, service: TrafficService): Violation[] {
-  const ports = service.ports;
+function portViolations(destination: RouteDestination, target: DestinationTarget): Violation[] {
+  const ports = target.ports;
   if (destination.port === undefined) {
-    return ports.length > 1 ? [portRequired(destination, service)] : [];
+    return ports.length > 1 ? [portRequired(destination, target)] : [];
   }
-  if (ports.length === 0 || ports.some((port) => port.port === destination.port)) return [];
-  return [portNotFound(destination, destination.port, service)];
+  // A Service without ports is no exception: Istio has no port of it to route to either.
+  if (ports.includes(destination.port)) return [];
+  return [portNotFound(destination, destination.port, target)];
 }
 
-function listPorts(service: TrafficService): string {
-  return service.ports.map((port) => (port.name ? `${port.port} (${port.name})` : String(port.port))).join(', ');
+/** A message never shows more ports than fit in one warning; the rest are elided. */
+const LISTED_PORTS = 16;
+
+/** `Service ns/name` or `ServiceEntry ns/name`, and its ports with and without names. */
+function describeTarget(target: DestinationTarget): { owner: string; named: string; numbers: string } {
+  const more = target.ports.length > LISTED_PORTS ? ', ...' : '';
+  const numbers = target.ports.slice(0, LISTED_PORTS).join(', ') + more;
+  if (target.kind === 'ServiceEntry') {
+    return { owner: `ServiceEntry ${target.entry.namespace}/${target.entry.name}`, named: numbers, numbers };
+  }
+  const { service } = target;
+  const named = service.ports.slice(0, LISTED_PORTS).map((port) => (port.name ? `${port.port} (${port.name})` : String(port.port))).join(', ') + more;
+  return { owner: `Service ${service.namespace}/${service.name}`, named, numbers };
 }
 
-function portNotFound(destination: RouteDestination, port: number, service: TrafficService): Violation {
+function portNotFound(destination: RouteDestination, port: number, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-not-found';
   const path = `${destination.path}.port.number`;
-  const svc = `${service.namespace}/${service.name}`;
+  const { owner, named, numbers } = describeTarget(target);
   const hostPort = quote(`${destination.host}:${port}`);
-  const numbers = service.ports.map((p) => p.port).join(', ');
   return {
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${destination.host.toLowerCase()}|${port}`,
+    identity: `${rule}|${destination.host}|${port}`,
     ...fitMessage(
       rule,
-      `${path}: Service ${svc} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
-        `use one of its ports: ${listPorts(service)}.`,
-      `${path}: Service ${svc} has no port ${port} (IST0101 ${hostPort}); use one of: ${numbers}.`,
-      `${path}: Service ${svc} has no port ${port} (IST0101); use one of: ${numbers}`,
-      `${path}: the destination Service has no port ${port} (IST0101).`,
+      `${path}: ${owner} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
+        `use one of its ports: ${named}.`,
+      `${path}: ${owner} has no port ${port} (IST0101 ${hostPort}); use one of: ${numbers}.`,
+      `${path}: ${owner} has no port ${port} (IST0101); use one of: ${numbers}`,
+      `${path}: the destination ${target.kind} has no port ${port} (IST0101).`,
     ),
   };
 }
 
-function portRequired(destination: RouteDestination, service: TrafficService): Violation {
+function portRequired(destination: RouteDestination, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-required';
-  const svc = `${service.namespace}/${service.name}`;
   const path = destination.path;
-  const numbers = service.ports.map((p) => p.port).join(', ');
+  const { owner, named, numbers } = describeTarget(target);
   return {
     rule,
     severity: 'warning',
     field: `${path}.port`,
-    identity: `${rule}|${destination.host.toLowerCase()}`,
+    identity: `${rule}|${destination.host}`,
     ...fitMessage(
       rule,
-      `${path}: Service ${svc} has several ports (${listPorts(service)}), so Istio needs to be told which one ` +
+      `${path}: ${owner} has several ports (${named}), so Istio needs to be told which one ` +
         `(IST0112); set port.number.`,
-      `${path}: Service ${svc} has several ports (${numbers}); set port.number (IST0112).`,
-      `${path}: the destination Service has several ports; set port.number (IST0112).`,
+      `${path}: ${owner} has several ports (${numbers}); set port.number (IST0112).`,
+      `${path}: the destination ${target.kind} has several ports; set port.number (IST0112).`,
     ),
   };
 }
@@ -257,29 +294,74 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
   const hosts = Array.isArray(spec.hosts) ? spec.hosts.filter((h): h is string => typeof h === 'string') : [];
   const routes = Array.isArray(spec.tls) ? spec.tls : [];
   const violations: Violation[] = [];
+  // Built once per object: every SNI host is then checked in time linear in its length.
+  let patterns: HostPatterns | undefined;
+  let listed: string | undefined;
   routes.forEach((route: unknown, i) => {
     if (!isRecord(route) || !Array.isArray(route.match)) return;
     route.match.forEach((match: unknown, k) => {
       if (!isRecord(match) || !Array.isArray(match.sniHosts)) return;
       match.sniHosts.forEach((sni: unknown, m) => {
-        if (typeof sni !== 'string' || hosts.some((host) => hostCoveredBy(sni, host))) return;
-        violations.push(sniNotCovered(`spec.tls[${i}].match[${k}].sniHosts[${m}]`, sni, hosts));
+        if (typeof sni !== 'string') return;
+        const path = `spec.tls[${i}].match[${k}].sniHosts[${m}]`;
+        // Istio accepts an IP here with a warning and does not compare it with spec.hosts.
+        if (isIP(sni) !== 0) {
+          violations.push(sniIsAddress(path, sni));
+          return;
+        }
+        patterns ??= new HostPatterns(hosts);
+        if (patterns.covers(sni)) return;
+        listed ??= listHosts(hosts);
+        violations.push(sniNotCovered(path, sni, listed));
       });
     });
   });
   return violations;
 }
 
-function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
+/**
+ * A message shows at most this much of spec.hosts (one admission warning holds 256
+ * characters), so describing it costs the same for ten hosts or ten thousand.
+ */
+const LISTED_HOSTS_LENGTH = 36;
+
+/** How a message describes spec.hosts: empty, or the first hosts quoted, as many as fit. */
+function listHosts(hosts: readonly string[]): string {
+  if (hosts.length === 0) return 'spec.hosts is empty';
+  const shown: string[] = [];
+  let length = 0;
+  for (const host of hosts) {
+    const quoted = quote(host.length > LISTED_HOSTS_LENGTH ? `${host.slice(0, LISTED_HOSTS_LENGTH)}...` : host);
+    if (shown.length > 0 && length + quoted.length + 2 > LISTED_HOSTS_LENGTH) {
+      return `not covered by spec.hosts (${shown.join(', ')}, ...)`;
+    }
+    shown.push(quoted);
+    length += quoted.length + 2;
+  }
+  return `not covered by spec.hosts (${shown.join(', ')})`;
+}
+
+function sniIsAddress(path: string, sni: string): Violation {
   const rule = 'virtualservice-sni-hosts';
-  const listed = hosts.length === 0 ? 'spec.hosts is empty' : `not covered by spec.hosts (${hosts.map(quote).join(', ')})`;
+  const fix = 'TLS clients send a host name in SNI, not an address, so this match rarely matches (IST0133); use the host name the clients connect to.';
+  return {
+    rule,
+    severity: 'warning',
+    field: path,
+    identity: `${rule}|ip|${sni}`,
+    ...fitMessage(rule, `${path}: SNI host ${quote(sni)} is an IP address; ${fix}`, `${path}: the SNI host is an IP address; ${fix}`),
+  };
+}
+
+function sniNotCovered(path: string, sni: string, listed: string): Violation {
+  const rule = 'virtualservice-sni-hosts';
   const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
   const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
   return {
     rule,
     severity: 'warning',
     field: path,
-    identity: `${rule}|${sni.toLowerCase()}`,
+    identity: `${rule}|${sni}`,
     ...fitMessage(
       rule,
       `${path}: SNI host ${quote(sni)} is ${listed}; ${fix}`,

@@ -171,6 +171,34 @@ if (binDir) {
     t.pass('no warning');
   });
 
+  t.test("Istio's host resolution and exportTo, through the caches", async (t) => {
+    const vs = (host: string) =>
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: resolve, namespace: web}\nspec:\n  hosts: [x.example.com]\n  http:\n  - route:\n    - destination: {host: ${host}, port: {number: 9080}}\n`;
+    t.equal(await dryCreate(cp, vs('reviews.shop.svc.cluster.local')), '', 'the full name routes');
+    t.match(await dryCreate(cp, vs('reviews.shop')), /Warning: VirtualService web\/resolve: \[virtualservice-destination-not-found\] .*Istio takes .*literally.*write "reviews\.shop\.svc\.cluster\.local"/);
+    t.match(await dryCreate(cp, vs('reviews.shop.svc')), /virtualservice-destination-not-found/);
+
+    await cp.kubectl(['-n', 'shop', 'annotate', 'svc', 'reviews', 'networking.istio.io/exportTo=.']);
+    const hidden = await until('the exportTo annotation in the cache', async () => {
+      const stderr = await dryCreate(cp, vs('reviews.shop.svc.cluster.local'));
+      return /virtualservice-destination-not-found/.test(stderr) ? stderr : undefined;
+    });
+    t.match(hidden, /no Service shop\/reviews/, 'exported to its own namespace only: web does not see it');
+    await cp.kubectl(['-n', 'shop', 'annotate', '--overwrite', 'svc', 'reviews', 'networking.istio.io/exportTo=shop,web']);
+    await until('web listed in exportTo', async () => ((await dryCreate(cp, vs('reviews.shop.svc.cluster.local'))) === '' ? true : undefined));
+    t.pass('listed namespaces see it');
+    await cp.kubectl(['-n', 'shop', 'annotate', 'svc', 'reviews', 'networking.istio.io/exportTo-']);
+  });
+
+  t.test('a Service selecting part of the Gateway selector serves it', async (t) => {
+    // The ingress Service selects {app, istio}; this Gateway asks for one label more.
+    const gw = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: canary, namespace: istio-system}\nspec:\n  selector: {app: istio-ingressgateway, istio: ingressgateway, version: canary}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ["*"]\n  - port: {number: 9443, name: tls-9443, protocol: TLS}\n    hosts: ["*"]\n    tls: {mode: PASSTHROUGH}\n';
+    const stderr = await dryCreate(cp, gw);
+    t.notMatch(stderr, /no Service selects/);
+    t.match(stderr, /Warning: Gateway istio-system\/canary: \[gateway-port-not-exposed\] .*port 9443.*patch svc istio-ingressgateway /, 'only the missing port, and the fix patches the ingress Service');
+    t.notMatch(stderr, /lacks port 80\b/);
+  });
+
   t.test('structural Gateway errors are denied by the API server', async (t) => {
     const bad = 'apiVersion: networking.istio.io/v1alpha3\nkind: Gateway\nmetadata: {name: bad}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n';
     const r = await cp.kubectl(['apply', '-f', '-'], { input: bad, allowFailure: true });
