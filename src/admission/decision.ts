@@ -70,11 +70,7 @@ export function judge({ subject, warningSubject = subject, violations, previous,
   const warned = judged.filter((j) => !j.enforced);
   const grandfathered = warned.filter((j) => j.preexisting && j.violation.severity === 'error').length;
   // Said once, after the warnings: a note inside each one would push it past the length limit.
-  const warnings = limitWarnings(
-    warned.map((j) => prefixedWarning(`${warningSubject}: [${j.violation.rule}] `, j.violation)),
-    warningSubject,
-    grandfathered > 0 ? 1 : 0,
-  );
+  const warnings = limitWarnings(warned, (j) => prefixedWarning(`${warningSubject}: [${j.violation.rule}] `, j.violation), warningSubject, grandfathered > 0 ? 1 : 0);
   if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
@@ -101,12 +97,16 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
   };
 }
 
-/** The first MAX_WARNINGS - 1 warnings and a last one counting the rest, when there are too many. */
-export function limitWarnings(warnings: readonly string[], subject: string, reserved = 0): string[] {
+/**
+ * The warnings of the first MAX_WARNINGS - 1 items and a last one counting the rest, when there
+ * are too many. Only the items shown are formatted: a huge object can have 100,000 findings,
+ * and fitting each message to the warning limit would cost more than judging it.
+ */
+export function limitWarnings<T>(items: readonly T[], format: (item: T) => string, subject: string, reserved = 0): string[] {
   const limit = MAX_WARNINGS - reserved;
-  if (warnings.length <= limit) return [...warnings];
-  const shown = warnings.slice(0, limit - 1);
-  const more = `… and ${warnings.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`;
+  if (items.length <= limit) return items.map(format);
+  const shown = items.slice(0, limit - 1).map(format);
+  const more = `… and ${items.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`;
   return [...shown, truncate(`${subject}: ${more}`)];
 }
 
