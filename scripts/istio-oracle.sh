@@ -39,7 +39,7 @@ done
 
 SOURCE_DIR="$(cd "$(dirname "$0")/../test/istio-oracle" && pwd)"
 # The pinned version is the one go.mod requires: one place to change it.
-ISTIO_VERSION=$(sed -n 's/^require istio\.io\/istio \(v[^[:space:]]*\)$/\1/p' "$SOURCE_DIR/go.mod")
+ISTIO_VERSION=$(sed -n 's/^[[:space:]]*\(require[[:space:]]*\)\{0,1\}istio\.io\/istio \(v[^[:space:]]*\).*/\2/p' "$SOURCE_DIR/go.mod")
 
 START_SECONDS=$SECONDS
 log() { printf '[istio-oracle +%ss] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
