@@ -46,8 +46,9 @@ SOURCE_DIR="$(cd "$(dirname "$0")/../test/istio-oracle" && pwd)"
 ISTIO_VERSION=$(sed -n 's/^[[:space:]]*\(require[[:space:]]*\)\{0,1\}istio\.io\/istio \(v[^[:space:]]*\).*/\2/p' "$SOURCE_DIR/go.mod")
 
 START_SECONDS=$SECONDS
-log() { printf '[istio-oracle +%ss] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
-die() { log "ERROR: $1"; exit "${2:-1}"; }
+LOG_PREFIX=istio-oracle
+# shellcheck source=lib/build-cache.sh
+source "$(dirname "$0")/lib/build-cache.sh"
 
 [[ -n "$ISTIO_VERSION" ]] || die "no 'require istio.io/istio vX' line in $SOURCE_DIR/go.mod"
 
@@ -84,22 +85,15 @@ fi
 
 [[ $NO_BUILD == 0 ]] || die "no valid binary in $DEST and --no-build given (run scripts/istio-oracle.sh to build it)" 3
 command -v go >/dev/null 2>&1 || die "Go toolchain not found in PATH; cannot build istio-oracle (set ISTIO_ORACLE instead)" 2
-command -v flock >/dev/null 2>&1 || die "flock not found in PATH" 2
-
-mkdir -p "$CACHE_ROOT"
-exec 9>"$CACHE_ROOT/.$ISTIO_VERSION.lock"
-if ! flock -n 9; then
-  log "another build holds $CACHE_ROOT/.$ISTIO_VERSION.lock; waiting (up to 1h)"
-  flock -w 3600 9 || die "timed out waiting for the build lock"
-fi
+take_build_lock "$CACHE_ROOT" "$ISTIO_VERSION" 3600
 if verify "$DEST"; then
   log "cached (built by a concurrent run): $DEST/istio-oracle"
   printf '%s\n' "$DEST/istio-oracle"
   exit 0
 fi
 
-TMP=$(mktemp -d "$CACHE_ROOT/.build-$ISTIO_VERSION.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+make_build_dir "$CACHE_ROOT" "$ISTIO_VERSION"
+TMP=$BUILD_TMP
 mkdir -p "$TMP/bin"
 
 # -mod=readonly: go.sum in the repo is the list of what may be downloaded.
@@ -112,9 +106,6 @@ log "built istio-oracle in $((SECONDS - t0))s"
 printf '%s\n' "$SOURCE_HASH" >"$TMP/bin/source.sha256"
 
 verify "$TMP/bin" || die "the freshly built binary fails the version check"
-if [[ -e "$DEST" ]]; then
-  mv "$DEST" "$TMP/old"   # stale or broken; removed with $TMP
-fi
-mv "$TMP/bin" "$DEST"
+install_build "$TMP/bin" "$DEST"
 log "installed into $DEST (total $((SECONDS - START_SECONDS))s)"
 printf '%s\n' "$DEST/istio-oracle"
