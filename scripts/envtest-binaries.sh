@@ -81,21 +81,13 @@ CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/mesh-admission/envtest"
 NAME="${K8S_VERSION}-etcd${ETCD_VERSION}"
 DEST="$CACHE_ROOT/$NAME"
 
-if verify "$DEST"; then
-  log "cached: $DEST"
-  printf '%s\n' "$DEST"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST" cached
 
 [[ $NO_BUILD == 0 ]] || die "no valid binaries in $DEST and --no-build given (run scripts/envtest-binaries.sh to build them)" 3
 command -v go >/dev/null 2>&1 || die "Go toolchain not found in PATH; cannot build ${BINARIES[*]} (set KUBEBUILDER_ASSETS instead)" 2
 take_build_lock "$CACHE_ROOT" "$NAME" 7200
 # Someone else may have finished the build while we waited.
-if verify "$DEST"; then
-  log "cached (built by a concurrent run): $DEST"
-  printf '%s\n' "$DEST"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST" "cached (built by a concurrent run)"
 
 make_build_dir "$CACHE_ROOT" "$NAME"
 TMP=$BUILD_TMP

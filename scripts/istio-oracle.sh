@@ -77,20 +77,12 @@ verify() {
   [[ "$out" == "$ISTIO_VERSION" ]] || { log "istio-oracle reports '$out', want $ISTIO_VERSION"; return 1; }
 }
 
-if verify "$DEST"; then
-  log "cached: $DEST/istio-oracle"
-  printf '%s\n' "$DEST/istio-oracle"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST/istio-oracle" cached
 
 [[ $NO_BUILD == 0 ]] || die "no valid binary in $DEST and --no-build given (run scripts/istio-oracle.sh to build it)" 3
 command -v go >/dev/null 2>&1 || die "Go toolchain not found in PATH; cannot build istio-oracle (set ISTIO_ORACLE instead)" 2
 take_build_lock "$CACHE_ROOT" "$ISTIO_VERSION" 3600
-if verify "$DEST"; then
-  log "cached (built by a concurrent run): $DEST/istio-oracle"
-  printf '%s\n' "$DEST/istio-oracle"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST/istio-oracle" "cached (built by a concurrent run)"
 
 make_build_dir "$CACHE_ROOT" "$ISTIO_VERSION"
 TMP=$BUILD_TMP

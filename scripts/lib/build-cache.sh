@@ -5,6 +5,16 @@
 log() { printf '[%s +%ss] %s\n' "$LOG_PREFIX" "$((SECONDS - START_SECONDS))" "$*" >&2; }
 die() { log "ERROR: $1"; exit "${2:-1}"; }
 
+# When the caller's verify() accepts DIR: says so (HOW: "cached", ...), prints
+# RESULT (the last line of stdout, what the caller's callers read) and exits.
+exit_if_verified() {
+  local dir=$1 result=$2 how=$3
+  verify "$dir" || return 0
+  log "$how: $result"
+  printf '%s\n' "$result"
+  exit 0
+}
+
 # Takes the build lock of cache entry NAME in ROOT (file descriptor 9, held until
 # the script exits), waiting at most SECONDS for a concurrent build to finish.
 take_build_lock() {
