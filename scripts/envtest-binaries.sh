@@ -46,8 +46,9 @@ STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 BINARIES=(kube-apiserver etcd kubectl)
 
 START_SECONDS=$SECONDS
-log() { printf '[envtest-binaries +%ss] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
-die() { log "ERROR: $1"; exit "${2:-1}"; }
+LOG_PREFIX=envtest-binaries
+# shellcheck source=lib/build-cache.sh
+source "$(dirname "$0")/lib/build-cache.sh"
 
 has_all() {
   local dir=$1 b
@@ -80,31 +81,16 @@ CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/mesh-admission/envtest"
 NAME="${K8S_VERSION}-etcd${ETCD_VERSION}"
 DEST="$CACHE_ROOT/$NAME"
 
-if verify "$DEST"; then
-  log "cached: $DEST"
-  printf '%s\n' "$DEST"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST" cached
 
 [[ $NO_BUILD == 0 ]] || die "no valid binaries in $DEST and --no-build given (run scripts/envtest-binaries.sh to build them)" 3
 command -v go >/dev/null 2>&1 || die "Go toolchain not found in PATH; cannot build ${BINARIES[*]} (set KUBEBUILDER_ASSETS instead)" 2
-command -v flock >/dev/null 2>&1 || die "flock not found in PATH" 2
-
-mkdir -p "$CACHE_ROOT"
-exec 9>"$CACHE_ROOT/.$NAME.lock"
-if ! flock -n 9; then
-  log "another build holds $CACHE_ROOT/.$NAME.lock; waiting (up to 2h)"
-  flock -w 7200 9 || die "timed out waiting for the build lock"
-fi
+take_build_lock "$CACHE_ROOT" "$NAME" 7200
 # Someone else may have finished the build while we waited.
-if verify "$DEST"; then
-  log "cached (built by a concurrent run): $DEST"
-  printf '%s\n' "$DEST"
-  exit 0
-fi
+exit_if_verified "$DEST" "$DEST" "cached (built by a concurrent run)"
 
-TMP=$(mktemp -d "$CACHE_ROOT/.build-$NAME.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+make_build_dir "$CACHE_ROOT" "$NAME"
+TMP=$BUILD_TMP
 mkdir -p "$TMP/bin" "$TMP/k8s" "$TMP/etcd"
 
 export GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off GO111MODULE=on
@@ -194,9 +180,6 @@ log "built etcd in $((SECONDS - t0))s"
 
 # ---- install ------------------------------------------------------------------
 verify "$TMP/bin" || die "freshly built binaries fail the version check"
-if [[ -e "$DEST" ]]; then
-  mv "$DEST" "$TMP/old"   # stale or broken; removed with $TMP
-fi
-mv "$TMP/bin" "$DEST"
+install_build "$TMP/bin" "$DEST"
 log "installed into $DEST (total $((SECONDS - START_SECONDS))s)"
 printf '%s\n' "$DEST"
