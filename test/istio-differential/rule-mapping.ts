@@ -32,6 +32,7 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0101', kind: 'VirtualService', message: 'Referenced host:port not found', rule: 'virtualservice-port-not-found' },
   { code: 'IST0112', kind: 'VirtualService', message: '', rule: 'virtualservice-port-required' },
   { code: 'IST0101', kind: 'VirtualService', message: 'Referenced gateway not found', rule: 'virtualservice-gateway-not-found' },
+  { code: 'IST0165', kind: 'VirtualService', message: '', rule: 'virtualservice-gateway-not-found' },
   { code: 'IST0106', kind: 'VirtualService', message: 'is not a compatible subset', rule: 'virtualservice-sni-hosts' },
   { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
 ];
