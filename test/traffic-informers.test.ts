@@ -194,7 +194,7 @@ t.test('the caches keep the rules\' views, not the objects', async (t) => {
   await until('the watched Service', () => caches.world.findService('shop', 'watched') !== undefined);
   for (const name of ['listed', 'watched']) {
     const view = caches.world.findService('shop', name);
-    t.same(view, { namespace: 'shop', name, selector: { app: name }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: undefined }] }, `${name}: the rules' view`);
+    t.same(view, { namespace: 'shop', name, selector: { app: name }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: undefined }], exportTo: [] }, `${name}: the rules' view`);
     t.notOk(JSON.stringify(view).includes('xxxx'), `${name}: no annotation, managedFields or status kept`);
   }
 });
