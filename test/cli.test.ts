@@ -1,10 +1,13 @@
 import t from 'tap';
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCliCaptured } from './helpers/run-cli.ts';
+import { isSupportedNode, unsupportedNodeMessage } from '../src/node-version.ts';
 
 const run = runCliCaptured;
 
@@ -240,4 +243,73 @@ t.test('check --fix leaves Pods alone even with holdApplicationUntilProxyStarts 
   t.equal(r.code, 0, r.stderr);
   t.same(parse(r.stdout), parse(podYaml), 'the Pod is printed unchanged');
   t.notMatch(r.stdout, /holdApplicationUntilProxyStarts/);
+});
+
+t.test('isSupportedNode compares major and minor with 22.19', async (t) => {
+  for (const version of ['22.19.0', '22.19.1', '22.20.0', '23.0.0', '24.21.0', 'v24.1.0', '100.0.0']) t.ok(isSupportedNode(version), version);
+  for (const version of ['22.18.9', '22.0.0', '21.99.0', '20.20.2', 'v18.20.0', '']) t.notOk(isSupportedNode(version), version);
+});
+
+t.test('on a Node older than 22.19 the commands that need it print one line and exit 2', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'old-node-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const old = '20.20.2';
+  for (const args of [['serve'], ['certs', '--dir', join(dir, 'certs')], ['audit'], ['check', '--cluster', '-f', 'examples/manifests/']]) {
+    const r = await run(args, '', {}, old);
+    t.equal(r.code, 2, args.join(' '));
+    t.equal(r.stdout, '', args.join(' '));
+    t.equal(r.stderr, `mesh-admission ${args[0]}: needs Node.js >= 22.19, this is v20.20.2; \`npm start\` and \`npx mesh-admission\` run it on the project's own Node 24\n`);
+  }
+  t.same(await readdir(dir), [], 'nothing was written');
+  const offline = await run(['check', '-f', 'examples/manifests/data-center-service.yaml'], '', {}, old);
+  t.equal(offline.code, 0, 'offline check runs on older Node');
+  t.equal((await run(['webhook-config', '--help'], '', {}, old)).code, 0);
+  t.equal((await run(['serve', '--help'], '', {}, old)).code, 0, 'help needs no current Node');
+  t.equal((await run(['certs', '--dir', join(dir, 'certs')], '', {}, '22.19.0')).code, 0, '22.19 itself is enough');
+});
+
+/** The first `node` on PATH outside node_modules: the machine's own Node, whatever its version. */
+function machineNode(): string {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '' || dir.includes('node_modules')) continue;
+    if (existsSync(join(dir, 'node'))) return join(dir, 'node');
+  }
+  return process.execPath;
+}
+
+t.test('the built entry on the machine\'s own Node either runs or prints the one line, never a stack trace', { timeout: 240_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'built-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Compiled as `npm run build` does, next to a node_modules link so the packages resolve.
+  await symlink(resolve('node_modules'), join(dir, 'node_modules'));
+  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n');
+  const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { encoding: 'utf8' });
+  t.equal(build.status, 0, build.stdout + build.stderr);
+  const node = machineNode();
+  const version = spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+  const certs = spawnSync(node, [join(dir, 'dist', 'cli.js'), 'certs', '--dir', join(dir, 'certs')], { encoding: 'utf8' });
+  if (isSupportedNode(version)) {
+    t.equal(certs.status, 0, `${node} ${version}: ${certs.stderr}`);
+    t.match(certs.stderr, /^generated certificates/);
+  } else {
+    t.equal(certs.status, 2, `${node} ${version}`);
+    t.equal(certs.stderr, unsupportedNodeMessage('certs', version));
+    t.notMatch(certs.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const check = spawnSync(node, [join(dir, 'dist', 'cli.js'), 'check', '-f', 'examples/manifests/data-center-service.yaml'], { encoding: 'utf8' });
+  t.equal(check.status, 0, `offline check on ${node} ${version}: ${check.stderr}`);
+});
+
+t.test('serve on a port already in use says so in one line, without a stack trace', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'busy-port-'));
+  const holder = createServer();
+  await new Promise<void>((done) => holder.listen(0, '127.0.0.1', done));
+  t.teardown(async () => {
+    await new Promise((done) => holder.close(done));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const port = (holder.address() as AddressInfo).port;
+  const r = await run(['serve', '--host', '127.0.0.1', '--port', String(port), '--probe-host', '127.0.0.1', '--probe-port', '0', '--cert-dir', dir, '--log-level', 'silent']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `mesh-admission serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
 });

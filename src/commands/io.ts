@@ -4,6 +4,8 @@ export interface CommandIO {
   readonly stderr: (text: string) => void;
   readonly readStdin: () => Promise<string>;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The running Node.js version (process.versions.node), for the CLI's version check. */
+  readonly nodeVersion: string;
 }
 
 /** A mistake in how the command was called: printed with the command's usage, exit code 2. */
