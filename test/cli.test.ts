@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCliCaptured } from './helpers/run-cli.ts';
 import { isSupportedNode, unsupportedNodeMessage } from '../src/node-version.ts';
+import { withExplicitBooleans } from '../src/commands/serve.ts';
 
 const run = runCliCaptured;
 
@@ -312,4 +313,18 @@ t.test('serve on a port already in use says so in one line, without a stack trac
   const r = await run(['serve', '--host', '127.0.0.1', '--port', String(port), '--probe-host', '127.0.0.1', '--probe-port', '0', '--cert-dir', dir, '--log-level', 'silent']);
   t.equal(r.code, 1);
   t.equal(r.stderr, `mesh-admission serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+});
+
+t.test('serve: on/off flags accept the bare form, and true/false after them', async (t) => {
+  t.same(withExplicitBooleans(['--traffic-checks', '--port', '1']), ['--traffic-checks=true', '--port', '1']);
+  t.same(withExplicitBooleans(['--injection', 'false', '--hold-application-until-proxy-starts']), ['--injection=false', '--hold-application-until-proxy-starts=true']);
+  t.same(withExplicitBooleans(['--traffic-checks=false', '--cert-dir', 'true']), ['--traffic-checks=false', '--cert-dir', 'true'], 'other flags keep their values');
+  // A bad --port after the bare flag is reported: the flag itself was read.
+  const r = await run(['serve', '--traffic-checks', '--hold-application-until-proxy-starts', '--port', 'abc']);
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, /--port/);
+  t.notMatch(r.stderr, /ambiguous|traffic-checks/);
+  const wrong = await run(['serve', '--injection', 'maybe']);
+  t.equal(wrong.code, 2);
+  t.match(wrong.stderr, /Unexpected argument 'maybe'/);
 });
