@@ -106,3 +106,13 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   t.equal(badContext.code, 2);
   t.match(badContext.stderr, /no context "nope" in the kubeconfig/);
 });
+
+t.test('check: a VirtualService naming a Gateway of another namespace is told which namespace has it', async (t) => {
+  const manifests = [
+    'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: public\n  namespace: edge\nspec:\n  selector: {istio: ingressgateway}\n  servers: []\n',
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  hosts: [shop.example.com]\n  gateways: [public]\n',
+  ].join('---\n');
+  const r = await run(['check', '-f', '-'], manifests);
+  t.equal(r.code, 0, 'a warning');
+  t.match(r.stdout, /\[virtualservice-gateway-not-found\] .*Gateway shop\/public does not exist.*write "edge\/public": a Gateway public exists in edge\./);
+});

@@ -136,6 +136,8 @@ t.test('first sync: lists, then serves lookups from the caches; watch events upd
   t.equal(world.servicesServingGateway({ istio: 'ingressgateway' })[0]?.name, 'istio-ingressgateway');
   t.ok(world.gatewayExists('istio-system', 'public'));
   t.notOk(world.gatewayExists('default', 'public'));
+  t.same(world.gatewayNamespaces('public'), ['istio-system'], 'where a Gateway of that name lives');
+  t.same(world.gatewayNamespaces('nope'), []);
   t.ok(world.hostCoveredByServiceEntry('api.example.com', 'web'));
 
   const before = api.requests.length;

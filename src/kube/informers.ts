@@ -300,6 +300,9 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     gatewayExists(namespace, name) {
       return gateways.objects().get(name, namespace) !== undefined;
     },
+    gatewayNamespaces(name) {
+      return gateways.objects().list().filter((object) => object.metadata?.name === name).map((object) => object.metadata?.namespace ?? '').sort();
+    },
     hostCoveredByServiceEntry(host, namespace) {
       const entries = serviceEntries.objects().list().flatMap((object) => entryView(object) ?? []);
       return serviceEntriesCover(entries, host, namespace);

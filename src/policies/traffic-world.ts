@@ -53,6 +53,8 @@ export interface TrafficWorld {
   servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
   findService(namespace: string, name: string): TrafficService | undefined;
   gatewayExists(namespace: string, name: string): boolean;
+  /** Namespaces holding an Istio Gateway called `name`, sorted: where a reference may have meant. */
+  gatewayNamespaces(name: string): readonly string[];
   /** Whether a ServiceEntry visible from `namespace` (per its `exportTo`) declares `host` (wildcard-aware). */
   hostCoveredByServiceEntry(host: string, namespace: string): boolean;
 }
@@ -204,6 +206,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     servicesServingGateway: (selector) => [...services.values()].filter((service) => serviceServesGateway(service, selector)),
     findService: (namespace, name) => services.get(key(namespace, name)),
     gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
+    gatewayNamespaces: (name) => [...gateways].filter((k) => k.endsWith(`/${name}`)).map((k) => k.slice(0, -name.length - 1)).sort(),
     hostCoveredByServiceEntry: (host, namespace) => serviceEntriesCover(serviceEntries.values(), host, namespace),
   };
 }
@@ -217,6 +220,7 @@ export function unavailableWorld(reason: string): TrafficWorld {
     servicesServingGateway: () => [],
     findService: () => undefined,
     gatewayExists: () => false,
+    gatewayNamespaces: () => [],
     hostCoveredByServiceEntry: () => false,
   };
 }
