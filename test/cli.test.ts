@@ -29,12 +29,12 @@ t.test('check: the seed Service passes', async (t) => {
   t.match(r.stdout, /No validation issues found in 1 checked object/);
 });
 
-t.test('check -o json over examples/: the web Service fails with port-protocol', async (t) => {
-  const r = await run(['check', '-f', 'examples/', '-o', 'json']);
+t.test('check -o json --strict over examples/: the web Service fails with port-protocol', async (t) => {
+  const r = await run(['check', '-f', 'examples/', '-o', 'json', '--strict']);
   t.equal(r.code, 1);
   const report = JSON.parse(r.stdout);
   const web = report.violations.filter((v: { name: string }) => v.name === 'web');
-  t.match(web, [{ kind: 'Service', namespace: 'default', name: 'web', rule: 'port-protocol', severity: 'error', field: 'spec.ports[0].name', message: /web/ }]);
+  t.match(web, [{ kind: 'Service', namespace: 'default', name: 'web', rule: 'port-protocol', severity: 'error', field: 'spec.ports[0].name', message: /The webhook renames it to "http-web" on admission; `check --fix` writes that name into the manifest\.$/ }]);
   t.notOk(report.violations.some((v: { name: string }) => v.name === 'data-center-service'));
   for (const v of report.violations) t.same(Object.keys(v).slice(0, 7), ['kind', 'namespace', 'name', 'rule', 'severity', 'field', 'message']);
 });
@@ -42,7 +42,7 @@ t.test('check -o json over examples/: the web Service fails with port-protocol',
 t.test('check: text output names the object, file and line', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'check-'));
   await writeFile(join(dir, 'svc.yaml'), `# leading comment\n---\n${bad}`);
-  const r = await run(['check', '-f', join(dir, 'svc.yaml')]);
+  const r = await run(['check', '--strict', '-f', join(dir, 'svc.yaml')]);
   t.equal(r.code, 1);
   t.match(r.stdout, new RegExp(`^Error \\[port-protocol\\] \\(Service shop/web ${dir}/svc\\.yaml:3\\) spec\\.ports\\[0\\]`));
   t.match(r.stdout, /1 error, 0 warnings in 1 checked object\./);
@@ -51,11 +51,24 @@ t.test('check: text output names the object, file and line', async (t) => {
 t.test('check: stdin, multi-document YAML and List kinds', async (t) => {
   const list = { apiVersion: 'v1', kind: 'List', items: [parse(bad), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ok' }, spec: { ports: [{ name: 'http', port: 80 }] } }] };
   const input = `${bad}---\n${JSON.stringify(list)}\n---\n`;
-  const r = await run(['check', '-f', '-', '-o', 'json'], input);
+  const r = await run(['check', '--strict', '-f', '-', '-o', 'json'], input);
   t.equal(r.code, 1);
   const violations = JSON.parse(r.stdout).violations;
   t.equal(violations.length, 2, 'the bad Service twice, the good one not at all');
   t.same(violations.map((v: { file: string }) => v.file), ['<stdin>', '<stdin>']);
+});
+
+t.test('check: a port the webhook renames on admission is a warning naming the new name; --strict makes it an error', async (t) => {
+  const r = await run(['check', '-f', '-'], bad);
+  t.equal(r.code, 0, 'kubectl apply admits it, renamed');
+  t.match(r.stdout, /^Warning \[port-protocol\] \(Service shop\/web <stdin>:1\) spec\.ports\[0\] .*The webhook renames it to "http-web" on admission; `check --fix` writes that name into the manifest\.\n0 errors, 1 warning/);
+  const strict = await run(['check', '-f', '-', '--strict'], bad);
+  t.equal(strict.code, 1);
+  t.match(strict.stdout, /^Error \[port-protocol\] .*renames it to "http-web"/);
+  // A port no hint recognises is not renamed by the webhook: it stays an error, with no such note.
+  const unknown = await run(['check', '-f', '-'], bad.replace('name: web\n    port: 8080', 'name: data\n    port: 12345'));
+  t.equal(unknown.code, 1);
+  t.notMatch(unknown.stdout, /renames/);
 });
 
 t.test('check: warnings alone exit 0', async (t) => {
@@ -141,7 +154,7 @@ t.test('check: a directory is read recursively', async (t) => {
   await mkdir(join(dir, 'nested'));
   await writeFile(join(dir, 'nested', 'svc.yml'), bad);
   await writeFile(join(dir, 'README.md'), '# not a manifest');
-  const r = await run(['check', '-f', dir, '-o', 'json']);
+  const r = await run(['check', '--strict', '-f', dir, '-o', 'json']);
   t.equal(r.code, 1);
   t.equal(JSON.parse(r.stdout).violations[0].file, join(dir, 'nested', 'svc.yml'));
 });
@@ -208,7 +221,7 @@ t.test('help for every command, and unknown commands exit 2', async (t) => {
 t.test('the entry point sets the process exit code', async (t) => {
   const ok = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', 'examples/manifests/data-center-service.yaml'], { encoding: 'utf8' });
   t.equal(ok.status, 0, ok.stderr);
-  const failing = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', '-'], { input: bad, encoding: 'utf8' });
+  const failing = spawnSync(process.execPath, ['src/cli.ts', 'check', '--strict', '-f', '-'], { input: bad, encoding: 'utf8' });
   t.equal(failing.status, 1);
   const unusable = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', '-'], { input: 'a: [', encoding: 'utf8' });
   t.equal(unusable.status, 2);
