@@ -152,8 +152,12 @@ t.test('Istio CRDs absent (404): synced and empty, not unavailable; picked up on
   api.istioVersion = undefined;
   await api.listen();
   t.teardown(() => api.stop());
-  const caches = await started(t, api);
+  const logged: { fields: unknown; message: unknown }[] = [];
+  const capture = { ...logger, info: (fields: unknown, message: unknown) => void logged.push({ fields, message }) };
+  const caches = startTrafficCaches({ ...fast, logger: capture, kubeConfig: api.kubeConfig() });
+  t.teardown(() => caches.stop());
   t.equal(await caches.waitForSync(), true);
+  t.match(logged.find((l) => l.message === 'traffic caches synced')?.fields, { absent: ['Gateways', 'ServiceEntries'] }, 'the log names the kinds in the plural');
   t.equal(caches.world.available, true);
   t.notOk(caches.world.gatewayExists('istio-system', 'public'));
 

@@ -212,7 +212,7 @@ function servicesSource(kubeConfig: KubeConfig): Source {
 function istioSource(kubeConfig: KubeConfig, resource: IstioResource): Source {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   return {
-    label: `${resource.kind}s`,
+    label: resource.pluralKind,
     resolve: async () => {
       const version = await servedIstioVersion(kubeConfig, resource);
       if (version === undefined) return undefined;
