@@ -124,6 +124,9 @@ t.test('probe port: healthz, readyz and metrics', async (t) => {
   t.same(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
   const ready = await fetch(`${base}/readyz`);
   t.equal(ready.status, 200);
+  t.equal(await ready.text(), '{"status":"ready"}\n', 'one line of JSON ending in a newline, as curl shows it');
+  t.match(ready.headers.get('content-type'), /^application\/json/);
+  t.equal(await (await fetch(`${base}/healthz`)).text(), '{"status":"ok"}\n');
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.match(metrics, /mesh_admission_requests_total\{webhook="validate",kind="Service",operation="CREATE",decision="allowed"\} 1/);
   t.match(metrics, /mesh_admission_certificate_expiry_timestamp_seconds \d+/);
