@@ -1,14 +1,14 @@
 import t from 'tap';
-import { mkdtemp, readFile, writeFile, mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { readFile, writeFile, mkdir, readdir, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCliCaptured } from './helpers/run-cli.ts';
 import { isSupportedNode, unsupportedNodeMessage } from '../src/node-version.ts';
 import { withExplicitBooleans } from '../src/commands/serve.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = runCliCaptured;
 
@@ -40,7 +40,7 @@ t.test('check -o json --strict over examples/: the web Service fails with port-p
 });
 
 t.test('check: text output names the object, file and line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'svc.yaml'), `# leading comment\n---\n${bad}`);
   const r = await run(['check', '--strict', '-f', join(dir, 'svc.yaml')]);
   t.equal(r.code, 1);
@@ -124,7 +124,7 @@ t.test('check --fix changes only the fixed lines: comments, key order, quoting a
 });
 
 t.test('check: unusable input exits 2 naming the file and line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n');
   await writeFile(join(dir, 'scalar.yaml'), 'just a string\n');
   await writeFile(join(dir, 'nokind.yaml'), 'apiVersion: v1\nmetadata: {}\n');
@@ -150,7 +150,7 @@ t.test('check: usage errors exit 2 with a hint', async (t) => {
 });
 
 t.test('check: a directory is read recursively', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await mkdir(join(dir, 'nested'));
   await writeFile(join(dir, 'nested', 'svc.yml'), bad);
   await writeFile(join(dir, 'README.md'), '# not a manifest');
@@ -160,7 +160,7 @@ t.test('check: a directory is read recursively', async (t) => {
 });
 
 t.test('check --config applies hint tables and exemptions', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'config.yaml'), 'exemptNamespaces: [shop]\n');
   const r = await run(['check', '-f', '-', '--config', join(dir, 'config.yaml')], bad);
   t.equal(r.code, 0);
@@ -170,7 +170,7 @@ t.test('check --config applies hint tables and exemptions', async (t) => {
 });
 
 t.test('webhook-config prints both configurations with the CA bundle', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wh-'));
+  const dir = await tempDir(t, 'wh-');
   const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
   await writeFile(join(dir, 'ca.crt'), ca);
   const r = await run(['webhook-config', '--url', 'https://127.0.0.1:8443', '--ca-file', join(dir, 'ca.crt')]);
@@ -195,7 +195,7 @@ t.test('webhook-config prints both configurations with the CA bundle', async (t)
 });
 
 t.test('certs generates a CA and prints the caBundle; a second run reuses it', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'certs-'));
+  const dir = await tempDir(t, 'certs-');
   const first = await run(['certs', '--dir', dir]);
   t.equal(first.code, 0, first.stderr);
   const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
@@ -228,7 +228,7 @@ t.test('the entry point sets the process exit code', async (t) => {
 });
 
 t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhooks of injected namespaces', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wh-'));
+  const dir = await tempDir(t, 'wh-');
   await writeFile(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   const args = ['webhook-config', '--url', 'https://127.0.0.1:8443', '--ca-file', join(dir, 'ca.crt')];
   const plain = parseAllDocuments((await run(args)).stdout).map((d) => d.toJS());
@@ -250,7 +250,7 @@ t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhoo
 });
 
 t.test('check --fix leaves Pods alone even with holdApplicationUntilProxyStarts on (which namespaces are injected is unknown offline)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hold-'));
+  const dir = await tempDir(t, 'hold-');
   await writeFile(join(dir, 'config.yaml'), 'holdApplicationUntilProxyStarts: true\n');
   const podYaml = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - name: web\n    image: web:1\n';
   const r = await run(['check', '-f', '-', '--fix', '--config', join(dir, 'config.yaml')], podYaml);
@@ -265,8 +265,7 @@ t.test('isSupportedNode compares major and minor with 22.19', async (t) => {
 });
 
 t.test('on a Node older than 22.19 the commands that need it print one line and exit 2', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'old-node-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'old-node-');
   const old = '20.20.2';
   for (const args of [['serve'], ['certs', '--dir', join(dir, 'certs')], ['audit'], ['check', '--cluster', '-f', 'examples/manifests/']]) {
     const r = await run(args, '', {}, old);
@@ -292,8 +291,7 @@ function machineNode(): string {
 }
 
 t.test('the built entry on the machine\'s own Node either runs or prints the one line, never a stack trace', { timeout: 240_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'built-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'built-cli-');
   // Compiled as `npm run build` does, next to a node_modules link so the packages resolve.
   await symlink(resolve('node_modules'), join(dir, 'node_modules'));
   await writeFile(join(dir, 'package.json'), '{"type":"module"}\n');
@@ -315,13 +313,10 @@ t.test('the built entry on the machine\'s own Node either runs or prints the one
 });
 
 t.test('serve on a port already in use says so in one line, without a stack trace', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'busy-port-'));
+  const dir = await tempDir(t, 'busy-port-');
   const holder = createServer();
   await new Promise<void>((done) => holder.listen(0, '127.0.0.1', done));
-  t.teardown(async () => {
-    await new Promise((done) => holder.close(done));
-    await rm(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => new Promise((done) => holder.close(done)));
   const port = (holder.address() as AddressInfo).port;
   const r = await run(['serve', '--host', '127.0.0.1', '--port', String(port), '--probe-host', '127.0.0.1', '--probe-port', '0', '--cert-dir', dir, '--log-level', 'silent']);
   t.equal(r.code, 1);

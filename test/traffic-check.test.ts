@@ -1,10 +1,10 @@
 /** `check` with Gateways and VirtualServices: the files form one world; --cluster adds the live one. */
 import t from 'tap';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import net from 'node:net';
 import { runCliCaptured } from './helpers/run-cli.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 /** A port nothing listens on (fetch refuses some low ports outright, so not just any). */
 async function closedPort(): Promise<number> {
@@ -48,7 +48,7 @@ t.test('check over all of examples/ reads one world: each example keeps its own 
 });
 
 t.test('files given separately are one world: a VirtualService finds a Service from another file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-traffic-'));
+  const dir = await tempDir(t, 'check-traffic-');
   await writeFile(join(dir, 'vs.yaml'), [
     'apiVersion: networking.istio.io/v1beta1',
     'kind: VirtualService',
@@ -83,7 +83,7 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   t.equal(usage.code, 2);
   t.match(usage.stderr, /--context needs --cluster/);
 
-  const dir = await mkdtemp(join(tmpdir(), 'kubeconfig-'));
+  const dir = await tempDir(t, 'kubeconfig-');
   const kubeconfig = join(dir, 'config');
   const port = await closedPort();
   await writeFile(kubeconfig, [
