@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from './config.ts';
 import { InputError } from './check/load-manifests.ts';
 import { UsageError, type CommandIO } from './commands/io.ts';
+import { isSupportedNode, unsupportedNodeMessage } from './node-version.ts';
 
 const USAGE = `Usage: mesh-admission <command> [options]
 
@@ -36,6 +37,22 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
 };
 
+/**
+ * Which invocations need a current Node: certificate generation (serve, certs) and the
+ * Kubernetes client (audit, check --cluster). Offline `check`, `webhook-config` and every
+ * `--help` run on older versions too.
+ */
+const NEEDS_CURRENT_NODE: Record<string, (args: readonly string[]) => boolean> = {
+  serve: () => true,
+  certs: () => true,
+  audit: () => true,
+  check: (args) => args.includes('--cluster'),
+};
+
+function asksForHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
+
 /** By name rather than instanceof: importing the class would load @kubernetes/client-node. */
 function isKubeConfigError(error: unknown): error is Error {
   return error instanceof Error && error.name === 'KubeConfigError';
@@ -52,6 +69,10 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
     io.stderr(`mesh-admission: unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
+  if (NEEDS_CURRENT_NODE[name]?.(rest) && !asksForHelp(rest) && !isSupportedNode(io.nodeVersion)) {
+    io.stderr(unsupportedNodeMessage(name, io.nodeVersion));
+    return 2;
+  }
   try {
     return await (await command())(rest, io);
   } catch (error) {
@@ -63,7 +84,9 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
       io.stderr(`mesh-admission ${name}: ${error.message}\n`);
       return 2;
     }
-    io.stderr(`mesh-admission ${name}: ${(error as Error).stack ?? String(error)}\n`);
+    // A failed system call (port in use, permission denied) is the environment, not a bug: its message says it all.
+    const systemError = error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+    io.stderr(`mesh-admission ${name}: ${systemError ? error.message : ((error as Error).stack ?? String(error))}\n`);
     // check and audit reserve 1 for "violations found": any other failure is 2.
     return name === 'check' || name === 'audit' ? 2 : 1;
   }
@@ -93,6 +116,7 @@ if (isEntryPoint()) {
     stderrIsTTY: process.stderr.isTTY === true,
     readStdin,
     env: process.env,
+    nodeVersion: process.versions.node,
   };
   runCli(process.argv.slice(2), io).then(
     (code) => {

@@ -192,6 +192,9 @@ const TABLE_SETTINGS = ['mutation.nameHints', 'mutation.portHints'] as const;
 /** The flag names `serve` accepts for settings, for the argument parser. */
 export const SETTING_FLAGS: readonly string[] = SCALAR_SETTINGS.map((s) => s.flag);
 
+/** The on/off settings' flags: on the command line they may also be given bare, meaning true. */
+export const BOOLEAN_SETTING_FLAGS: readonly string[] = SCALAR_SETTINGS.filter((s) => s.parse === boolean).map((s) => s.flag);
+
 export interface ConfigSources {
   /** Parsed flag values by flag name (strings, as typed). */
   readonly flags?: Readonly<Record<string, string | undefined>>;

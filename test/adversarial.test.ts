@@ -5,8 +5,7 @@
  * 200, never a 5xx; afterwards the server still answers correctly.
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import https from 'node:https';
 import http2 from 'node:http2';
@@ -18,6 +17,7 @@ import { createMetrics } from '../src/observability/metrics.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { CASES, type AdversarialCase, type Expected } from './fixtures/adversarial/cases.ts';
 import { decodePatch, review, service, testConfig } from './helpers/reviews.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 /**
  * Each answer must come within this. The target is well under a second; the slowest cases
@@ -106,7 +106,7 @@ t.test('every corpus case through app.inject', async (t) => {
 // ---------------------------------------------------------------------------------------------
 
 async function listening(t: Test): Promise<{ server: RunningServer; ca: string }> {
-  const certDir = await mkdtemp(join(tmpdir(), 'adversarial-'));
+  const certDir = await tempDir(t, 'adversarial-');
   const config = testConfig({
     port: '0',
     'probe-port': '0',

@@ -6,12 +6,12 @@
  */
 import t from 'tap';
 import http from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../src/cli.ts';
 import { svc } from './helpers/traffic.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 interface ListCall {
   readonly path: string;
@@ -49,7 +49,7 @@ const server = http.createServer((req, res) => {
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-test-'));
+const dir = await tempDir(t, 'audit-test-');
 const kubeconfig = path.join(dir, 'kubeconfig');
 await writeFile(
   kubeconfig,
@@ -73,6 +73,7 @@ async function audit(args: string[], stderrIsTTY = false) {
     stderr: (s) => (stderr += s),
     readStdin: async () => '',
     env: {},
+    nodeVersion: process.versions.node,
     stderrIsTTY,
   });
   return { code, stdout, stderr, calls: [...calls] };

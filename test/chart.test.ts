@@ -352,6 +352,7 @@ for (const [index, variant] of VARIANTS.entries()) {
     t.test('the helm test pod follows the same security rules and reads the CA from the Secret', async (t) => {
       const testPod = one(objects, 'Pod', `${fullname}-test`);
       t.equal(testPod.metadata.annotations?.['helm.sh/hook'], 'test');
+      t.equal(testPod.metadata.annotations?.['helm.sh/hook-delete-policy'], 'before-hook-creation,hook-succeeded,hook-failed', 'deleted pass or fail: nothing left after helm uninstall');
       t.same(testPod.spec.securityContext, pod.spec.securityContext, 'pod securityContext as the webhook');
       t.same(testPod.spec.containers[0].securityContext, container.securityContext, 'container securityContext as the webhook');
       t.equal(testPod.spec.volumes[0].secret.secretName, secretName, 'ca.crt of the certificate Secret');
@@ -360,6 +361,11 @@ for (const [index, variant] of VARIANTS.entries()) {
     });
   });
 }
+
+t.test('tests.keepFailedPod keeps a failed helm test pod for its logs', async (t) => {
+  const objects = await template({ 'tests.keepFailedPod': 'true' });
+  t.equal(one(objects, 'Pod', 'mesh-admission-test').metadata.annotations?.['helm.sh/hook-delete-policy'], 'before-hook-creation,hook-succeeded');
+});
 
 t.test('self mode names, exclusions and options', async (t) => {
   const objects = await template(

@@ -1,10 +1,14 @@
 import t from 'tap';
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile, writeFile, mkdir, readdir, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments } from 'yaml';
 import { runCliCaptured } from './helpers/run-cli.ts';
+import { isSupportedNode, unsupportedNodeMessage } from '../src/node-version.ts';
+import { withExplicitBooleans } from '../src/commands/serve.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const run = runCliCaptured;
 
@@ -25,20 +29,20 @@ t.test('check: the seed Service passes', async (t) => {
   t.match(r.stdout, /No validation issues found in 1 checked object/);
 });
 
-t.test('check -o json over examples/: the web Service fails with port-protocol', async (t) => {
-  const r = await run(['check', '-f', 'examples/', '-o', 'json']);
+t.test('check -o json --strict over examples/: the web Service fails with port-protocol', async (t) => {
+  const r = await run(['check', '-f', 'examples/', '-o', 'json', '--strict']);
   t.equal(r.code, 1);
   const report = JSON.parse(r.stdout);
   const web = report.violations.filter((v: { name: string }) => v.name === 'web');
-  t.match(web, [{ kind: 'Service', namespace: 'default', name: 'web', rule: 'port-protocol', severity: 'error', field: 'spec.ports[0].name', message: /web/ }]);
+  t.match(web, [{ kind: 'Service', namespace: 'default', name: 'web', rule: 'port-protocol', severity: 'error', field: 'spec.ports[0].name', message: /The webhook renames it to "http-web" on admission; `check --fix` writes that name into the manifest\.$/ }]);
   t.notOk(report.violations.some((v: { name: string }) => v.name === 'data-center-service'));
   for (const v of report.violations) t.same(Object.keys(v).slice(0, 7), ['kind', 'namespace', 'name', 'rule', 'severity', 'field', 'message']);
 });
 
 t.test('check: text output names the object, file and line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'svc.yaml'), `# leading comment\n---\n${bad}`);
-  const r = await run(['check', '-f', join(dir, 'svc.yaml')]);
+  const r = await run(['check', '--strict', '-f', join(dir, 'svc.yaml')]);
   t.equal(r.code, 1);
   t.match(r.stdout, new RegExp(`^Error \\[port-protocol\\] \\(Service shop/web ${dir}/svc\\.yaml:3\\) spec\\.ports\\[0\\]`));
   t.match(r.stdout, /1 error, 0 warnings in 1 checked object\./);
@@ -47,11 +51,24 @@ t.test('check: text output names the object, file and line', async (t) => {
 t.test('check: stdin, multi-document YAML and List kinds', async (t) => {
   const list = { apiVersion: 'v1', kind: 'List', items: [parse(bad), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ok' }, spec: { ports: [{ name: 'http', port: 80 }] } }] };
   const input = `${bad}---\n${JSON.stringify(list)}\n---\n`;
-  const r = await run(['check', '-f', '-', '-o', 'json'], input);
+  const r = await run(['check', '--strict', '-f', '-', '-o', 'json'], input);
   t.equal(r.code, 1);
   const violations = JSON.parse(r.stdout).violations;
   t.equal(violations.length, 2, 'the bad Service twice, the good one not at all');
   t.same(violations.map((v: { file: string }) => v.file), ['<stdin>', '<stdin>']);
+});
+
+t.test('check: a port the webhook renames on admission is a warning naming the new name; --strict makes it an error', async (t) => {
+  const r = await run(['check', '-f', '-'], bad);
+  t.equal(r.code, 0, 'kubectl apply admits it, renamed');
+  t.match(r.stdout, /^Warning \[port-protocol\] \(Service shop\/web <stdin>:1\) spec\.ports\[0\] .*The webhook renames it to "http-web" on admission; `check --fix` writes that name into the manifest\.\n0 errors, 1 warning/);
+  const strict = await run(['check', '-f', '-', '--strict'], bad);
+  t.equal(strict.code, 1);
+  t.match(strict.stdout, /^Error \[port-protocol\] .*renames it to "http-web"/);
+  // A port no hint recognises is not renamed by the webhook: it stays an error, with no such note.
+  const unknown = await run(['check', '-f', '-'], bad.replace('name: web\n    port: 8080', 'name: data\n    port: 12345'));
+  t.equal(unknown.code, 1);
+  t.notMatch(unknown.stdout, /renames/);
 });
 
 t.test('check: warnings alone exit 0', async (t) => {
@@ -107,7 +124,7 @@ t.test('check --fix changes only the fixed lines: comments, key order, quoting a
 });
 
 t.test('check: unusable input exits 2 naming the file and line', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n');
   await writeFile(join(dir, 'scalar.yaml'), 'just a string\n');
   await writeFile(join(dir, 'nokind.yaml'), 'apiVersion: v1\nmetadata: {}\n');
@@ -133,17 +150,17 @@ t.test('check: usage errors exit 2 with a hint', async (t) => {
 });
 
 t.test('check: a directory is read recursively', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await mkdir(join(dir, 'nested'));
   await writeFile(join(dir, 'nested', 'svc.yml'), bad);
   await writeFile(join(dir, 'README.md'), '# not a manifest');
-  const r = await run(['check', '-f', dir, '-o', 'json']);
+  const r = await run(['check', '--strict', '-f', dir, '-o', 'json']);
   t.equal(r.code, 1);
   t.equal(JSON.parse(r.stdout).violations[0].file, join(dir, 'nested', 'svc.yml'));
 });
 
 t.test('check --config applies hint tables and exemptions', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-'));
+  const dir = await tempDir(t, 'check-');
   await writeFile(join(dir, 'config.yaml'), 'exemptNamespaces: [shop]\n');
   const r = await run(['check', '-f', '-', '--config', join(dir, 'config.yaml')], bad);
   t.equal(r.code, 0);
@@ -153,7 +170,7 @@ t.test('check --config applies hint tables and exemptions', async (t) => {
 });
 
 t.test('webhook-config prints both configurations with the CA bundle', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wh-'));
+  const dir = await tempDir(t, 'wh-');
   const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
   await writeFile(join(dir, 'ca.crt'), ca);
   const r = await run(['webhook-config', '--url', 'https://127.0.0.1:8443', '--ca-file', join(dir, 'ca.crt')]);
@@ -178,7 +195,7 @@ t.test('webhook-config prints both configurations with the CA bundle', async (t)
 });
 
 t.test('certs generates a CA and prints the caBundle; a second run reuses it', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'certs-'));
+  const dir = await tempDir(t, 'certs-');
   const first = await run(['certs', '--dir', dir]);
   t.equal(first.code, 0, first.stderr);
   const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
@@ -204,14 +221,14 @@ t.test('help for every command, and unknown commands exit 2', async (t) => {
 t.test('the entry point sets the process exit code', async (t) => {
   const ok = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', 'examples/manifests/data-center-service.yaml'], { encoding: 'utf8' });
   t.equal(ok.status, 0, ok.stderr);
-  const failing = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', '-'], { input: bad, encoding: 'utf8' });
+  const failing = spawnSync(process.execPath, ['src/cli.ts', 'check', '--strict', '-f', '-'], { input: bad, encoding: 'utf8' });
   t.equal(failing.status, 1);
   const unusable = spawnSync(process.execPath, ['src/cli.ts', 'check', '-f', '-'], { input: 'a: [', encoding: 'utf8' });
   t.equal(unusable.status, 2);
 });
 
 t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhooks of injected namespaces', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wh-'));
+  const dir = await tempDir(t, 'wh-');
   await writeFile(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   const args = ['webhook-config', '--url', 'https://127.0.0.1:8443', '--ca-file', join(dir, 'ca.crt')];
   const plain = parseAllDocuments((await run(args)).stdout).map((d) => d.toJS());
@@ -233,11 +250,89 @@ t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhoo
 });
 
 t.test('check --fix leaves Pods alone even with holdApplicationUntilProxyStarts on (which namespaces are injected is unknown offline)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hold-'));
+  const dir = await tempDir(t, 'hold-');
   await writeFile(join(dir, 'config.yaml'), 'holdApplicationUntilProxyStarts: true\n');
   const podYaml = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  containers:\n  - name: web\n    image: web:1\n';
   const r = await run(['check', '-f', '-', '--fix', '--config', join(dir, 'config.yaml')], podYaml);
   t.equal(r.code, 0, r.stderr);
   t.same(parse(r.stdout), parse(podYaml), 'the Pod is printed unchanged');
   t.notMatch(r.stdout, /holdApplicationUntilProxyStarts/);
+});
+
+t.test('isSupportedNode compares major and minor with 22.19', async (t) => {
+  for (const version of ['22.19.0', '22.19.1', '22.20.0', '23.0.0', '24.21.0', 'v24.1.0', '100.0.0']) t.ok(isSupportedNode(version), version);
+  for (const version of ['22.18.9', '22.0.0', '21.99.0', '20.20.2', 'v18.20.0', '']) t.notOk(isSupportedNode(version), version);
+});
+
+t.test('on a Node older than 22.19 the commands that need it print one line and exit 2', async (t) => {
+  const dir = await tempDir(t, 'old-node-');
+  const old = '20.20.2';
+  for (const args of [['serve'], ['certs', '--dir', join(dir, 'certs')], ['audit'], ['check', '--cluster', '-f', 'examples/manifests/']]) {
+    const r = await run(args, '', {}, old);
+    t.equal(r.code, 2, args.join(' '));
+    t.equal(r.stdout, '', args.join(' '));
+    t.equal(r.stderr, `mesh-admission ${args[0]}: needs Node.js >= 22.19, this is v20.20.2; \`npm start\` and \`npx mesh-admission\` run it on the project's own Node 24\n`);
+  }
+  t.same(await readdir(dir), [], 'nothing was written');
+  const offline = await run(['check', '-f', 'examples/manifests/data-center-service.yaml'], '', {}, old);
+  t.equal(offline.code, 0, 'offline check runs on older Node');
+  t.equal((await run(['webhook-config', '--help'], '', {}, old)).code, 0);
+  t.equal((await run(['serve', '--help'], '', {}, old)).code, 0, 'help needs no current Node');
+  t.equal((await run(['certs', '--dir', join(dir, 'certs')], '', {}, '22.19.0')).code, 0, '22.19 itself is enough');
+});
+
+/** The first `node` on PATH outside node_modules: the machine's own Node, whatever its version. */
+function machineNode(): string {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '' || dir.includes('node_modules')) continue;
+    if (existsSync(join(dir, 'node'))) return join(dir, 'node');
+  }
+  return process.execPath;
+}
+
+t.test('the built entry on the machine\'s own Node either runs or prints the one line, never a stack trace', { timeout: 240_000 }, async (t) => {
+  const dir = await tempDir(t, 'built-cli-');
+  // Compiled as `npm run build` does, next to a node_modules link so the packages resolve.
+  await symlink(resolve('node_modules'), join(dir, 'node_modules'));
+  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n');
+  const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], { encoding: 'utf8' });
+  t.equal(build.status, 0, build.stdout + build.stderr);
+  const node = machineNode();
+  const version = spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+  const certs = spawnSync(node, [join(dir, 'dist', 'cli.js'), 'certs', '--dir', join(dir, 'certs')], { encoding: 'utf8' });
+  if (isSupportedNode(version)) {
+    t.equal(certs.status, 0, `${node} ${version}: ${certs.stderr}`);
+    t.match(certs.stderr, /^generated certificates/);
+  } else {
+    t.equal(certs.status, 2, `${node} ${version}`);
+    t.equal(certs.stderr, unsupportedNodeMessage('certs', version));
+    t.notMatch(certs.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const check = spawnSync(node, [join(dir, 'dist', 'cli.js'), 'check', '-f', 'examples/manifests/data-center-service.yaml'], { encoding: 'utf8' });
+  t.equal(check.status, 0, `offline check on ${node} ${version}: ${check.stderr}`);
+});
+
+t.test('serve on a port already in use says so in one line, without a stack trace', async (t) => {
+  const dir = await tempDir(t, 'busy-port-');
+  const holder = createServer();
+  await new Promise<void>((done) => holder.listen(0, '127.0.0.1', done));
+  t.teardown(() => new Promise((done) => holder.close(done)));
+  const port = (holder.address() as AddressInfo).port;
+  const r = await run(['serve', '--host', '127.0.0.1', '--port', String(port), '--probe-host', '127.0.0.1', '--probe-port', '0', '--cert-dir', dir, '--log-level', 'silent']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `mesh-admission serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+});
+
+t.test('serve: on/off flags accept the bare form, and true/false after them', async (t) => {
+  t.same(withExplicitBooleans(['--traffic-checks', '--port', '1']), ['--traffic-checks=true', '--port', '1']);
+  t.same(withExplicitBooleans(['--injection', 'false', '--hold-application-until-proxy-starts']), ['--injection=false', '--hold-application-until-proxy-starts=true']);
+  t.same(withExplicitBooleans(['--traffic-checks=false', '--cert-dir', 'true']), ['--traffic-checks=false', '--cert-dir', 'true'], 'other flags keep their values');
+  // A bad --port after the bare flag is reported: the flag itself was read.
+  const r = await run(['serve', '--traffic-checks', '--hold-application-until-proxy-starts', '--port', 'abc']);
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, /--port/);
+  t.notMatch(r.stderr, /ambiguous|traffic-checks/);
+  const wrong = await run(['serve', '--injection', 'maybe']);
+  t.equal(wrong.code, 2);
+  t.match(wrong.stderr, /Unexpected argument 'maybe'/);
 });

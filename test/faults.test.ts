@@ -8,12 +8,12 @@
  * start-up cost of a process each.
  */
 import t, { type Test } from 'tap';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { generateCertificates } from '../src/tls/generate.ts';
 import { runCliCaptured } from './helpers/run-cli.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 /** A refusal is quick; this only stops a server that started by mistake. */
 const DEADLINE_MS = 30_000;
@@ -47,7 +47,7 @@ function runServe(args: readonly string[], env: Record<string, string> = {}): Pr
   return runCliCaptured(['serve', ...LISTEN, ...args], '', env);
 }
 
-const dir = (prefix: string) => mkdtemp(join(tmpdir(), `faults-${prefix}-`));
+const dir = (prefix: string) => tempDir(t, `faults-${prefix}-`);
 const pattern = (text: string) => text.replace(/[.]/g, '\\.');
 
 function refused(t: Test, run: Run, code: number, message: RegExp): void {

@@ -4,8 +4,7 @@
  * that never carry key material or object contents.
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -19,6 +18,7 @@ import { generateCertificateAuthority, issueServingCertificate } from '../src/tl
 import { buildConfig, DEFAULT_CONFIG } from '../src/config.ts';
 import { review, service, namespace, testConfig } from './helpers/reviews.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -29,7 +29,7 @@ interface Started {
 }
 
 async function started(t: Test, flags: Record<string, string> = {}): Promise<Started> {
-  const certDir = await mkdtemp(join(tmpdir(), 'hardening-'));
+  const certDir = await tempDir(t, 'hardening-');
   const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, ...flags });
   const server = await startServer(config, silent);
   t.teardown(() => server.close());
@@ -127,7 +127,7 @@ async function clientCertificate(ca: { cert: string; key: string }, commonName: 
 t.test('--client-ca-file: the API server must present a certificate signed by that CA', async (t) => {
   const clientCa = await generateCertificateAuthority({ commonName: 'kube-apiserver-client-ca', validityDays: 2 });
   const otherCa = await generateCertificateAuthority({ commonName: 'someone-else', validityDays: 2 });
-  const dir = await mkdtemp(join(tmpdir(), 'client-ca-'));
+  const dir = await tempDir(t, 'client-ca-');
   await writeFile(join(dir, 'client-ca.crt'), clientCa.cert);
   const good = await clientCertificate(clientCa, 'kube-apiserver');
   const stranger = await clientCertificate(otherCa, 'kube-apiserver');
@@ -168,7 +168,7 @@ t.test('timeouts and the client CA are settings, from flags, environment and fil
 // ---------------------------------------------------------------------------------------------
 
 t.test('the log of a serve run holds names and decisions, never keys, certificates or object contents', async (t) => {
-  const certDir = await mkdtemp(join(tmpdir(), 'log-hygiene-'));
+  const certDir = await tempDir(t, 'log-hygiene-');
   const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   let output = '';
@@ -247,7 +247,7 @@ function sendRaw(socket: net.Socket, bytes: string): Promise<string> {
 }
 
 t.test('at trace level a request the HTTP parser rejects is logged by size, never by its bytes (webhook and probe port)', async (t) => {
-  const certDir = await mkdtemp(join(tmpdir(), 'log-trace-'));
+  const certDir = await tempDir(t, 'log-trace-');
   const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, '--log-level', 'trace'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   let output = '';
@@ -287,7 +287,7 @@ t.test('at trace level a request the HTTP parser rejects is logged by size, neve
 // ---------------------------------------------------------------------------------------------
 
 function audit(report: string, npmExitCode: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return mkdtemp(join(tmpdir(), 'audit-')).then(async (dir) => {
+  return tempDir(t, 'audit-').then(async (dir) => {
     const file = join(dir, 'report.json');
     await writeFile(file, report);
     return new Promise((resolve) => {

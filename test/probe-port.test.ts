@@ -3,22 +3,22 @@
  * connection deadlines, a connection cap, and a /metrics that a flood cannot make expensive.
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
 import { pino } from 'pino';
 import { startServer } from '../src/server.ts';
 import { MAX_PROBE_CONNECTIONS } from '../src/http/probe-app.ts';
 import { review, testConfig } from './helpers/reviews.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const HEADERS_TIMEOUT_MS = 500;
 /** Far beyond the deadline under test, far below Node's own (60 s): which one cut the connection. */
 const CUT_WITHIN_MS = 5000;
 
 async function started(t: Test) {
-  const certDir = await mkdtemp(join(tmpdir(), 'probe-'));
+  const certDir = await tempDir(t, 'probe-');
   const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, 'headers-timeout-ms': String(HEADERS_TIMEOUT_MS), 'request-timeout-ms': '1000' });
   const server = await startServer(config, pino({ level: 'silent' }));
   t.teardown(() => server.close());

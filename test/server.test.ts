@@ -1,7 +1,6 @@
 /** The real server: TLS with generated certificates, HTTP/1.1 and HTTP/2, probes, reload, shutdown. */
 import t from 'tap';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import https from 'node:https';
 import http2 from 'node:http2';
@@ -13,11 +12,12 @@ import { startServer } from '../src/server.ts';
 import { issueServingCertificate } from '../src/tls/generate.ts';
 import { review, service, testConfig } from './helpers/reviews.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const silent = pino({ level: 'silent' });
 
 async function started(t: { teardown: (fn: () => unknown) => void }, flags: Record<string, string> = {}) {
-  const certDir = await mkdtemp(join(tmpdir(), 'serve-'));
+  const certDir = await tempDir(t, 'serve-');
   const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, ...flags });
   const server = await startServer(config, silent);
   t.teardown(() => server.close());
@@ -124,6 +124,9 @@ t.test('probe port: healthz, readyz and metrics', async (t) => {
   t.same(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
   const ready = await fetch(`${base}/readyz`);
   t.equal(ready.status, 200);
+  t.equal(await ready.text(), '{"status":"ready"}\n', 'one line of JSON ending in a newline, as curl shows it');
+  t.match(ready.headers.get('content-type'), /^application\/json/);
+  t.equal(await (await fetch(`${base}/healthz`)).text(), '{"status":"ok"}\n');
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.match(metrics, /mesh_admission_requests_total\{webhook="validate",kind="Service",operation="CREATE",decision="allowed"\} 1/);
   t.match(metrics, /mesh_admission_certificate_expiry_timestamp_seconds \d+/);
@@ -166,7 +169,7 @@ t.test('shutdown delay: readiness off at once, requests still served until the d
 });
 
 t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', async (t) => {
-  const certDir = await mkdtemp(join(tmpdir(), 'sigterm-'));
+  const certDir = await tempDir(t, 'sigterm-');
   const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { child.kill('SIGKILL'); });
   const logs = followServeLogs(child);

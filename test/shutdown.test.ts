@@ -5,12 +5,12 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { followServeLogs } from './helpers/serve-logs.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const GRACE_MS = 3000;
 
@@ -43,7 +43,7 @@ function connectH2(port: number, ca: string): Promise<tls.TLSSocket> {
 }
 
 t.test('SIGTERM after a rapid-reset burst, with stalled requests open, exits 0 within the grace', async (t) => {
-  const certDir = await mkdtemp(join(tmpdir(), 'shutdown-'));
+  const certDir = await tempDir(t, 'shutdown-');
   const child = spawn(
     process.execPath,
     ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir, '--shutdown-grace-ms', String(GRACE_MS)],

@@ -1,10 +1,10 @@
 /** `check` with Gateways and VirtualServices: the files form one world; --cluster adds the live one. */
 import t from 'tap';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import net from 'node:net';
 import { runCliCaptured } from './helpers/run-cli.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 /** A port nothing listens on (fetch refuses some low ports outright, so not just any). */
 async function closedPort(): Promise<number> {
@@ -41,14 +41,14 @@ t.test('check over examples/istio-missing-port/: the 21000 warning with the fix,
 });
 
 t.test('check over all of examples/ reads one world: each example keeps its own verdict', async (t) => {
-  const r = await run(['check', '-f', 'examples/', '-o', 'json']);
-  t.equal(r.code, 1, 'the unprefixed web Service is an error');
+  const r = await run(['check', '-f', 'examples/', '-o', 'json', '--strict']);
+  t.equal(r.code, 1, 'the unprefixed web Service is an error with --strict');
   const rules = JSON.parse(r.stdout).violations.map((v: { name: string; rule: string }) => `${v.name}:${v.rule}`);
   t.same(rules, ['data-center-grpc-gateway:gateway-port-not-exposed', 'web:port-protocol']);
 });
 
 t.test('files given separately are one world: a VirtualService finds a Service from another file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'check-traffic-'));
+  const dir = await tempDir(t, 'check-traffic-');
   await writeFile(join(dir, 'vs.yaml'), [
     'apiVersion: networking.istio.io/v1beta1',
     'kind: VirtualService',
@@ -83,7 +83,7 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   t.equal(usage.code, 2);
   t.match(usage.stderr, /--context needs --cluster/);
 
-  const dir = await mkdtemp(join(tmpdir(), 'kubeconfig-'));
+  const dir = await tempDir(t, 'kubeconfig-');
   const kubeconfig = join(dir, 'config');
   const port = await closedPort();
   await writeFile(kubeconfig, [
@@ -105,4 +105,14 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   const badContext = await run(['check', '-f', 'examples/istio/', '--cluster', '--context', 'nope']);
   t.equal(badContext.code, 2);
   t.match(badContext.stderr, /no context "nope" in the kubeconfig/);
+});
+
+t.test('check: a VirtualService naming a Gateway of another namespace is told which namespace has it', async (t) => {
+  const manifests = [
+    'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: public\n  namespace: edge\nspec:\n  selector: {istio: ingressgateway}\n  servers: []\n',
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  hosts: [shop.example.com]\n  gateways: [public]\n',
+  ].join('---\n');
+  const r = await run(['check', '-f', '-'], manifests);
+  t.equal(r.code, 0, 'a warning');
+  t.match(r.stdout, /\[virtualservice-gateway-not-found\] .*Gateway shop\/public does not exist.*write "edge\/public": a Gateway public exists in edge\./);
 });

@@ -149,6 +149,8 @@ t.test('first sync: lists, then serves lookups from the caches; watch events upd
   t.ok(world.gatewayExists('istio-system', 'public'));
   t.notOk(world.gatewayExists('default', 'public'));
   t.same(world.serviceEntries().map((entry) => entry.hosts), [['*.example.com']]);
+  t.same(world.gatewayNamespaces('public'), ['istio-system'], 'where a Gateway of that name lives');
+  t.same(world.gatewayNamespaces('nope'), []);
 
   const before = api.requests.length;
   api.put('services', asStored(svc('shop', 'reviews', [{ name: 'http', port: 9080 }])));
@@ -211,8 +213,12 @@ t.test('Istio CRDs absent (404): synced and empty, not unavailable; picked up on
   api.istioVersion = undefined;
   await api.listen();
   t.teardown(() => api.stop());
-  const caches = await started(t, api);
+  const logged: { fields: unknown; message: unknown }[] = [];
+  const capture = { ...logger, info: (fields: unknown, message: unknown) => void logged.push({ fields, message }) };
+  const caches = startTrafficCaches({ ...fast, logger: capture, kubeConfig: api.kubeConfig() });
+  t.teardown(() => caches.stop());
   t.equal(await caches.waitForSync(), true);
+  t.match(logged.find((l) => l.message === 'traffic caches synced')?.fields, { absent: ['Gateways', 'ServiceEntries'] }, 'the log names the kinds in the plural');
   t.equal(caches.world.available, true);
   t.notOk(caches.world.gatewayExists('istio-system', 'public'));
 

@@ -3,9 +3,6 @@
  * the webhook configuration for them, and /readyz gating on the caches' first sync.
  */
 import t from 'tap';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
@@ -15,6 +12,7 @@ import { startServer } from '../src/server.ts';
 import type { TrafficCaches } from '../src/kube/informers.ts';
 import { review, testConfig } from './helpers/reviews.ts';
 import { byName, gateway, httpTo, ingressService, seed, virtualService } from './helpers/traffic.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 function makeApp(traffic: TrafficWorld | undefined, flags: Record<string, string> = {}) {
   const metrics = createMetrics({ collectProcessMetrics: false });
@@ -136,7 +134,7 @@ t.test('/readyz waits for the traffic caches, then reports ready', async (t) => 
     waitForSync: async () => reason === undefined,
     stop: async () => { stopped = true; },
   };
-  const certDir = await mkdtemp(join(tmpdir(), 'traffic-serve-'));
+  const certDir = await tempDir(t, 'traffic-serve-');
   const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, 'traffic-checks': 'true' });
   const server = await startServer(config, pino({ level: 'silent' }), { traffic: caches });
   const readyz = async () => {

@@ -100,9 +100,11 @@ t.test('virtualservice-gateway-not-found', async (t) => {
   const v = check(['public', 'istio-system/private', 'mesh', 'local']);
   t.same(rules(v), ['virtualservice-gateway-not-found', 'virtualservice-gateway-not-found']);
   t.same(v.map((x) => x.field), ['spec.gateways[0]', 'spec.gateways[1]']);
-  t.match(v[0]?.message, /Gateway shop\/public does not exist.*write "<namespace>\/public"/);
+  t.match(v[0]?.message, /Gateway shop\/public does not exist.*write "istio-system\/public": a Gateway public exists in istio-system\./);
   t.match(v[1]?.message, /Gateway istio-system\/private does not exist.*create it or fix the reference/);
   t.same(check(['public.istio-system']), [], 'legacy name.namespace form');
+  t.match(check(['nowhere'])[0]?.message, /write "<namespace>\/nowhere" for a Gateway in another namespace\./, 'no Gateway of that name anywhere');
+  t.match(check(['shop/public'])[0]?.message, /Gateway shop\/public does not exist.*write "istio-system\/public"/, 'a wrong namespace gets the same hint');
   t.same(gatewayRefTarget('public', 'shop'), { namespace: 'shop', name: 'public' });
   t.same(gatewayRefTarget('istio-system/public', 'shop'), { namespace: 'istio-system', name: 'public' });
 });

@@ -45,6 +45,12 @@ export interface CheckOptions {
    * input objects (every file given is one world); `check --cluster` adds the live cluster.
    */
   readonly traffic?: TrafficWorld;
+  /**
+   * Severity of a finding the webhook's own mutation clears on admission (a port it renames):
+   * `check` makes it a warning unless --strict, as `kubectl apply` admits such an object.
+   * Default error, what the validating rule alone says.
+   */
+  readonly webhookFixedSeverity?: Severity;
 }
 
 export function runCheck(input: readonly SourcedObject[], config: CheckConfig, options: CheckOptions): CheckResult {
@@ -59,21 +65,42 @@ export function runCheck(input: readonly SourcedObject[], config: CheckConfig, o
     const key = kindKey(groupOf(sourced.object.apiVersion), String(sourced.object.kind));
     let subject = subjectOf(sourced.object);
     const where = identify(sourced, subject);
-    if (options.fix) {
-      const result = mutateObject(key, subject, fixConfig, 'CREATE');
-      if (result && result.notes.length > 0) {
-        fixes.push(...result.notes.map((note) => ({ ...where, ...note })));
-        subject = { ...subject, object: result.mutated };
-      }
+    const mutation = mutateObject(key, subject, fixConfig, 'CREATE');
+    if (options.fix && mutation && mutation.notes.length > 0) {
+      fixes.push(...mutation.notes.map((note) => ({ ...where, ...note })));
+      subject = { ...subject, object: mutation.mutated };
     }
+    // Without --fix, what the webhook would write into each field it changes on admission.
+    const webhookSets = new Map(options.fix || !mutation ? [] : mutation.notes.map((note) => [note.field, valueAt(mutation.mutated, note.field)]));
     const violations = validateObject(key, subject, config, context);
     if (violations) checkedObjects += 1;
     for (const v of violations ?? []) {
-      findings.push({ ...where, rule: v.rule, severity: v.severity, field: v.field, message: v.message });
+      const value = webhookSets.get(v.field);
+      findings.push(
+        value === undefined
+          ? { ...where, rule: v.rule, severity: v.severity, field: v.field, message: v.message }
+          : {
+              ...where,
+              rule: v.rule,
+              severity: options.webhookFixedSeverity ?? v.severity,
+              field: v.field,
+              message: `${v.message} The webhook renames it to ${JSON.stringify(value)} on admission; \`check --fix\` writes that name into the manifest.`,
+            },
+      );
     }
     return subject.object === sourced.object ? sourced : { ...sourced, object: subject.object };
   });
   return { findings, objects, fixes, checkedObjects };
+}
+
+/** The value at a field path such as `spec.ports[0].name`. */
+function valueAt(object: unknown, field: string): unknown {
+  let node = object;
+  for (const part of field.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== '')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
 }
 
 function subjectOf(object: KubeObject): PolicySubject {

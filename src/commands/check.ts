@@ -7,7 +7,7 @@ import { formatFixNotes, formatJson, formatManifests, formatText } from '../chec
 import { loadConfig } from './load-config.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--config FILE] [--cluster [--context NAME]]
+export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--strict] [--config FILE] [--cluster [--context NAME]]
 
 Checks Kubernetes manifests offline with the same rules the webhook enforces.
 
@@ -16,11 +16,16 @@ Checks Kubernetes manifests offline with the same rules the webhook enforces.
   -o, --output FORMAT   text (default) or json: {"violations":[{kind,namespace,name,rule,severity,field,message,file,line}]}
       --fix             print the manifests with the webhook's mutations applied (to stdout);
                         the report then goes to stderr and covers what is left after fixing
+      --strict          a port the webhook would rename on admission is an error, not a warning
       --config FILE     the webhook's config file (hint tables, exemptions, injection mode)
       --cluster         also look up Services, Gateways and ServiceEntries in the live cluster
                         (kubeconfig) for the Gateway and VirtualService checks; without it they
                         see only the objects in the files given
       --context NAME    kubeconfig context for --cluster (default: the current one)
+
+A port without a protocol that the webhook renames on admission (e.g. "web" on 8080, which
+\`kubectl apply\` admits as "http-web") is a warning naming the new name; --strict makes it an
+error, for a pipeline that wants the manifests themselves fixed (\`--fix\` writes the names).
 
 Exit status: 0 no errors (warnings allowed), 1 error-level violations, 2 unusable input.
 `;
@@ -32,6 +37,7 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
       filename: { type: 'string', short: 'f', multiple: true },
       output: { type: 'string', short: 'o', default: 'text' },
       fix: { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
       config: { type: 'string' },
       cluster: { type: 'boolean', default: false },
       context: { type: 'string' },
@@ -61,7 +67,7 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
     // The files win over what is deployed: they are what is about to be applied.
     traffic = worldFromObjects([...live, ...objects.map((o) => o.object)], { complete: true });
   }
-  const result = runCheck(objects, config, { fix: values.fix, ...(traffic ? { traffic } : {}) });
+  const result = runCheck(objects, config, { fix: values.fix, webhookFixedSeverity: values.strict ? 'error' : 'warning', ...(traffic ? { traffic } : {}) });
   const report = values.output === 'json' ? formatJson(result) : formatText(result);
   if (values.fix) {
     io.stdout(formatManifests(objects, result));

@@ -6,6 +6,8 @@ export interface CommandIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Whether stderr is a terminal (progress lines are shown only there). */
   readonly stderrIsTTY?: boolean;
+  /** The running Node.js version (process.versions.node), for the CLI's version check. */
+  readonly nodeVersion: string;
 }
 
 /** A mistake in how the command was called: printed with the command's usage, exit code 2. */

@@ -1,7 +1,7 @@
 /** `mesh-admission serve`: runs the webhook until SIGTERM/SIGINT, then drains and exits 0. */
 import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
-import { SETTING_FLAGS } from '../config.ts';
+import { BOOLEAN_SETTING_FLAGS, SETTING_FLAGS } from '../config.ts';
 import { startServer } from '../server.ts';
 import { startCertificateLifecycle } from '../kube/certificate-lifecycle.ts';
 import { loadConfig } from './load-config.ts';
@@ -26,27 +26,53 @@ Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, t
       --namespace NS            the webhook's namespace (SANs, exclusion) MESH_ADMISSION_NAMESPACE
       --exempt-namespaces A,B   namespaces never checked or mutated       MESH_ADMISSION_EXEMPT_NAMESPACES
       --default-protocol P      protocol for ports no hint recognises     MESH_ADMISSION_DEFAULT_PROTOCOL
-      --injection true|false    label new namespaces for injection        MESH_ADMISSION_INJECTION
+      --injection [true|false]  label new namespaces for injection        MESH_ADMISSION_INJECTION
       --injection-mode MODE     istio-injection|revision|ambient          MESH_ADMISSION_INJECTION_MODE
       --injection-revision REV  revision for --injection-mode revision    MESH_ADMISSION_INJECTION_REVISION
       --client-ca-file FILE     require client certificates signed by it  MESH_ADMISSION_CLIENT_CA_FILE
       --request-timeout-ms N    whole-request deadline (default 10000)    MESH_ADMISSION_REQUEST_TIMEOUT_MS
       --headers-timeout-ms N    handshake/headers deadline (default 10000) MESH_ADMISSION_HEADERS_TIMEOUT_MS
-      --traffic-checks true     check Gateways/VirtualServices (caches)   MESH_ADMISSION_TRAFFIC_CHECKS
-      --hold-application-until-proxy-starts true
+      --traffic-checks [true]   check Gateways/VirtualServices (caches)   MESH_ADMISSION_TRAFFIC_CHECKS
+      --hold-application-until-proxy-starts [true]
                                 add it to Pods' proxy.istio.io/config     MESH_ADMISSION_HOLD_APPLICATION_UNTIL_PROXY_STARTS
       --cert-secret NAME        share CA + certificate via this Secret    MESH_ADMISSION_CERT_SECRET
       --register-validating N   keep this validating config's caBundle    MESH_ADMISSION_REGISTER_VALIDATING
       --register-mutating N     keep this mutating config's caBundle      MESH_ADMISSION_REGISTER_MUTATING
                                 (and install its planned webhooks)
       --pod-ips A,B             install them once the Service routes here MESH_ADMISSION_POD_IPS
+  On/off flags given bare mean true (\`--traffic-checks\`); \`--flag false\` turns one off.
   (all settings: see the README's configuration reference)
 `;
+
+/**
+ * `--traffic-checks` alone means `--traffic-checks=true`, as `webhook-config --traffic-checks`
+ * reads; `--traffic-checks true|false` keeps working. The settings stay string-typed because
+ * the same value may also come from the environment or the config file.
+ */
+export function withExplicitBooleans(argv: readonly string[]): string[] {
+  const result: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && BOOLEAN_SETTING_FLAGS.includes(arg.slice(2))) {
+      const value = next === 'true' || next === 'false' ? next : 'true';
+      if (value === next) i++;
+      result.push(`${arg}=${value}`);
+    } else {
+      result.push(arg);
+    }
+    if (arg === '--') {
+      result.push(...argv.slice(i + 1));
+      break;
+    }
+  }
+  return result;
+}
 
 export async function serveCommand(argv: readonly string[], io: CommandIO): Promise<number> {
   const options = Object.fromEntries(SETTING_FLAGS.map((flag) => [flag, { type: 'string' as const }]));
   const { values } = parseArgs({
-    args: [...argv],
+    args: withExplicitBooleans(argv),
     options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });

@@ -18,11 +18,11 @@ Services and Namespaces to a webhook served at URL. Pipe it to \`kubectl apply -
       --exclude-namespace NS namespace never sent to the webhook; repeatable
       --traffic-checks       also send Istio Gateways and VirtualServices (networking.istio.io
                              v1, v1beta1, v1alpha3) to the validating webhook; for a webhook
-                             served with --traffic-checks true
+                             served with --traffic-checks
       --hold-application-until-proxy-starts
                              also send Pods created in injected namespaces (istio-injection=enabled,
                              or istio.io/rev without istio-injection) to the mutating webhook; for a
-                             webhook served with --hold-application-until-proxy-starts true
+                             webhook served with --hold-application-until-proxy-starts
 `;
 
 export async function webhookConfigCommand(argv: readonly string[], io: CommandIO): Promise<number> {

@@ -235,12 +235,10 @@ function servicesSource(kubeConfig: KubeConfig): Source<TrafficService> {
   };
 }
 
-const ISTIO_LABELS: Readonly<Record<IstioResource['kind'], string>> = { Gateway: 'Gateways', ServiceEntry: 'ServiceEntries' };
-
 function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf: ViewOf<V>): Source<V> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   return {
-    label: ISTIO_LABELS[resource.kind],
+    label: resource.pluralKind,
     viewOf,
     resolve: async () => {
       const version = await servedIstioVersion(kubeConfig, resource);
@@ -316,6 +314,9 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     },
     gatewayExists(namespace, name) {
       return gateways.find(namespace, name) !== undefined;
+    },
+    gatewayNamespaces(name) {
+      return gateways.objects().list().filter((object) => object.metadata?.name === name).map((object) => object.metadata?.namespace ?? '').sort();
     },
     serviceEntries() {
       return serviceEntries.views();

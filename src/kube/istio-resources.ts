@@ -10,11 +10,13 @@ import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
 export interface IstioResource {
   readonly kind: 'Gateway' | 'ServiceEntry';
   readonly plural: 'gateways' | 'serviceentries';
+  /** The kind in the plural, for logs and messages. */
+  readonly pluralKind: 'Gateways' | 'ServiceEntries';
 }
 
 export const ISTIO_RESOURCES: readonly IstioResource[] = [
-  { kind: 'Gateway', plural: 'gateways' },
-  { kind: 'ServiceEntry', plural: 'serviceentries' },
+  { kind: 'Gateway', plural: 'gateways', pluralKind: 'Gateways' },
+  { kind: 'ServiceEntry', plural: 'serviceentries', pluralKind: 'ServiceEntries' },
 ];
 
 /** Newest first: v1 since Istio 1.22, v1beta1 and v1alpha3 before (all the same schema). */

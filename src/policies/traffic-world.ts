@@ -56,6 +56,8 @@ export interface TrafficWorld {
   servicesServingGateway(selector: Readonly<Record<string, string>>): readonly TrafficService[];
   findService(namespace: string, name: string): TrafficService | undefined;
   gatewayExists(namespace: string, name: string): boolean;
+  /** Namespaces holding an Istio Gateway called `name`, sorted: where a reference may have meant. */
+  gatewayNamespaces(name: string): readonly string[];
   /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
   serviceEntries(): readonly TrafficServiceEntry[];
 }
@@ -245,6 +247,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     servicesServingGateway: (selector) => servingServices(services.values(), selector),
     findService: (namespace, name) => services.get(key(namespace, name)),
     gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
+    gatewayNamespaces: (name) => [...gateways].filter((k) => k.endsWith(`/${name}`)).map((k) => k.slice(0, -name.length - 1)).sort(),
     serviceEntries: () => [...serviceEntries.values()],
   };
 }
@@ -258,6 +261,7 @@ export function unavailableWorld(reason: string): TrafficWorld {
     servicesServingGateway: () => [],
     findService: () => undefined,
     gatewayExists: () => false,
+    gatewayNamespaces: () => [],
     serviceEntries: () => [],
   };
 }

@@ -297,9 +297,13 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
   const target = gatewayRefTarget(ref, namespace);
   if (world.gatewayExists(target.namespace, target.name)) return undefined;
   const gateway = `${target.namespace}/${target.name}`;
-  const fix = ref.includes('/')
-    ? 'create it or fix the reference'
-    : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace (e.g. istio-system)`;
+  const elsewhere = world.gatewayNamespaces(target.name).filter((ns) => ns !== target.namespace);
+  const fix =
+    elsewhere.length > 0
+      ? `create it, or write "${elsewhere[0]}/${target.name}": a Gateway ${target.name} exists in ${elsewhere.join(', ')}`
+      : ref.includes('/')
+        ? 'create it or fix the reference'
+        : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace`;
   return {
     rule,
     severity: 'warning',
