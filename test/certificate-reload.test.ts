@@ -5,10 +5,9 @@
  * and the metrics and /readyz say it is stale. Deleting and recreating the directory does not
  * stop the reload.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { startServer } from '../src/server.ts';
 import { writeCertificateFiles } from '../src/tls/certificate-files.ts';
 import { generateCertificates, issueServingCertificate } from '../src/tls/generate.ts';
 import { testConfig } from './helpers/reviews.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const NAMES = { serviceName: 'mesh-admission', namespace: 'mesh-admission' };
@@ -36,6 +36,19 @@ function served(port: number, ca: string): Promise<{ fingerprint: string; verifi
 
 const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
+/** A server started on a fresh cert dir (it generates the CA and pair), with its log lines collected. */
+async function serveFromTempDir(t: Test, prefix: string) {
+  const base = await tempDir(t, prefix);
+  const certDir = join(base, 'certs');
+  const lines: Line[] = [];
+  const logger = pino({ level: 'info' }, { write: (text: string) => lines.push(JSON.parse(text) as Line) });
+  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
+  const server = await startServer(config, logger);
+  t.teardown(() => server.close());
+  const ca = { cert: await readFile(join(certDir, 'ca.crt'), 'utf8'), key: await readFile(join(certDir, 'ca.key'), 'utf8') };
+  return { certDir, lines, server, ca };
+}
+
 async function eventually(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -45,15 +58,7 @@ async function eventually(what: string, condition: () => Promise<boolean> | bool
 }
 
 t.test('reload refuses what start-up would refuse, keeps serving the previous certificate, and survives a recreated directory', async (t) => {
-  const base = await mkdtemp(join(tmpdir(), 'cert-reload-'));
-  t.teardown(() => rm(base, { recursive: true, force: true }));
-  const certDir = join(base, 'certs');
-  const lines: Line[] = [];
-  const logger = pino({ level: 'info' }, { write: (text: string) => lines.push(JSON.parse(text) as Line) });
-  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
-  const server = await startServer(config, logger);
-  t.teardown(() => server.close());
-  const ca = { cert: await readFile(join(certDir, 'ca.crt'), 'utf8'), key: await readFile(join(certDir, 'ca.key'), 'utf8') };
+  const { certDir, lines, server, ca } = await serveFromTempDir(t, 'cert-reload-');
   const original = await readFile(join(certDir, 'tls.crt'), 'utf8');
   const originalKey = await readFile(join(certDir, 'tls.key'), 'utf8');
   const port = server.webhookPort;
@@ -124,15 +129,7 @@ t.test('reload refuses what start-up would refuse, keeps serving the previous ce
 });
 
 t.test('once the served certificate has expired with no valid replacement, the replica is not ready', async (t) => {
-  const base = await mkdtemp(join(tmpdir(), 'cert-expiring-'));
-  t.teardown(() => rm(base, { recursive: true, force: true }));
-  const certDir = join(base, 'certs');
-  const lines: Line[] = [];
-  const logger = pino({ level: 'info' }, { write: (text: string) => lines.push(JSON.parse(text) as Line) });
-  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
-  const server = await startServer(config, logger);
-  t.teardown(() => server.close());
-  const ca = { cert: await readFile(join(certDir, 'ca.crt'), 'utf8'), key: await readFile(join(certDir, 'ca.key'), 'utf8') };
+  const { certDir, lines, server, ca } = await serveFromTempDir(t, 'cert-expiring-');
   // A replacement valid for about 3 more seconds: loaded (it is valid), then it runs out.
   const expiring = await issueServingCertificate({ ...NAMES, validityDays: 3 / 86_400 }, ca);
   await writeCertificateFiles(certDir, { cert: expiring.cert, key: expiring.key });
