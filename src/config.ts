@@ -12,6 +12,12 @@ import { isDns1123Label, isDns1123Subdomain } from './policies/kubernetes-names.
 import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS, TCP_PORT_PREFIXES } from './policies/service-ports.ts';
 import type { InjectionMode } from './policies/namespace-injection.ts';
 
+/**
+ * What the shutdown grace keeps back after the drain deadline: stopping the caches and
+ * logging, so the process exits within the grace even when connections had to be destroyed.
+ */
+export const SHUTDOWN_MARGIN_MS = 500;
+
 export type Enforcement = 'deny' | 'warn';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -225,8 +231,8 @@ export function buildConfig(sources: ConfigSources): Config {
   if (config.injection.mode === 'revision' && !config.injection.revision) {
     throw new ConfigError('injection.revision', 'injection mode "revision" needs a revision name (e.g. "1-24")');
   }
-  if (config.shutdownDelayMs >= config.shutdownGraceMs) {
-    throw new ConfigError('shutdownDelayMs', 'must be smaller than shutdownGraceMs, or the drain is cut short');
+  if (config.shutdownDelayMs + SHUTDOWN_MARGIN_MS >= config.shutdownGraceMs) {
+    throw new ConfigError('shutdownDelayMs', `must be smaller than shutdownGraceMs by more than ${SHUTDOWN_MARGIN_MS} ms, or in-flight requests get no time to finish`);
   }
   if (config.maxBodyBytesInFlight < config.bodyLimitBytes) {
     throw new ConfigError('maxBodyBytesInFlight', `must be at least bodyLimitBytes (${config.bodyLimitBytes}), or a body of the allowed size could never be admitted`);

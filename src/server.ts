@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import { readFile } from 'node:fs/promises';
 import { buildApp } from './app.ts';
-import { ConfigError } from './config.ts';
+import { ConfigError, SHUTDOWN_MARGIN_MS } from './config.ts';
 import { parseCertificates } from './tls/certificate-files.ts';
 import { buildProbeApp } from './http/probe-app.ts';
 import { trackConnections } from './http/connection-drain.ts';
@@ -29,12 +29,6 @@ export interface RunningServer {
    */
   close(): Promise<void>;
 }
-
-/**
- * What the shutdown grace keeps back after the drain deadline: stopping the caches and
- * logging, so the process exits within the grace even when connections had to be destroyed.
- */
-const SHUTDOWN_MARGIN_MS = 500;
 
 /** How long in-flight requests may take to finish once the listeners close. */
 function drainMs(config: Config): number {
@@ -109,6 +103,10 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     await app.listen({ port: config.port, host: config.host });
     await probe.listen({ port: config.probePort, host: config.probeHost });
   } catch (error) {
+    // Nothing may outlive a failed start: a listening port or a running watch would keep the
+    // process alive, unready, after the CLI has reported the failure.
+    await Promise.allSettled([app.close(), probe.close()]);
+    await traffic?.stop();
     certificates.close();
     throw error;
   }
@@ -139,9 +137,15 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
       clearInterval(renewal);
       certificates.close();
       const deadline = Date.now() + drainMs(config);
-      const destroyed = (await webhookConnections.closeBy(() => app.close(), deadline)) + (await probeConnections.closeBy(() => probe.close(), deadline));
-      if (destroyed > 0) logger.warn({ destroyed }, 'drain deadline reached: closed the connections still open');
-      await traffic?.stop();
+      try {
+        // Both ports drain side by side; one failing to close must not leave the other open.
+        const closed = await Promise.allSettled([webhookConnections.closeBy(() => app.close(), deadline), probeConnections.closeBy(() => probe.close(), deadline)]);
+        const destroyed = closed.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);
+        if (destroyed > 0) logger.warn({ destroyed }, 'drain deadline reached: closed the connections still open');
+        for (const result of closed) if (result.status === 'rejected') logger.error({ err: result.reason as unknown }, 'closing a listener failed');
+      } finally {
+        await traffic?.stop();
+      }
     },
   };
 }

@@ -96,7 +96,8 @@ t.test('bad values stop start-up with a message naming the setting', async (t) =
 
 t.test('the shutdown delay must leave room for the drain', async (t) => {
   t.equal(buildConfig({ flags: { 'shutdown-delay-ms': '5000' } }).shutdownDelayMs, 5000);
-  t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '10000' } }), /shutdownDelayMs.*smaller than shutdownGraceMs/);
+  t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '10000' } }), /shutdownDelayMs.*smaller than shutdownGraceMs by more than 500 ms/);
+  t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '9600' } }), /shutdownDelayMs/, 'a delay that leaves the drain no time is refused too');
   t.throws(() => buildConfig({ flags: { 'shutdown-delay-ms': '-1' } }), /--shutdown-delay-ms/);
 });
 

@@ -202,3 +202,25 @@ t.test('SIGTERM: readiness off first, in-flight request completes, exit 0', asyn
   t.equal(code, 0);
   t.ok(logs.lines.some((l) => l['msg'] === 'stopped'));
 });
+
+t.test('a start that fails on the probe port releases the webhook port it had already opened', async (t) => {
+  const net = await import('node:net');
+  const listen = (port: number) =>
+    new Promise<import('node:net').Server>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve(server));
+    });
+  const closeServer = (server: import('node:net').Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+  const taken = await listen(0);
+  t.teardown(() => closeServer(taken));
+  const probe = await listen(0);
+  const webhookPort = (probe.address() as import('node:net').AddressInfo).port;
+  await closeServer(probe);
+  const certDir = await tempDir(t, 'serve-failed-');
+  const config = testConfig({ port: String(webhookPort), 'probe-port': String((taken.address() as import('node:net').AddressInfo).port), host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir });
+  await t.rejects(startServer(config, silent), { code: 'EADDRINUSE' });
+  const again = await listen(webhookPort);
+  t.pass(`port ${webhookPort} can be bound again`);
+  await closeServer(again);
+});

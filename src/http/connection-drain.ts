@@ -35,7 +35,8 @@ export function trackConnections(server: Server): TrackedConnections {
       // received GOAWAY from its client is still open until that client closes it).
       for (const session of sessions) if (!session.closed && !session.destroyed) session.close();
       const timer = setTimeout(() => {
-        destroyed = sockets.size + sessions.size;
+        // An HTTP/2 connection is a session on a socket: count the connections, not both.
+        destroyed = sockets.size;
         for (const session of sessions) session.destroy();
         for (const socket of sockets) socket.destroy();
       }, Math.max(0, deadline - Date.now()));
