@@ -33,7 +33,8 @@ export function certificatePaths(dir: string): CertificatePaths {
   };
 }
 
-function errorCode(error: unknown): string | undefined {
+/** The `code` of a failed system call (ENOENT, EACCES …), if it has one. */
+export function errorCode(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 

@@ -19,7 +19,7 @@
 import { readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { certificatePaths, parseCertificate, parseCertificates, parsePrivateKey, readOptionalFile } from './certificate-files.ts';
+import { certificatePaths, errorCode, parseCertificate, parseCertificates, parsePrivateKey, readOptionalFile } from './certificate-files.ts';
 import { servingProblem } from './serving-checks.ts';
 
 /** The PEM text the HTTPS server needs (`tls.crt` may hold a chain after the leaf). */
@@ -122,10 +122,6 @@ function readPairSync(dir: string): ServingPair | undefined {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
 /**
