@@ -1,4 +1,4 @@
-/** Every row of DESIGN §2.1's input/answer table, through buildApp + app.inject. */
+/** Every row of the README's HTTP behaviour table, through buildApp + app.inject. */
 import t from 'tap';
 import { buildApp } from '../src/app.ts';
 import { createMetrics, kindLabels, MAX_UNKNOWN_KIND_LABELS } from '../src/observability/metrics.ts';

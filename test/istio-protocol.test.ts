@@ -14,7 +14,7 @@ interface ClassificationCase {
   readonly expected: IstioProtocol;
 }
 
-/** Every branch of DESIGN §1.1, in its order. */
+/** Every branch of the port classification, in its order. */
 const cases: readonly ClassificationCase[] = [
   // 1. protocol UDP decides alone
   { why: 'UDP ignores a good name', port: { protocol: 'UDP', name: 'http-web', port: 80 }, expected: 'UDP' },

@@ -89,7 +89,7 @@ const serviceObject: fc.Arbitrary<KubeObject> = fc
     spec: { ...(type ? { type } : {}), selector: { app: name }, ports },
   }));
 
-/** With and without a configured default protocol (rule 4 of DESIGN §1.3). */
+/** With and without a configured default protocol (ports no hint recognises). */
 const config: fc.Arbitrary<Config> = fc.constantFrom(testConfig(), testConfig({ 'default-protocol': 'tcp' }), testConfig({ enforcement: 'warn' }));
 
 function request(object: unknown, overrides: Partial<AdmissionRequest> = {}): AdmissionRequest {

@@ -65,7 +65,7 @@ function kubernetesPortNameErrors(object: KubeObject): string[] {
 }
 
 /**
- * The promises of DESIGN §1.3 that hold for every input, as a list of broken ones (empty when
+ * The promises of Service mutation that hold for every input, as a list of broken ones (empty when
  * all hold): the diff reproduces the result and touches names only, a second pass changes
  * nothing, each renamed port is classified and validly named, notes match renames and fit in a
  * warning, and no violation appears that was not there before.

@@ -1,5 +1,5 @@
 /**
- * Istio Gateway checks (DESIGN §1.6).
+ * Istio Gateway checks (the README's Istio traffic rules).
  *
  * Structural rules, always run (Istio's own validation rejects these):
  * - `gateway-port-name-duplicate`: two servers share a port name;

@@ -3,7 +3,7 @@
  * about label combinations Istio resolves in a surprising way.
  *
  * Pure: the input object is never modified; the mutation works on a copy and the
- * caller diffs the two (DESIGN §1.3/§1.4: never hand-build patch paths).
+ * caller diffs the two (never hand-built patch paths).
  */
 
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';

@@ -1,5 +1,5 @@
 /**
- * Service mutation (DESIGN §1.3): give ports that Istio would sniff a protocol-prefixed name,
+ * Service mutation: give ports that Istio would sniff a protocol-prefixed name,
  * when a hint makes the protocol clear. Every rename is reported, so a guess is never silent.
  *
  * Pure: works on a copy; the caller diffs it against the original to build the patch.

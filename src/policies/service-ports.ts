@@ -1,7 +1,6 @@
 /**
  * Service ports as Istio sees them: which Services to leave alone, how to read ports from
- * untrusted input, which protocol a port probably speaks, and the validation rules of
- * DESIGN §1.2.
+ * untrusted input, which protocol a port probably speaks, and the Service port validation rules.
  *
  * Pure: no I/O, no configuration lookups; callers pass everything in.
  */
@@ -277,7 +276,7 @@ export function proposePortNames(protocol: string, port: ServicePortEntry): stri
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation (DESIGN §1.2)
+// Validation (the README's Service rules)
 // ---------------------------------------------------------------------------------------------
 
 const PROTOCOL_LIST = `Istio protocols: ${TCP_PORT_PREFIXES.join(', ')}.`;
@@ -285,7 +284,7 @@ const PROTOCOL_LIST = `Istio protocols: ${TCP_PORT_PREFIXES.join(', ')}.`;
 const EXAMPLE_PROTOCOL = 'http';
 
 /**
- * The rules of DESIGN §1.2, in port order. Never throws: what cannot be read yields nothing.
+ * The Service port rules, in port order. Never throws: what cannot be read yields nothing.
  * `hints` only shape the examples in messages.
  */
 export function validateServicePorts(service: KubeObject, hints: ProtocolHints = DEFAULT_PROTOCOL_HINTS): Violation[] {

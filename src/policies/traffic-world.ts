@@ -1,6 +1,6 @@
 /**
  * What the Gateway and VirtualService checks need to know about the rest of the cluster
- * (DESIGN §1.6): which Services exist and which of them serve a gateway's pods, which
+ * (the README's Istio traffic rules): which Services exist and which of them serve a gateway's pods, which
  * Gateways exist, which hosts ServiceEntries declare.
  *
  * The policies only see the `TrafficWorld` interface. Two implementations:

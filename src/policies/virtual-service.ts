@@ -1,5 +1,5 @@
 /**
- * Istio VirtualService checks (DESIGN §1.6). All warnings: GitOps tools often apply a
+ * Istio VirtualService checks (the README's Istio traffic rules). All warnings: GitOps tools often apply a
  * VirtualService before the Service it routes to.
  *
  * Structural rule, always run:
