@@ -85,7 +85,13 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
   const logger = createLogger(config.logLevel);
   // The certificate Secret (when configured) fills the cert dir before the server reads it.
   const certificates = await startCertificateLifecycle(config, logger);
-  const server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates });
+  } catch (error) {
+    certificates.close();
+    throw error;
+  }
   await certificates.start();
 
   await new Promise<void>((resolve) => {
