@@ -9,7 +9,7 @@
  * - the cluster world of the webhook (src/kube/informers.ts), which reads informer caches.
  */
 import { readServicePorts } from './service-ports.ts';
-import { isRecord, type KubeObject, type Violation } from './types.ts';
+import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 
 /** A Service as the traffic checks see it. */
@@ -137,10 +137,6 @@ export function stringMap(value: unknown): Record<string, string> | undefined {
   const entries = Object.entries(value);
   if (entries.length === 0 || entries.some(([, v]) => typeof v !== 'string')) return undefined;
   return Object.fromEntries(entries) as Record<string, string>;
-}
-
-function stringList(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
 function isKind(object: KubeObject, group: string, kind: string): boolean {

@@ -23,7 +23,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import { HostPatterns } from './host-patterns.ts';
-import { isRecord, type KubeObject, type Violation } from './types.ts';
+import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
@@ -100,7 +100,7 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
     }
   };
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
-  const exportTo = Array.isArray(spec.exportTo) ? spec.exportTo.filter((target): target is string => typeof target === 'string') : [];
+  const exportTo = stringList(spec.exportTo);
   const resolver = new DestinationResolver(world, namespace, exportTo);
   // The same host and port give the same findings: each pair is looked at once.
   const checked = new Set<string>();
@@ -324,7 +324,7 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
 
 function sniHostViolations(virtualService: KubeObject): Violation[] {
   const spec = isRecord(virtualService.spec) ? virtualService.spec : {};
-  const hosts = Array.isArray(spec.hosts) ? spec.hosts.filter((h): h is string => typeof h === 'string') : [];
+  const hosts = stringList(spec.hosts);
   const routes = Array.isArray(spec.tls) ? spec.tls : [];
   const violations: Violation[] = [];
   // Built once per object: every SNI host is then checked in time linear in its length.
