@@ -62,3 +62,13 @@ t.test('each warning starts with its object and takes the most helpful form that
   const none = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
   t.match(none.warnings, [/^x: \[port-protocol\] y+\.\.\.$/], 'no form fits: the last one is cut');
 });
+
+t.test('when no form fits after a long subject, the subject is cut and the shortest form kept whole', async (t) => {
+  const subject = `Service ${'n'.repeat(63)}/${'s'.repeat(63)}`;
+  const short = `the shortest form, with its advice to the end: ${'z'.repeat(100)}.`;
+  const violation: Violation = { ...error('a'), message: `${'a'.repeat(230)}.`, shorterMessages: [short] };
+  const [warning] = judge({ subject, violations: [violation], enforcement: 'warn' }).warnings;
+  t.equal(warning?.length, MAX_WARNING_LENGTH);
+  t.ok(warning?.endsWith(`s: [port-protocol] ${short}`), 'the shortest form whole, after the cut subject');
+  t.match(warning, /^Service n+…s+: /, 'the subject keeps its start (kind, namespace) and its end (name)');
+});

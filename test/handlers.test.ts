@@ -22,6 +22,19 @@ t.test('UPDATE of a legacy Service: old violations warn, a new bad port is denie
   t.match(denied.response.warnings, [/^Service default\/legacy: \[port-protocol\] spec\.ports\[0\]/, /^Service default\/legacy: this problem already existed before this update/], 'the old violation is still reported, as a warning');
 });
 
+t.test('a warning about a port keeps the whole advice, even for the longest names', async (t) => {
+  const warnConfig = testConfig({ enforcement: 'warn' });
+  const longest = service('s'.repeat(63), [{ name: 'q'.repeat(63), port: 65535 }, { name: 'dist', port: 25672 }], { namespace: 'n'.repeat(63) });
+  const outcome = handleValidate(request({ namespace: 'n'.repeat(63), object: longest }), warnConfig);
+  t.equal(outcome.response.allowed, true);
+  const warnings = outcome.response.warnings ?? [];
+  t.equal(warnings.length, 2);
+  for (const warning of warnings) {
+    t.ok(warning.length <= 256, `${warning.length} characters`);
+    t.match(warning, /^Service n+…s+: \[port-protocol\] spec\.ports\[\d\] \(port \d+\): Istio cannot tell its protocol and will sniff it; rename it "http-\d+" if it serves HTTP \("grpc-\d+" for gRPC\), else "tcp-\d+", or set appProtocol\.$/);
+  }
+});
+
 t.test('reordering ports on UPDATE does not turn an old violation into a new one', async (t) => {
   const legacy = service('legacy', [{ name: 'http', port: 80 }, { name: 'data', port: 12345 }]);
   const reordered = service('legacy', [{ name: 'data', port: 12345 }, { name: 'http', port: 80 }]);

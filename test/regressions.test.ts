@@ -31,7 +31,7 @@ t.test('udp is refused where a TCP port would be renamed to it', async (t) => {
 t.test('validation messages follow the configured hint tables', async (t) => {
   const config = testConfig({}, 'mutation:\n  nameHints: { data: tcp }\n');
   const request = review({ object: service('data', [{ name: 'data', port: 12345 }]) }).request as unknown as AdmissionRequest;
-  t.match(handleValidate(request, config).response.status?.message, /e\.g\. "tcp-data"/);
+  t.match(handleValidate(request, config).response.status?.message, /rename it "tcp-data" \(the name "data" suggests tcp\)/);
 });
 
 t.test('certs --validity-days is checked like a setting', async (t) => {

@@ -23,7 +23,8 @@ function rulesOf(violations: readonly Violation[]): string[] {
   return violations.map((violation) => `${violation.rule} ${violation.field}`);
 }
 
-const PROTOCOL_LIST = 'Istio protocols: http, http2, https, grpc, grpc-web, tcp, tls, mongo, mysql, redis.';
+/** The advice for a port nothing hints at: the HTTP family if it serves HTTP, else TCP. */
+const choice = (suffix: string) => `"http-${suffix}" if it serves HTTP ("grpc-${suffix}" for gRPC), else "tcp-${suffix}"`;
 
 // ---------------------------------------------------------------------------------------------
 // port-protocol
@@ -67,44 +68,77 @@ t.test('port-protocol messages name the port and the concrete fix', async (t) =>
   t.equal(
     named?.message,
     'spec.ports[0] (port 8080, name "web"): Istio cannot tell its protocol and will sniff it; rename it ' +
-      `"<protocol>-web" (e.g. "http-web") or set appProtocol. ${PROTOCOL_LIST}`,
+      '"http-web" (the name "web" suggests http; if it is not, "tcp-web"), or set appProtocol.',
   );
 
   const [unnamed] = validateServicePorts(service([{ name: 'http', port: 80 }, { port: 8443 }]));
   t.equal(
     unnamed?.message,
     'spec.ports[1] (port 8443) has no name, so Istio cannot tell its protocol and will sniff it; name it ' +
-      `"<protocol>-8443" (e.g. "http-8443") or set appProtocol. ${PROTOCOL_LIST}`,
+      `${choice('8443')}, or set appProtocol.`,
   );
 
-  const [unknownAppProtocol] = validateServicePorts(service([{ name: 'web', appProtocol: 'foo', port: 8080 }]));
-  t.match(unknownAppProtocol?.message, /^spec\.ports\[0\] \(port 8080, name "web"\): appProtocol "foo" is not a protocol Istio recognises/);
-  t.match(unknownAppProtocol?.message, /overrides the port name/);
-  t.match(unknownAppProtocol?.message, /set it to an Istio protocol such as "http"/);
+  const [unknownAppProtocol] = validateServicePorts(service([{ name: 'data', appProtocol: 'foo', port: 8080 }]));
+  t.equal(
+    unknownAppProtocol?.message,
+    'spec.ports[0] (port 8080, name "data"): appProtocol "foo" is not a protocol Istio recognises, and it overrides ' +
+      'the port name, so Istio will sniff this port; set it to "http" if it serves HTTP ("grpc" for gRPC), else "tcp".',
+  );
 });
 
-t.test('port-protocol examples follow the hint tables and never suggest a name Istio misreads', async (t) => {
+t.test('a port nothing hints at gets no guessed protocol, only the choice between HTTP and TCP', async (t) => {
+  const messageOf = (port: unknown) => validateServicePorts(service([port]))[0]?.message ?? '';
+  // RabbitMQ's Erlang port mapper and distribution ports, and mail on a port Istio does not know.
+  t.equal(
+    messageOf({ name: 'epmd', port: 4369 }),
+    `spec.ports[0] (port 4369, name "epmd"): Istio cannot tell its protocol and will sniff it; rename it ${choice('epmd')}, or set appProtocol.`,
+  );
+  t.equal(
+    messageOf({ name: 'dist', port: 25672 }),
+    `spec.ports[0] (port 25672, name "dist"): Istio cannot tell its protocol and will sniff it; rename it ${choice('dist')}, or set appProtocol.`,
+  );
+  t.equal(
+    messageOf({ name: 'smtp', port: 2525 }),
+    `spec.ports[0] (port 2525, name "smtp"): Istio cannot tell its protocol and will sniff it; rename it ${choice('smtp')}, or set appProtocol.`,
+  );
+  for (const port of [{ name: 'epmd', port: 4369 }, { name: 'dist', port: 25672 }, { name: 'smtp', port: 2525 }]) {
+    t.notMatch(messageOf(port), /e\.g\.|suggests/, `${port.name}: no example`);
+  }
+  // Port 25 is one Istio never sniffs: smtp there needs nothing, even with an appProtocol Istio does not know.
+  t.same(validateServicePorts(service([{ name: 'smtp', port: 25 }])), []);
+  t.same(validateServicePorts(service([{ name: 'mail', port: 25, appProtocol: 'smtp' }])), []);
+});
+
+t.test('port-protocol examples come only from the hint tables and never suggest a name Istio misreads', async (t) => {
   const exampleFor = (port: unknown, hints = DEFAULT_PROTOCOL_HINTS) =>
-    /e\.g\. "([^"]+)"/.exec(validateServicePorts(service([port]), hints)[0]?.message ?? '')?.[1];
+    /rename it "([^"]+)" \(|name it "([^"]+)" \(/.exec(validateServicePorts(service([port]), hints)[0]?.message ?? '')?.slice(1).find(Boolean);
 
   t.equal(exampleFor({ name: 'db', port: 5432 }), 'tcp-db', 'port hint 5432 → tcp');
+  t.match(validateServicePorts(service([{ name: 'db', port: 5432 }]))[0]?.message, /"tcp-db" \(port 5432 usually carries tcp\), or set appProtocol\.$/);
   t.equal(exampleFor({ name: 'cache', port: 6379 }), 'redis-cache', 'port hint 6379 → redis');
+  t.match(validateServicePorts(service([{ name: 'cache', port: 6379 }]))[0]?.message, /\(port 6379 usually carries redis; if it is not, "tcp-cache"\)/);
   t.equal(exampleFor({ name: 'postgres-main', port: 9999 }), 'tcp-postgres-main', 'name hint on the head');
   t.equal(exampleFor({ port: 80 }), 'http-80', 'unnamed: <protocol>-<port>');
-  t.match(validateServicePorts(service([{ name: 'My_Port', port: 8080 }]))[0]?.message, /rename it "<protocol>-8080"/, 'an invalid name falls back to the port number');
-  t.equal(exampleFor({ name: 'thing', port: 8080 }, { ...DEFAULT_PROTOCOL_HINTS, defaultProtocol: 'tcp' }), 'tcp-thing');
+  t.match(validateServicePorts(service([{ name: 'My_Port', port: 8080 }]))[0]?.message, new RegExp(`rename it ${choice('8080').replace(/[()]/g, '\\$&')}`), 'an invalid name falls back to the port number');
+  const byDefault = validateServicePorts(service([{ name: 'thing', port: 8080 }]), { ...DEFAULT_PROTOCOL_HINTS, defaultProtocol: 'tcp' })[0];
+  t.match(byDefault?.message, /rename it "tcp-thing" \(tcp is the configured default\), or set appProtocol\./);
   // "grpc-web" would be GRPC-Web, not GRPC: the example must not be it.
   t.equal(exampleFor({ name: 'web', port: 8080 }, { nameHints: { web: 'grpc' }, portHints: {} }), 'grpc-8080');
-  // "udp-…" on a TCP port would make Istio treat it as UDP: never suggested, never listed.
-  t.equal(exampleFor({ name: 'web', port: 8080 }, { nameHints: { web: 'udp' }, portHints: {} }), 'http-web');
-  t.notMatch(validateServicePorts(service([{ name: 'web', port: 8080 }]))[0]?.message, /udp/);
+  // "grpc-webfoo" too: without a hint, all three names fall back to the port number together.
+  t.match(validateServicePorts(service([{ name: 'webfoo', port: 8080 }]), { nameHints: {}, portHints: {} })[0]?.message, new RegExp(choice('8080').replace(/[()]/g, '\\$&')));
+  // "udp-…" on a TCP port would make Istio treat it as UDP: never suggested.
+  t.equal(exampleFor({ name: 'web', port: 8080 }, { nameHints: { web: 'udp' }, portHints: {} }), undefined, 'an unusable hint is no hint');
+  t.notMatch(validateServicePorts(service([{ name: 'web', port: 8080 }], {}), { nameHints: { web: 'udp' }, portHints: {} })[0]?.message, /udp/);
 });
 
 t.test('an unknown appProtocol message says how to fix that particular case', async (t) => {
   const messageFor = (port: unknown) => validateServicePorts(service([port]))[0]?.message ?? '';
-  t.match(messageFor({ name: 'http-web', appProtocol: 'foo', port: 8080 }), /remove it so the name "http-web" decides \(http\)/);
-  t.match(messageFor({ name: 'x', appProtocol: 'kubernetes.io/H2C', port: 80 }), /case-sensitive: use "kubernetes\.io\/h2c"/);
-  t.match(messageFor({ name: 'x', appProtocol: 'postgresql', port: 9999 }), /such as "tcp"/);
+  t.match(messageFor({ name: 'http-web', appProtocol: 'foo', port: 8080 }), /remove it so the name "http-web" decides \(http\)\.$/);
+  t.match(messageFor({ name: 'x', appProtocol: 'kubernetes.io/H2C', port: 80 }), /case-sensitive: use "kubernetes\.io\/h2c"\.$/);
+  t.match(messageFor({ name: 'x', appProtocol: 'postgresql', port: 9999 }), /set it to "tcp" \(its value "postgresql" suggests tcp\)\.$/);
+  t.match(messageFor({ name: 'web', appProtocol: 'foo', port: 9999 }), /set it to "http" \(the port name "web" suggests http; if it is not, "tcp"\)\.$/);
+  t.match(messageFor({ name: 'x', appProtocol: 'foo', port: 50051 }), /set it to "grpc" \(port 50051 usually carries grpc; if it is not, "tcp"\)\.$/);
+  t.match(messageFor({ name: 'x', appProtocol: 'smtp', port: 2525 }), /set it to "http" if it serves HTTP \("grpc" for gRPC\), else "tcp"\.$/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -158,8 +192,8 @@ t.test('externalname-port fires on an ExternalName Service port named "tcp" or w
   t.same(rulesOf(named), ['externalname-port spec.ports[0].name'], '"tcp" alone is classified, so only IST0150');
   t.equal(
     named[0]?.message,
-    'spec.ports[0] (port 443, name "tcp"): an ExternalName Service has no cluster IP, so Istio routes it by SNI and ' +
-      'may drop traffic on a port named just "tcp" (IST0150); rename it for its real protocol, e.g. "tls-443" or "https-443".',
+    'spec.ports[0] (port 443, name "tcp"): Istio may not forward traffic to an ExternalName Service\'s port named ' +
+      'just "tcp" (IST0150); add a suffix, e.g. "tcp-443".',
   );
 
   t.same(
@@ -170,6 +204,26 @@ t.test('externalname-port fires on an ExternalName Service port named "tcp" or w
     rulesOf(validateServicePorts(service([{ name: 'tls', appProtocol: 'foo', port: 443 }], externalName))),
     ['port-protocol spec.ports[0].appProtocol', 'externalname-port spec.ports[0].appProtocol'],
   );
+});
+
+t.test('externalname-port advice is what the rule accepts: a Postgres port is told tcp-, nothing is guessed', async (t) => {
+  const externalName = { type: 'ExternalName', externalName: 'db.example.com' };
+  const [postgresProtocol, postgres] = validateServicePorts(service([{ name: 'postgres', port: 5432 }], externalName));
+  t.equal(
+    postgres?.message,
+    'spec.ports[0] (port 5432, name "postgres"): Istio may not forward traffic to an ExternalName Service\'s port ' +
+      'without an Istio protocol (IST0150); name it "tcp-postgres" (the name "postgres" suggests tcp).',
+  );
+  t.match(postgresProtocol?.message, /rename it "tcp-postgres" \(the name "postgres" suggests tcp\)/, 'port-protocol says the same');
+  t.same(validateServicePorts(service([{ name: 'tcp-postgres', port: 5432 }], externalName)), [], 'and that name passes');
+  t.notMatch(postgres?.message, /tls|https/);
+
+  const unhinted = validateServicePorts(service([{ name: 'data', port: 7000 }], externalName))[1];
+  t.match(unhinted?.message, /\(IST0150\); name it "http-data" if it serves HTTP \("grpc-data" for gRPC\), else "tcp-data"\.$/);
+  const byAppProtocol = validateServicePorts(service([{ name: 'x', appProtocol: 'foo', port: 7000 }], externalName))[1];
+  t.match(byAppProtocol?.message, /\(IST0150\); set appProtocol to "http" if it serves HTTP \("grpc" for gRPC\), else "tcp"\.$/);
+  const httpsByPort = validateServicePorts(service([{ name: 'api', appProtocol: 'foo', port: 443 }], externalName))[1];
+  t.match(httpsByPort?.message, /set appProtocol to "http" \(the port name "api" suggests http; if it is not, "tcp"\)\.$/);
 });
 
 t.test('externalname-port accepts protocol-named ports, and ignores other Service types', async (t) => {
@@ -228,12 +282,37 @@ t.test('messages fit in an admission warning even for the longest legal values',
   }
 });
 
-t.test('a long name keeps the hinted example, or else the list of protocols', async (t) => {
-  const [unhinted] = validateServicePorts(service([{ name: 'webfrontend', port: 50001 }]));
-  t.match(unhinted?.message, /rename it "<protocol>-webfrontend" or set appProtocol\. Istio protocols: http,/);
-  t.notMatch(unhinted?.message, /e\.g\./);
-  const [hinted] = validateServicePorts(service([{ name: 'postgres-frontend', port: 50001 }]));
-  t.match(hinted?.message, /\(e\.g\. "tcp-postgres-frontend"\) or set appProtocol\.$/);
+t.test('the longest names keep the structure of the advice: only the names are cut or left out', async (t) => {
+  const longName = 'a'.repeat(63);
+  const longAppProtocol = `${'b'.repeat(253)}/${'c'.repeat(63)}`;
+  const ports = [
+    { name: longName, port: 65535 },
+    { name: `postgres-${'d'.repeat(54)}`, port: 65534 },
+    { name: 'e'.repeat(63), appProtocol: longAppProtocol, port: 65533 },
+    { name: 'tcp', port: 65532 },
+  ];
+  const padding = Array.from({ length: 996 }, (_, index) => ({ name: `http-${index}`, port: index + 1 }));
+  const violations = validateServicePorts(service([...padding, ...ports], { type: 'ExternalName' }));
+  const structures: ReadonlyArray<readonly [string, RegExp]> = [
+    ['port-protocol spec.ports[996].name', /^spec\.ports\[996\] \(port 65535(, name "a+…?")?\): Istio cannot tell its protocol and will sniff it; rename it "http-[a-z0-9]+" if it serves HTTP \("grpc-[a-z0-9]+" for gRPC\), else "tcp-[a-z0-9]+", or set appProtocol\.$/],
+    ['externalname-port spec.ports[996].name', /\(IST0150\); name it "http-[a-z0-9]+" if it serves HTTP \("grpc-[a-z0-9]+" for gRPC\), else "tcp-[a-z0-9]+"\.$/],
+    ['port-protocol spec.ports[997].name', /; rename it "tcp-[a-z0-9-]+" \(the name( "postgres")? suggests tcp\), or set appProtocol\.$/],
+    ['externalname-port spec.ports[997].name', /\(IST0150\); name it "tcp-[a-z0-9-]+" \(the name( "postgres")? suggests tcp\)\.$/],
+    ['port-protocol spec.ports[998].appProtocol', /: appProtocol "b+…" is not a protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; set it to "http" if it serves HTTP \("grpc" for gRPC\), else "tcp"\.$/],
+    ['externalname-port spec.ports[998].appProtocol', /\(IST0150\); set appProtocol to "http" if it serves HTTP \("grpc" for gRPC\), else "tcp"\.$/],
+    ['externalname-port spec.ports[999].name', /named just "tcp" \(IST0150\); add a suffix, e.g\. "tcp-65532"\.$/],
+  ];
+  t.same(violations.map((v) => `${v.rule} ${v.field}`), structures.map(([which]) => which));
+  for (const [index, violation] of violations.entries()) {
+    const [which, structure] = structures[index] ?? ['', /^$/];
+    for (const form of [violation.message, ...(violation.shorterMessages ?? [])]) {
+      // The webhook prefixes each message with "[rule] ": the whole line must fit, as it is.
+      t.ok(form.length + violation.rule.length + 3 <= 256, `${which}: ${form.length} characters`);
+      t.match(form, structure, `${which}: every form keeps the advice`);
+      t.notMatch(form, /\.\.\.$/, 'never cut');
+    }
+  }
+  t.ok(violations.some((v) => (v.shorterMessages ?? []).length > 0), 'long names have shorter forms');
 });
 
 t.test('user-supplied values are quoted as JSON, so a message stays one line', async (t) => {
@@ -311,11 +390,11 @@ t.test('a port named by kubectl create service (<port>-<targetPort>) gets a fix 
   t.equal(violation?.rule, 'port-protocol');
   t.equal(
     violation?.message,
-    'spec.ports[0] (port 8080, name "8080-8080") has no protocol, so Istio would sniff it. kubectl create/expose cannot ' +
-      'name ports: use --dry-run=client -o yaml, name it "http-8080" if it serves HTTP, else "tcp-8080", then apply.',
+    'spec.ports[0] (port 8080, name "8080-8080"): Istio would sniff it, and kubectl create/expose cannot ' +
+      `name ports: use --dry-run=client -o yaml, name it ${choice('8080')}, then apply.`,
   );
   // A name of that shape that does not start with the port is an ordinary name.
-  t.match(validateServicePorts(service([{ name: '9090-8080', port: 8080 }]))[0]?.message, /rename it "<protocol>-9090-8080"/);
+  t.match(validateServicePorts(service([{ name: '9090-8080', port: 8080 }]))[0]?.message, /rename it "http-9090-8080" if it serves HTTP/);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ export function judge({ subject, warningSubject = subject, violations, previous,
   const warned = judged.filter((j) => !j.enforced);
   const grandfathered = warned.filter((j) => j.preexisting && j.violation.severity === 'error').length;
   // Said once, after the warnings: a note inside each one would push it past the length limit.
-  const warnings = limitWarnings(warned, (j) => prefixedWarning(`${warningSubject}: [${j.violation.rule}] `, j.violation), warningSubject, grandfathered > 0 ? 1 : 0);
+  const warnings = limitWarnings(warned, (j) => prefixedWarning(warningSubject, `[${j.violation.rule}] `, j.violation), warningSubject, grandfathered > 0 ? 1 : 0);
   if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };

@@ -97,7 +97,7 @@ function overLimitOutcome(request: AdmissionRequest, subject: PolicySubject, key
  */
 function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>, subject: string): Outcome {
   const patch = boundedPatch(original, result.mutated);
-  const warnings = () => limitWarnings(result.notes, (note) => prefixedWarning(`${subject}: `, note), subject);
+  const warnings = () => limitWarnings(result.notes, (note) => prefixedWarning(subject, '', note), subject);
   if (patch.length === 0) {
     // A note without a change says why a mutation could not be made (e.g. an unreadable
     // proxy.istio.io/config annotation): the user still gets it as a warning.

@@ -30,15 +30,33 @@ export function fitMessage(rule: RuleId | undefined, ...variants: readonly strin
   return shorterMessages.length === 0 ? { message } : { message, shorterMessages };
 }
 
+/** A subject cut for room keeps at least this much of itself (`Service team…shop-frontend`). */
+const MIN_SUBJECT_LENGTH = 24;
+
 /**
- * `prefix` followed by the most helpful form of `fitted` that fits in one warning; when none
- * does, the shortest form is cut.
+ * `subject: tag` followed by the most helpful form of `fitted` that fits in one warning. When
+ * none does, the shortest form is kept whole and the subject (the object's kind and names,
+ * which only absurdly long names make this long) is cut instead: the message's advice is what
+ * must survive. Only when even that leaves no room is the end of the line cut.
  */
-export function prefixedWarning(prefix: string, fitted: FittedMessage): string {
-  const budget = WARNING_LIMIT - prefix.length;
+export function prefixedWarning(subject: string, tag: string, fitted: FittedMessage): string {
   const forms = [fitted.message, ...(fitted.shorterMessages ?? [])];
-  const fitting = forms.find((form) => form.length <= budget);
-  return fitting === undefined ? cut(`${prefix}${forms.at(-1) ?? ''}`, WARNING_LIMIT) : `${prefix}${fitting}`;
+  const prefix = `${subject}: ${tag}`;
+  const fitting = forms.find((form) => prefix.length + form.length <= WARNING_LIMIT);
+  if (fitting !== undefined) return `${prefix}${fitting}`;
+  const shortest = forms.at(-1) ?? '';
+  const subjectRoom = WARNING_LIMIT - `: ${tag}${shortest}`.length;
+  if (subjectRoom >= MIN_SUBJECT_LENGTH) return `${cutMiddle(subject, subjectRoom)}: ${tag}${shortest}`;
+  return cut(`${prefix}${shortest}`, WARNING_LIMIT);
+}
+
+/**
+ * At most `max` characters of `text`, its middle replaced by an ellipsis: a subject's start
+ * names the kind and namespace, its end the object.
+ */
+function cutMiddle(text: string, max: number): string {
+  const head = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
 }
 
 /** Cut to less than `max`, marked with an ellipsis. */

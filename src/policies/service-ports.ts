@@ -8,7 +8,7 @@
 import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
-import { isRecord, type KubeObject, type Violation } from './types.ts';
+import { isRecord, type KubeObject, type RuleId, type Violation } from './types.ts';
 import { fitMessage, type FittedMessage } from './messages.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -261,27 +261,33 @@ function usableProtocol(value: unknown): string | undefined {
  * `protocol` (`grpc` + `web…` would read as grpc-web). Collisions are the caller's concern.
  */
 export function proposePortNames(protocol: string, port: ServicePortEntry): string[] {
-  const wanted = parseProtocolWord(protocol);
   const names: string[] = [];
-  // A plain loop over the three candidates: this runs for every unclassified port, in both
-  // webhooks (validation's example, mutation's rename), and copying the port entry for each
+  // Plain loops, no copies of the port: this runs for every unclassified port, in both
+  // webhooks (validation's examples, mutation's rename), and copying the port entry for each
   // candidate showed up in the profile of a Service with ports to rename.
-  for (const suffix of [port.name, String(port.port), `${port.port}-${port.index}`]) {
-    if (suffix === '') continue;
-    const name = `${protocol}-${suffix}`.toLowerCase();
-    if (names.includes(name) || !isValidServicePortName(name)) continue;
-    if (classifyPort({ protocol: port.protocol, port: port.port, name }) === wanted) names.push(name);
+  for (const suffix of nameSuffixes(port, false)) {
+    const name = portNameFor(protocol, suffix, port);
+    if (name !== undefined && !names.includes(name)) names.push(name);
   }
   return names;
+}
+
+/** What follows `<protocol>-` in a proposed name, best first; `byNumber` leaves the name out. */
+function nameSuffixes(port: ServicePortEntry, byNumber: boolean): string[] {
+  const byPort = [String(port.port), `${port.port}-${port.index}`];
+  return byNumber || port.name === '' ? byPort : [port.name, ...byPort];
+}
+
+/** `<protocol>-<suffix>`, lower-cased, if it is a valid port name that Istio reads as `protocol`. */
+function portNameFor(protocol: string, suffix: string, port: ServicePortEntry): string | undefined {
+  const name = `${protocol}-${suffix}`.toLowerCase();
+  if (!isValidServicePortName(name)) return undefined;
+  return classifyPort({ protocol: port.protocol, port: port.port, name }) === parseProtocolWord(protocol) ? name : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Validation (the README's Service rules)
 // ---------------------------------------------------------------------------------------------
-
-const PROTOCOL_LIST = `Istio protocols: ${TCP_PORT_PREFIXES.join(', ')}.`;
-/** Used in examples when no hint says better. */
-const EXAMPLE_PROTOCOL = 'http';
 
 /**
  * The Service port rules, in port order. Never throws: what cannot be read yields nothing.
@@ -296,7 +302,7 @@ export function validateServicePorts(service: KubeObject, hints: ProtocolHints =
   for (const port of readServicePorts(service)) {
     const unsupported = classifyPort(port) === 'Unsupported';
     if (unsupported) violations.push(unsupportedProtocol(port, hints));
-    if (isExternalName && (unsupported || port.name === 'tcp')) violations.push(externalNamePort(port, unsupported));
+    if (isExternalName && (unsupported || port.name === 'tcp')) violations.push(externalNamePort(port, unsupported, hints));
 
     const sameName = port.name === '' ? undefined : firstWithName.get(port.name);
     if (sameName) violations.push(duplicateName(port, sameName));
@@ -330,94 +336,155 @@ function isKubectlGeneratedName(port: ServicePortEntry): boolean {
   return port.name.startsWith(`${port.port}-`) && /^\d+$/.test(port.name.slice(String(port.port).length + 1));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Protocol advice: an example only from a hint, otherwise the choice stated
+// ---------------------------------------------------------------------------------------------
+//
+// A port nothing hints at may speak anything; suggesting `http-` for it would have the user
+// mark a binary protocol (epmd, smtp, a database) as HTTP, which Istio then breaks. So only a
+// hint (the name or appProtocol, the port number, the configured default: what the mutation
+// would rename by) yields an example; without one the message states the choice between the
+// HTTP family and `tcp-`, which is always safe for a TCP port. Every message keeps one structure
+// at every length: to fit, the user's values are cut or left out and examples are built from
+// the port number, never a part of the advice dropped.
+
+/**
+ * How much of the user's values a form of a message shows: `full` quotes them whole, `cut`
+ * shortens them, `bare` leaves the port name out and builds examples from the port number.
+ */
+type Detail = 'full' | 'cut' | 'bare';
+
+/** A user-supplied value in a shortened message: at most this many characters of it. */
+const CUT_VALUE_LENGTH = 20;
+
+function shown(value: string, detail: Detail): string {
+  return detail === 'full' || value.length <= CUT_VALUE_LENGTH ? quote(value) : quote(`${value.slice(0, CUT_VALUE_LENGTH - 1)}…`);
+}
+
+/** The protocols named when nothing hints: HTTP and gRPC (which rides on HTTP/2), else TCP. */
+const UNHINTED_CHOICE = ['http', 'grpc', 'tcp'] as const;
+
+/**
+ * A name for each of `protocols`, all with the same suffix (the port's name, else its number;
+ * `byNumber`: its number), as proposePortNames would give them.
+ */
+function examplesFor(protocols: readonly string[], port: ServicePortEntry, byNumber: boolean): string[] {
+  for (const suffix of nameSuffixes(port, byNumber)) {
+    const names = protocols.map((protocol) => portNameFor(protocol, suffix, port));
+    if (names.every((name) => name !== undefined)) return names as string[];
+  }
+  return protocols.map((protocol) => proposePortNames(protocol, port)[0] ?? `${protocol}-${port.port}`);
+}
+
+/** Why a hint suggests its protocol, e.g. `the name "web" suggests http`. */
+function hintReason(suggestion: ProtocolSuggestion, what: string, port: ServicePortEntry, detail: Detail): string {
+  switch (suggestion.source) {
+    case 'name':
+      return `${what}${detail === 'full' ? ` ${quote(suggestion.matched)}` : ''} suggests ${suggestion.protocol}`;
+    case 'port':
+      return `port ${port.port} usually carries ${suggestion.protocol}`;
+    case 'default':
+      return `${suggestion.protocol} is the configured default`;
+  }
+}
+
+/**
+ * Which name to give a port: the hinted example with its reason (and `tcp-` should the hint be
+ * wrong), or, without a hint, the HTTP family if it serves HTTP and `tcp-` otherwise.
+ */
+function nameChoice(port: ServicePortEntry, suggestion: ProtocolSuggestion | undefined, detail: Detail): string {
+  const byNumber = detail === 'bare' || port.name === '';
+  if (suggestion === undefined) {
+    const [http, grpc, tcp] = examplesFor(UNHINTED_CHOICE, port, byNumber);
+    return `"${http}" if it serves HTTP ("${grpc}" for gRPC), else "${tcp}"`;
+  }
+  const [example, tcp] = examplesFor([suggestion.protocol, 'tcp'], port, byNumber);
+  const reason = hintReason(suggestion, 'the name', port, detail);
+  return suggestion.protocol === 'tcp' ? `"${example}" (${reason})` : `"${example}" (${reason}; if it is not, "${tcp}")`;
+}
+
+/** A hint for an appProtocol value, and what it was read from (`its value`, `the port name`). */
+interface AppProtocolHint {
+  readonly suggestion: ProtocolSuggestion;
+  readonly what: string;
+}
+
+/** The hint for an unrecognised appProtocol: its own value read as a name, then the port's hints. */
+function appProtocolHint(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): AppProtocolHint | undefined {
+  const byValue = suggestProtocol({ name: appProtocol, port: port.port }, { nameHints: hints.nameHints, portHints: {} });
+  if (byValue) return { suggestion: byValue, what: 'its value' };
+  const byPort = suggestProtocol(port, hints);
+  return byPort && { suggestion: byPort, what: 'the port name' };
+}
+
+/** Which appProtocol value to set: as nameChoice, with values instead of names. */
+function appProtocolChoice(hint: AppProtocolHint | undefined, port: ServicePortEntry, detail: Detail): string {
+  if (hint === undefined) return '"http" if it serves HTTP ("grpc" for gRPC), else "tcp"';
+  const { protocol } = hint.suggestion;
+  const reason = hintReason(hint.suggestion, hint.what, port, detail);
+  return protocol === 'tcp' ? `"tcp" (${reason})` : `"${protocol}" (${reason}; if it is not, "tcp")`;
+}
+
+/** The same text at each level of detail, most detailed first (fitMessage keeps the shorter ones). */
+function atEveryLength(rule: RuleId, text: (detail: Detail) => string): FittedMessage {
+  return fitMessage(rule, text('full'), text('cut'), text('bare'));
+}
+
 function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): FittedMessage {
-  const suggested = suggestProtocol(port, hints)?.protocol;
-  if (suggested === undefined && isKubectlGeneratedName(port)) return generatedPortMessage(port);
-  const protocol = suggested ?? EXAMPLE_PROTOCOL;
-  const example = proposePortNames(protocol, port)[0];
-  const lead = port.name === ''
-    ? `${describePort(port)} has no name, so Istio cannot tell its protocol and will sniff it; name it`
-    : `${describePort(port)}: Istio cannot tell its protocol and will sniff it; rename it`;
-  // The example with its protocol blanked out is the pattern to follow: "<protocol>-web".
-  const pattern = example ? `"<protocol>${example.slice(protocol.length)}"` : '"<protocol>-<suffix>"';
-  const withExample = `${lead} ${pattern}${example ? ` (e.g. "${example}")` : ''} or set appProtocol.`;
-  const withList = `${lead} ${pattern} or set appProtocol. ${PROTOCOL_LIST}`;
-  // Long names leave no room for both the example and the list of protocols: a hinted example
-  // is the more useful of the two, a generic one the less.
-  const shorter = suggested ? [withExample, withList] : [withList, withExample];
-  return fitMessage(
-    'port-protocol',
-    `${withExample} ${PROTOCOL_LIST}`,
-    ...shorter,
-    `${portPath(port)} (port ${port.port}): Istio cannot tell its protocol and will sniff it; ` +
-      `name it "<protocol>-${port.port}" or set appProtocol. ${PROTOCOL_LIST}`,
-  );
+  const suggestion = suggestProtocol(port, hints);
+  if (suggestion === undefined && isKubectlGeneratedName(port)) return generatedPortMessage(port);
+  return atEveryLength('port-protocol', (detail) => port.name === ''
+    ? `${describePort(port, detail)} has no name, so Istio cannot tell its protocol and will sniff it; ` +
+      `name it ${nameChoice(port, suggestion, detail)}, or set appProtocol.`
+    : `${describePort(port, detail)}: Istio cannot tell its protocol and will sniff it; ` +
+      `rename it ${nameChoice(port, suggestion, detail)}, or set appProtocol.`);
 }
 
 function generatedPortMessage(port: ServicePortEntry): FittedMessage {
-  const what = `${describePort(port)} has no protocol`;
-  const tcp = proposePortNames('tcp', { ...port, name: '' })[0] ?? 'tcp';
-  const http = proposePortNames('http', { ...port, name: '' })[0] ?? 'http';
-  const fix = `name it "${http}" if it serves HTTP, else "${tcp}"`;
-  return fitMessage(
-    'port-protocol',
-    `${what}, so Istio would sniff it. kubectl create/expose cannot name ports: use --dry-run=client -o yaml, ${fix}, then apply.`,
-    `${portPath(port)} (port ${port.port}): Istio would sniff it; kubectl create/expose cannot name ports: write it as YAML and ${fix}.`,
-    `${portPath(port)} (port ${port.port}): Istio would sniff it; write the Service as YAML and ${fix}.`,
-  );
+  // The port number makes the examples: kubectl's name (8080-8080) says nothing more.
+  return atEveryLength('port-protocol', (detail) =>
+    `${describePort(port, detail)}: Istio would sniff it, and kubectl create/expose cannot name ports: ` +
+      `use --dry-run=client -o yaml, name it ${nameChoice(port, undefined, 'bare')}, then apply.`);
 }
 
 function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): FittedMessage {
   const byName = classifyPort({ ...port, appProtocol: undefined });
   const byLowerCase = classifyPort({ ...port, appProtocol: appProtocol.toLowerCase() });
-  let fix: string;
-  if (byLowerCase !== 'Unsupported') {
+  const fix = (detail: Detail): string => {
     // Only Kubernetes' own values (kubernetes.io/h2c, ws, wss) are case-sensitive.
-    fix = `appProtocol values are case-sensitive: use ${quote(appProtocol.toLowerCase())}`;
-  } else if (byName !== 'Unsupported') {
-    fix = `remove it so the name ${quote(port.name)} decides (${prefixFor(byName)}), or set it to an Istio protocol`;
-  } else {
-    const example = suggestProtocol({ name: appProtocol, port: port.port }, hints)?.protocol ??
-      suggestProtocol(port, hints)?.protocol ?? EXAMPLE_PROTOCOL;
-    fix = `set it to an Istio protocol such as "${example}"`;
-  }
-  const problem =
-    `is not a protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix}.`;
-  return fitMessage(
-    'port-protocol',
-    `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem} ${PROTOCOL_LIST}`,
-    `${describePort(port)}: appProtocol ${quote(appProtocol)} ${problem}`,
-    `${portPath(port)} (port ${port.port}): its appProtocol ${problem}`,
-    `${portPath(port)} (port ${port.port}): its appProtocol is not a protocol Istio recognises and overrides ` +
-      `the port name; set it to an Istio protocol or remove it. ${PROTOCOL_LIST}`,
-  );
+    if (byLowerCase !== 'Unsupported') return `appProtocol values are case-sensitive: use ${shown(appProtocol.toLowerCase(), detail)}`;
+    if (byName !== 'Unsupported') return `remove it so the name ${shown(port.name, detail)} decides (${prefixFor(byName)})`;
+    return `set it to ${appProtocolChoice(appProtocolHint(port, appProtocol, hints), port, detail)}`;
+  };
+  return atEveryLength('port-protocol', (detail) =>
+    `${describePort(port, detail)}: appProtocol ${shown(appProtocol, detail === 'full' ? 'full' : 'cut')} is not a ` +
+      `protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix(detail)}.`);
 }
 
-function externalNamePort(port: ServicePortEntry, unsupported: boolean): Violation {
-  // Examples built from the port number: "tls-tcp" would read oddly.
-  const unnamed = { ...port, name: '' };
-  const tls = proposePortNames('tls', unnamed)[0] ?? 'tls';
-  const https = proposePortNames('https', unnamed)[0] ?? 'https';
-  let problem: string;
-  let fix: string;
-  if (!unsupported) {
-    problem = 'named just "tcp"';
-    fix = `rename it for its real protocol, e.g. "${tls}" or "${https}"`;
-  } else if (port.appProtocol !== undefined) {
-    problem = 'whose appProtocol Istio does not recognise';
-    fix = 'set appProtocol to its real protocol, e.g. "tls" or "https"';
-  } else {
-    problem = 'without an Istio protocol';
-    fix = `name it for its real protocol, e.g. "${tls}" or "${https}"`;
-  }
-  const reason = `an ExternalName Service has no cluster IP, so Istio routes it by SNI and may drop traffic on a ` +
-    `port ${problem} (IST0150); ${fix}.`;
+/**
+ * IST0150. The rule accepts every port Istio classifies except one named exactly "tcp", so the
+ * advice is the port-protocol advice (a `tcp-…` name passes), and a bare "tcp" needs a suffix.
+ */
+function externalNamePort(port: ServicePortEntry, unsupported: boolean, hints: ProtocolHints): Violation {
+  const byAppProtocol = unsupported && port.appProtocol !== undefined;
+  const problem = !unsupported
+    ? 'named just "tcp"'
+    : byAppProtocol ? 'with an unknown appProtocol' : 'without an Istio protocol';
+  const fix = (detail: Detail): string => {
+    if (!unsupported) return `add a suffix, e.g. "${examplesFor(['tcp'], port, true)[0]}"`;
+    if (port.appProtocol !== undefined) {
+      return `set appProtocol to ${appProtocolChoice(appProtocolHint(port, port.appProtocol, hints), port, detail)}`;
+    }
+    return `name it ${nameChoice(port, suggestProtocol(port, hints), detail)}`;
+  };
   return {
     rule: 'externalname-port',
     severity: 'error',
-    field: `${portPath(port)}.${port.appProtocol !== undefined && unsupported ? 'appProtocol' : 'name'}`,
+    field: `${portPath(port)}.${byAppProtocol ? 'appProtocol' : 'name'}`,
     identity: `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
-    ...fitMessage('externalname-port', `${describePort(port)}: ${reason}`, `${portPath(port)} (port ${port.port}): ${reason}`),
+    ...atEveryLength('externalname-port', (detail) =>
+      `${describePort(port, detail)}: Istio may not forward traffic to an ExternalName Service's port ${problem} ` +
+        `(IST0150); ${fix(detail)}.`),
   };
 }
 
@@ -459,11 +526,14 @@ export function portPath(port: { readonly index: number }): string {
   return `spec.ports[${port.index}]`;
 }
 
-/** `spec.ports[0] (port 8080, name "web")`, or without the name part for an unnamed port. */
-function describePort(port: ServicePortEntry): string {
-  return port.name === ''
+/**
+ * `spec.ports[0] (port 8080, name "web")`; without the name part for an unnamed port or when
+ * `detail` is `bare`, with the name cut when it is `cut`.
+ */
+function describePort(port: ServicePortEntry, detail: Detail = 'full'): string {
+  return port.name === '' || detail === 'bare'
     ? `${portPath(port)} (port ${port.port})`
-    : `${portPath(port)} (port ${port.port}, name ${quote(port.name)})`;
+    : `${portPath(port)} (port ${port.port}, name ${shown(port.name, detail)})`;
 }
 
 /**

@@ -52,7 +52,8 @@ if (binDir) {
     t.not(r.code, 0);
     t.comment(`kubectl stderr:\n${r.stderr}`);
     t.match(r.stderr, /Error from server \(Forbidden\): error when creating "STDIN": admission webhook "validate\.mesh-admission\.io" denied the request: /);
-    t.match(r.stderr, /spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol and will sniff it; rename it "<protocol>-data"/);
+    // Nothing hints at the protocol of "data": the denial states the choice instead of guessing one.
+    t.match(r.stderr, /denied the request: Service default\/data is not ready for the Istio mesh: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol and will sniff it; rename it "http-data" if it serves HTTP \("grpc-data" for gRPC\), else "tcp-data", or set appProtocol\.$/m);
     const get = await cp.kubectl(['get', 'service', 'data'], { allowFailure: true });
     t.not(get.code, 0, 'nothing was stored');
   });
@@ -60,7 +61,7 @@ if (binDir) {
   t.test('kubectl create service: the denial says how to name a port that command cannot name', async (t) => {
     const r = await cp.kubectl(['create', 'service', 'clusterip', 'quick', '--tcp=8080:8080'], { allowFailure: true });
     t.not(r.code, 0);
-    t.match(r.stderr, /spec\.ports\[0\] \(port 8080, name "8080-8080"\) has no protocol, so Istio would sniff it\. kubectl create\/expose cannot name ports: use --dry-run=client -o yaml, name it "http-8080" if it serves HTTP, else "tcp-8080", then apply\./);
+    t.match(r.stderr, /spec\.ports\[0\] \(port 8080, name "8080-8080"\): Istio would sniff it, and kubectl create\/expose cannot name ports: use --dry-run=client -o yaml, name it "http-8080" if it serves HTTP \("grpc-8080" for gRPC\), else "tcp-8080", then apply\./);
     // Following the advice works.
     const yaml = (await cp.kubectl(['create', 'service', 'clusterip', 'quick', '--tcp=8080:8080', '--dry-run=client', '-o', 'yaml'])).stdout;
     const applied = await cp.kubectl(['apply', '-f', '-'], { input: yaml.replace('name: 8080-8080', 'name: tcp-8080') });
@@ -105,7 +106,7 @@ if (binDir) {
   t.test('a legacy Service can still be updated; adding a new bad port is denied', async (t) => {
     const relabel = await cp.kubectl(['label', 'service', 'legacy', 'team=payments']);
     t.comment(`kubectl stderr:\n${relabel.stderr}`);
-    t.match(relabel.stderr, /^Warning: Service default\/legacy: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol/m);
+    t.match(relabel.stderr, /^Warning: Service default\/legacy: \[port-protocol\] spec\.ports\[0\] \(port 12345, name "data"\): Istio cannot tell its protocol and will sniff it; rename it "http-data" if it serves HTTP \("grpc-data" for gRPC\), else "tcp-data", or set appProtocol\.$/m);
     t.match(relabel.stderr, /^Warning: Service default\/legacy: this problem already existed before this update, so it does not block it; fix it when you can$/m);
     t.match(relabel.stdout, /service\/legacy labeled/);
     const addPort = await cp.kubectl(
