@@ -1,5 +1,5 @@
 import t from 'tap';
-import { judge, MAX_WARNING_LENGTH, truncate } from '../src/admission/decision.ts';
+import { judge, MAX_WARNING_LENGTH, tallyRules, truncate } from '../src/admission/decision.ts';
 import type { Violation } from '../src/policies/types.ts';
 
 const error = (identity: string, field = 'spec.ports[0].name'): Violation => ({
@@ -61,4 +61,13 @@ t.test('each warning starts with its object and takes the most helpful form that
   t.same(tight.warnings, [`Service default/${'n'.repeat(63)}: [port-protocol] ${short}`], 'a long subject leaves room for the short form only');
   const none = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
   t.match(none.warnings, [/^x: \[port-protocol\] y+\.\.\.$/], 'no form fits: the last one is cut');
+});
+
+t.test('tallyRules counts enforced and warned violations per rule, in the order rules first appear', async (t) => {
+  const { judged } = judge({ subject: 'Service shop/web', violations: [error('a'), warning, error('b'), warning], enforcement: 'deny' });
+  t.same([...tallyRules(judged)], [
+    ['port-protocol', { enforced: 2, warned: 0 }],
+    ['namespace-injection-conflict', { enforced: 0, warned: 2 }],
+  ]);
+  t.same([...tallyRules(judge({ subject: 'Service shop/web', violations: [error('a')], enforcement: 'warn' }).judged)], [['port-protocol', { enforced: 0, warned: 1 }]]);
 });
