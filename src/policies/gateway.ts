@@ -105,11 +105,11 @@ function unknownProtocol(server: GatewayServer): Violation {
   const field = `spec.servers[${server.index}].port.protocol`;
   const identity = `${rule}|${server.protocol ?? ''}|${server.number ?? ''}|${server.name ?? ''}`;
   return new LazilyWorded(rule, 'error', field, identity, () => {
-  const problem = server.protocol === undefined || server.protocol === ''
-    ? 'has no protocol'
-    : `has protocol ${quote(server.protocol)}, which Istio does not recognise`;
-  const fix = `Istio rejects this Gateway; set port.protocol to one of ${GATEWAY_PROTOCOLS}.`;
-  return [`${describeServer(server)} ${problem}; ${fix}`, `${field} is not an Istio protocol; ${fix}`];
+    const problem = server.protocol === undefined || server.protocol === ''
+      ? 'has no protocol'
+      : `has protocol ${quote(server.protocol)}, which Istio does not recognise`;
+    const fix = `Istio rejects this Gateway; set port.protocol to one of ${GATEWAY_PROTOCOLS}.`;
+    return [`${describeServer(server)} ${problem}; ${fix}`, `${field} is not an Istio protocol; ${fix}`];
   });
 }
 
@@ -193,18 +193,18 @@ function notExposed(server: GatewayServer, number: number, serving: readonly Tra
   const rule = 'gateway-port-not-exposed';
   const path = `spec.servers[${server.index}].port`;
   return new LazilyWorded(rule, 'warning', `${path}.number`, `${rule}|${number}`, () => {
-  const target = serving[0] as TrafficService;
-  const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
-  const portName = servicePortName(server, number, taken);
-  const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
-  const patch = (full: boolean) => {
-    const value = full
-      ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
-      : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
-    return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
-      `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
-  };
-  const service = `${target.namespace}/${target.name}`;
+    const target = serving[0] as TrafficService;
+    const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
+    const portName = servicePortName(server, number, taken);
+    const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
+    const patch = (full: boolean) => {
+      const value = full
+        ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
+        : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
+      return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
+        `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
+    };
+    const service = `${target.namespace}/${target.name}`;
     // The whole message must fit in one admission warning with the command intact. The
     // explicit patch (targetPort, protocol) only fits very short names; Kubernetes' defaults
     // (targetPort = port, protocol TCP) make the shorter one equivalent — except for UDP,

@@ -270,27 +270,27 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
   const path = `spec.gateways[${index}]`;
   if ((ref.split('/').at(-1) ?? '').includes(GENERATED_GATEWAY_MARK)) {
     return new LazilyWorded(rule, 'warning', path, `${rule}|${ref}`, () => [
-        `${path}: ${quote(ref)} is a Gateway Istio generates for a Kubernetes Gateway, not one to bind to (IST0165); attach the route to the Kubernetes Gateway (an HTTPRoute parentRef) or reference an Istio Gateway.`,
-        `${path}: ${quote(ref)} is a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
-        `${path}: the reference is to a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
+      `${path}: ${quote(ref)} is a Gateway Istio generates for a Kubernetes Gateway, not one to bind to (IST0165); attach the route to the Kubernetes Gateway (an HTTPRoute parentRef) or reference an Istio Gateway.`,
+      `${path}: ${quote(ref)} is a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
+      `${path}: the reference is to a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
     ]);
   }
   const target = gatewayRefTarget(ref, namespace);
   if (world.gatewayExists(target.namespace, target.name)) return undefined;
   const gateway = `${target.namespace}/${target.name}`;
   return new LazilyWorded(rule, 'warning', path, `${rule}|${gateway}`, () => {
-  const elsewhere = world.gatewayNamespaces(target.name).filter((ns) => ns !== target.namespace);
-  const fix =
-    elsewhere.length > 0
-      ? `create it, or write "${elsewhere[0]}/${target.name}": a Gateway ${target.name} exists in ${elsewhere.join(', ')}`
-      : ref.includes('/')
-        ? 'create it or fix the reference'
-        : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace`;
-  return [
+    const elsewhere = world.gatewayNamespaces(target.name).filter((ns) => ns !== target.namespace);
+    const fix =
+      elsewhere.length > 0
+        ? `create it, or write "${elsewhere[0]}/${target.name}": a Gateway ${target.name} exists in ${elsewhere.join(', ')}`
+        : ref.includes('/')
+          ? 'create it or fix the reference'
+          : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace`;
+    return [
       `${path}: Gateway ${gateway} does not exist, so this VirtualService gets no traffic through it (IST0101); ${fix}.`,
       `${path}: Gateway ${gateway} does not exist (IST0101); ${fix}.`,
       `${path}: the referenced Gateway does not exist (IST0101); create it or fix the reference.`,
-  ];
+    ];
   });
 }
 
@@ -357,12 +357,12 @@ function sniIsAddress(path: string, sni: string): Violation {
 function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
   const rule = 'virtualservice-sni-hosts';
   return new LazilyWorded(rule, 'warning', path, `${rule}|${sni}`, () => {
-  const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
-  const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
-  return [
+    const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
+    const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
+    return [
       `${path}: SNI host ${quote(sni)} is ${listHosts(hosts)}; ${fix}`,
       `${path}: SNI host ${quote(sni)} is not covered by spec.hosts; ${fix}`,
       `${path}: the SNI host is not covered by spec.hosts; add it to spec.hosts.`,
-  ];
+    ];
   });
 }
