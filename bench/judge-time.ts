@@ -9,10 +9,17 @@
  * and a 7 MiB VirtualService and Gateway (hosts, sniHosts, routes, mirrors, gateway
  * references, servers), each with traffic checks off (the default) and on (a world of
  * Services, ServiceEntries and Gateways). Each case runs JUDGE_RUNS times (default 3) after
- * one warm-up; the table shows the longest and the median.
+ * one warm-up; the table shows the longest and the median, and how big both answers are
+ * against the review. Also the inputs an adversary would pick: 7 MiB of distinct missing
+ * destinations and gateways, 7 MiB of servers each breaking three Gateway rules, and the
+ * largest Service judged with every port a duplicate. A judgement includes counting the
+ * findings per rule, as the server does for its metrics.
  */
 import { buildConfig } from '../src/config.ts';
 import { handleMutate, handleValidate } from '../src/admission/handlers.ts';
+import { tallyRules } from '../src/admission/decision.ts';
+import { MAX_SERVICE_PORTS } from '../src/policies/object-limits.ts';
+import { validateServicePorts } from '../src/policies/service-ports.ts';
 import type { AdmissionRequest } from '../src/admission/review.ts';
 import type { PolicyContext } from '../src/policies/catalog.ts';
 import { worldFromObjects } from '../src/policies/traffic-world.ts';
@@ -26,6 +33,8 @@ const MiB = 1024 * 1024;
 export interface JudgeResult {
   readonly object: string;
   readonly bodyBytes: number;
+  /** Bytes of both answers (validate and mutate responses, as JSON). */
+  readonly answerBytes: number;
   readonly traffic: boolean;
   readonly runs: number;
   /** Wall-clock milliseconds of the longest run, and its CPU time (the machine may be shared). */
@@ -41,10 +50,13 @@ export interface JudgeResult {
 
 type Spec = Record<string, unknown>;
 
-function review(kind: 'VirtualService' | 'Gateway', spec: Spec): { request: AdmissionRequest } {
-  const object = { apiVersion: 'networking.istio.io/v1', kind, metadata: { name: `big-${kind.toLowerCase()}`, namespace: 'shop' }, spec };
-  const resource = { group: 'networking.istio.io', version: 'v1', resource: `${kind.toLowerCase()}s` };
-  const groupKind = { group: 'networking.istio.io', version: 'v1', kind };
+type Kind = 'VirtualService' | 'Gateway' | 'Service';
+
+function review(kind: Kind, spec: Spec): { request: AdmissionRequest } {
+  const group = kind === 'Service' ? '' : 'networking.istio.io';
+  const object = { apiVersion: group === '' ? 'v1' : `${group}/v1`, kind, metadata: { name: `big-${kind.toLowerCase()}`, namespace: 'shop' }, spec };
+  const resource = { group, version: 'v1', resource: `${kind.toLowerCase()}s` };
+  const groupKind = { group, version: 'v1', kind };
   return {
     request: {
       uid: 'judge', kind: groupKind, resource, requestKind: groupKind, requestResource: resource,
@@ -105,6 +117,32 @@ function largeGateway(): Spec {
   };
 }
 
+/**
+ * What an adversary would send to the VirtualService rules: 7 MiB of routes whose
+ * destinations are all distinct hosts that match nothing (no finding is merged with another),
+ * with distinct missing gateways beside them.
+ */
+function distinctMissingDestinations(): Spec {
+  return {
+    hosts: ['shop.example.com'],
+    gateways: fill(MiB, (i) => `gone-${i}`),
+    http: fill(6 * MiB, (i) => ({ route: [{ destination: { host: `m${i}`, port: { number: 80 } } }] })),
+  };
+}
+
+/** The most findings per byte for the Gateway rules: every server repeats a name, has no known protocol and an unexposed port. */
+function badServers(): Spec {
+  return {
+    selector: { istio: 'ingressgateway' },
+    servers: fill(7 * MiB, (i) => ({ port: { number: 2000 + (i % 60000), name: 'a', protocol: 'x' } })),
+  };
+}
+
+/** The largest Service judged (MAX_SERVICE_PORTS ports), every port with the same name and number. */
+function duplicatePorts(): Spec {
+  return { selector: { app: 'web' }, ports: Array.from({ length: MAX_SERVICE_PORTS }, () => ({ name: 'http', port: 80 })) };
+}
+
 /** The cluster the traffic checks see: Services, ServiceEntries and Gateways of a mid-size mesh. */
 function world(): PolicyContext {
   const objects = [
@@ -131,6 +169,9 @@ export function runJudgeTime(runs = RUNS): JudgeResult[] {
     { object: 'VirtualService, 8,000 hosts + 8,000 uncovered sniHosts', kind: 'VirtualService' as const, spec: hostsAndSniHosts() },
     { object: 'VirtualService, 7 MiB', kind: 'VirtualService' as const, spec: largeVirtualService() },
     { object: 'Gateway, 7 MiB', kind: 'Gateway' as const, spec: largeGateway() },
+    { object: 'VirtualService, 7 MiB of distinct missing destinations and gateways', kind: 'VirtualService' as const, spec: distinctMissingDestinations() },
+    { object: 'Gateway, 7 MiB of servers with a repeated name, no protocol, unexposed port', kind: 'Gateway' as const, spec: badServers() },
+    { object: `Service, ${MAX_SERVICE_PORTS} ports of one name and number`, kind: 'Service' as const, spec: duplicatePorts() },
   ];
   const traffic = world();
   const results: JudgeResult[] = [];
@@ -141,14 +182,16 @@ export function runJudgeTime(runs = RUNS): JudgeResult[] {
       const request = (JSON.parse(body) as { request: AdmissionRequest }).request;
       const judge = () => {
         const outcome = handleValidate(request, config, context);
-        handleMutate(request, config);
-        return outcome;
+        tallyRules(outcome.judged);
+        const mutation = handleMutate(request, config);
+        return { outcome, answerBytes: JSON.stringify(outcome.response).length + JSON.stringify(mutation.response).length };
       };
       const rules = () => {
         const object = request.object as KubeObject;
+        if (kind === 'Service') return validateServicePorts(object, config.mutation);
         return kind === 'Gateway' ? validateGateway(object, context.traffic) : validateVirtualService(object, 'shop', context.traffic);
       };
-      const outcome = judge();
+      const { outcome, answerBytes } = judge();
       const violations = rules().length;
       const wall: number[] = [];
       const cpu: number[] = [];
@@ -167,6 +210,7 @@ export function runJudgeTime(runs = RUNS): JudgeResult[] {
       results.push({
         object,
         bodyBytes: Buffer.byteLength(body),
+        answerBytes,
         traffic: context === traffic,
         runs,
         maxMs: wall[longest] ?? 0,
@@ -184,11 +228,11 @@ export function runJudgeTime(runs = RUNS): JudgeResult[] {
 
 export function judgeTable(results: readonly JudgeResult[]): string {
   return [
-    '| object | review size | traffic checks | longest judgement (its CPU) | median | rules alone, longest | findings | warnings sent | decision | runs |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---|---:|',
+    '| object | review size | traffic checks | longest judgement (its CPU) | median | rules alone, longest | findings | warnings sent | answers / review | decision | runs |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|',
     ...results.map((r) =>
       `| ${r.object} | ${(r.bodyBytes / 1024).toFixed(0)} KiB | ${r.traffic ? 'on' : 'off'} | ${r.maxMs.toFixed(1)} ms (${r.maxCpuMs.toFixed(0)} ms) | ` +
-      `${r.medianMs.toFixed(1)} ms | ${r.rulesMaxMs.toFixed(1)} ms | ${r.violations} | ${r.warnings} | ${r.decision} | ${r.runs} |`),
+      `${r.medianMs.toFixed(1)} ms | ${r.rulesMaxMs.toFixed(1)} ms | ${r.violations} | ${r.warnings} | ${(r.answerBytes / r.bodyBytes).toFixed(4)} | ${r.decision} | ${r.runs} |`),
   ].join('\n');
 }
 

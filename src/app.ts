@@ -7,6 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Http2SecureServer } from 'node:http2';
 import type { Config } from './config.ts';
 import { bounded, handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
+import { tallyRules } from './admission/decision.ts';
 import type { PolicyContext } from './policies/catalog.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
 import { errorReply, TooManyJsonValuesError } from './http/error-replies.ts';
@@ -143,10 +144,12 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
         const { kind, operation, uid } = review.request;
         metrics.requests.inc({ webhook, kind: metrics.kindLabel(kind.kind), operation, decision: outcome.decision });
         metrics.duration.observe({ webhook }, seconds);
-        for (const judged of outcome.judged) {
-          metrics.violations.inc({ rule: judged.violation.rule, enforced: String(judged.enforced) });
+        const tally = tallyRules(outcome.judged);
+        for (const [rule, { enforced, warned }] of tally) {
+          if (enforced > 0) metrics.violations.inc({ rule, enforced: 'true' }, enforced);
+          if (warned > 0) metrics.violations.inc({ rule, enforced: 'false' }, warned);
         }
-        logOutcome(request.log, webhook, review, outcome, seconds);
+        logOutcome(request.log, webhook, review, outcome, seconds, [...tally.keys()]);
         return reviewResponse(review.apiVersion, { uid, ...outcome.response });
       },
     );
@@ -170,7 +173,7 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
 const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
 
 /** One line per denial, warning or mutation; plain allows only at debug level (hot path). */
-function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionReview, outcome: Outcome, seconds: number): void {
+function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionReview, outcome: Outcome, seconds: number, rules: readonly string[]): void {
   const quiet = outcome.decision === 'allowed' || outcome.decision === 'skipped';
   if (quiet && !VERBOSE_LEVELS.has(log.level)) return;
   const { request } = review;
@@ -184,7 +187,7 @@ function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionR
     dryRun: request.dryRun,
     decision: outcome.decision,
     // Distinct rules: a Service with thousands of bad ports must not make a huge log line.
-    rules: [...new Set(outcome.judged.map((j) => j.violation.rule))],
+    rules,
     durationMs: Math.round(seconds * 1e6) / 1e3,
   };
   if (quiet) log.debug(entry, 'admission');

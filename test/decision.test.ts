@@ -1,6 +1,7 @@
 import t from 'tap';
-import { judge, MAX_WARNING_LENGTH, truncate } from '../src/admission/decision.ts';
+import { judge, MAX_WARNING_LENGTH, tallyRules, truncate } from '../src/admission/decision.ts';
 import type { Violation } from '../src/policies/types.ts';
+import { LazilyWorded } from '../src/policies/messages.ts';
 
 const error = (identity: string, field = 'spec.ports[0].name'): Violation => ({
   rule: 'port-protocol', severity: 'error', field, message: `problem ${identity}`, identity,
@@ -71,4 +72,28 @@ t.test('when no form fits after a long subject, the subject is cut and the short
   t.equal(warning?.length, MAX_WARNING_LENGTH);
   t.ok(warning?.endsWith(`s: [port-protocol] ${short}`), 'the shortest form whole, after the cut subject');
   t.match(warning, /^Service n+…s+: /, 'the subject keeps its start (kind, namespace) and its end (name)');
+});
+
+t.test('tallyRules counts enforced and warned violations per rule, in the order rules first appear', async (t) => {
+  const { judged } = judge({ subject: 'Service shop/web', violations: [error('a'), warning, error('b'), warning], enforcement: 'deny' });
+  t.same([...tallyRules(judged)], [
+    ['port-protocol', { enforced: 2, warned: 0 }],
+    ['namespace-injection-conflict', { enforced: 0, warned: 2 }],
+  ]);
+  t.same([...tallyRules(judge({ subject: 'Service shop/web', violations: [error('a')], enforcement: 'warn' }).judged)], [['port-protocol', { enforced: 0, warned: 1 }]]);
+});
+
+t.test('a LazilyWorded violation words its message once, when first read, and shows it in JSON', async (t) => {
+  let worded = 0;
+  const long = `${'x'.repeat(300)}`;
+  const v = new LazilyWorded('port-protocol', 'error', 'spec.ports[0]', 'id', () => {
+    worded += 1;
+    return [long, 'short form', 'tiny'];
+  });
+  t.equal(worded, 0, 'not worded when made');
+  t.equal(v.message, 'short form', 'the first form that fits a warning');
+  t.same(v.shorterMessages, ['tiny']);
+  t.equal(worded, 1, 'worded once');
+  t.same(JSON.parse(JSON.stringify(v)), { rule: 'port-protocol', severity: 'error', field: 'spec.ports[0]', message: 'short form', shorterMessages: ['tiny'], identity: 'id' });
+  t.equal(judge({ subject: 'Service a/b', violations: [v], enforcement: 'deny' }).status?.message, 'Service a/b is not ready for the Istio mesh: [port-protocol] short form');
 });

@@ -213,3 +213,10 @@ t.test('the short kubectl patch for a UDP server still names the UDP protocol', 
   t.match(tcp?.message, /kubectl/);
   t.notMatch(tcp?.message, /"protocol"/, 'TCP is the default and is left out of the short form');
 });
+
+t.test('a Gateway with 200,000 unexposed servers is judged, not a stack overflow', async (t) => {
+  const servers = Array.from({ length: 200_000 }, (_, i) => ({ number: 30000 + (i % 30000), protocol: 'TCP' }));
+  const violations = validateGateway(gateway('g', servers), worldFromObjects([ingressService()]));
+  t.equal(violations.length, 200_000);
+  t.equal(violations[199_999]?.field, 'spec.servers[199999].port.number');
+});

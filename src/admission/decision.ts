@@ -3,7 +3,7 @@
  * violations that already existed before an UPDATE, and the texts users read (denial
  * message, status causes, warnings). Pure: no HTTP, no I/O.
  */
-import type { Violation } from '../policies/types.ts';
+import type { RuleId, Violation } from '../policies/types.ts';
 import { WARNING_LIMIT, prefixedWarning } from '../policies/messages.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
@@ -62,7 +62,7 @@ export interface JudgeInput {
 export function judge({ subject, warningSubject = subject, violations, previous, enforcement }: JudgeInput): Judgement {
   const previousIdentities = new Set(previous?.map((v) => v.identity));
   const judged = violations.map((violation): JudgedViolation => {
-    const preexisting = previousIdentities.has(violation.identity);
+    const preexisting = previousIdentities.size > 0 && previousIdentities.has(violation.identity);
     const enforced = violation.severity === 'error' && enforcement === 'deny' && !preexisting;
     return { violation, enforced, preexisting };
   });
@@ -74,6 +74,22 @@ export function judge({ subject, warningSubject = subject, violations, previous,
   if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
   return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
+}
+
+/**
+ * How many violations of each rule were enforced and how many only warned: what the metrics
+ * count and the log names. Counted once per answer, so a Gateway with 100,000 findings costs
+ * one metric update per rule, not one per finding.
+ */
+export function tallyRules(judged: readonly JudgedViolation[]): Map<RuleId, { enforced: number; warned: number }> {
+  const tally = new Map<RuleId, { enforced: number; warned: number }>();
+  for (const { violation, enforced } of judged) {
+    let counts = tally.get(violation.rule);
+    if (counts === undefined) tally.set(violation.rule, (counts = { enforced: 0, warned: 0 }));
+    if (enforced) counts.enforced += 1;
+    else counts.warned += 1;
+  }
+  return tally;
 }
 
 function grandfatheringNote(grandfathered: number, warned: number): string {

@@ -21,7 +21,7 @@ import {
   type TrafficWorld,
 } from './traffic-world.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
-import { fitMessage } from './messages.ts';
+import { LazilyWorded, fitMessage } from './messages.ts';
 
 /** Gateway server protocols, as Istio's validation lists them. */
 const GATEWAY_PROTOCOLS = 'HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL';
@@ -76,8 +76,8 @@ export function validateGateway(gateway: KubeObject, world?: TrafficWorld): Viol
     else if ((protocol === 'HTTPS' || protocol === 'TLS') && !server.hasTls) violations.push(tlsMissing(server, protocol));
   }
 
-  if (world) violations.push(...portExposure(gateway, servers, world));
-  return violations;
+  // Not push(...): spreading 100,000 findings as arguments overflows the stack.
+  return world ? violations.concat(portExposure(gateway, servers, world)) : violations;
 }
 
 function describeServer(server: GatewayServer): string {
@@ -90,52 +90,36 @@ function describeServer(server: GatewayServer): string {
 
 function duplicateName(server: GatewayServer, first: GatewayServer): Violation {
   const name = server.name ?? '';
-  const example = server.number !== undefined ? `${name}-${server.number}` : `${name}-${server.index}`;
   const rule = 'gateway-port-name-duplicate';
-  const reason = `the name is already used by spec.servers[${first.index}]; Istio needs unique server port names ` +
-    `and rejects this Gateway. Rename one, e.g. to ${quote(example)}.`;
-  return {
-    rule,
-    severity: 'error',
-    field: `spec.servers[${server.index}].port.name`,
-    identity: `${rule}|${name}|${server.number ?? ''}`,
-    ...fitMessage(rule, `${describeServer(server)}: ${reason}`, `spec.servers[${server.index}].port.name: ${reason}`),
-  };
+  const field = `spec.servers[${server.index}].port.name`;
+  return new LazilyWorded(rule, 'error', field, `${rule}|${name}|${server.number ?? ''}`, () => {
+    const example = server.number !== undefined ? `${name}-${server.number}` : `${name}-${server.index}`;
+    const reason = `the name is already used by spec.servers[${first.index}]; Istio needs unique server port names ` +
+      `and rejects this Gateway. Rename one, e.g. to ${quote(example)}.`;
+    return [`${describeServer(server)}: ${reason}`, `${field}: ${reason}`];
+  });
 }
 
 function unknownProtocol(server: GatewayServer): Violation {
   const rule = 'gateway-protocol';
-  const problem = server.protocol === undefined || server.protocol === ''
-    ? 'has no protocol'
-    : `has protocol ${quote(server.protocol)}, which Istio does not recognise`;
-  const fix = `Istio rejects this Gateway; set port.protocol to one of ${GATEWAY_PROTOCOLS}.`;
-  return {
-    rule,
-    severity: 'error',
-    field: `spec.servers[${server.index}].port.protocol`,
-    identity: `${rule}|${server.protocol ?? ''}|${server.number ?? ''}|${server.name ?? ''}`,
-    ...fitMessage(
-      rule,
-      `${describeServer(server)} ${problem}; ${fix}`,
-      `spec.servers[${server.index}].port.protocol is not an Istio protocol; ${fix}`,
-    ),
-  };
+  const field = `spec.servers[${server.index}].port.protocol`;
+  const identity = `${rule}|${server.protocol ?? ''}|${server.number ?? ''}|${server.name ?? ''}`;
+  return new LazilyWorded(rule, 'error', field, identity, () => {
+    const problem = server.protocol === undefined || server.protocol === ''
+      ? 'has no protocol'
+      : `has protocol ${quote(server.protocol)}, which Istio does not recognise`;
+    const fix = `Istio rejects this Gateway; set port.protocol to one of ${GATEWAY_PROTOCOLS}.`;
+    return [`${describeServer(server)} ${problem}; ${fix}`, `${field} is not an Istio protocol; ${fix}`];
+  });
 }
 
 function tlsMissing(server: GatewayServer, protocol: IstioProtocol): Violation {
   const rule = 'gateway-tls-missing';
   const fix = `add tls, e.g. {mode: SIMPLE, credentialName: <secret>} to terminate TLS or {mode: PASSTHROUGH} to pass it through`;
-  return {
-    rule,
-    severity: 'error',
-    field: `spec.servers[${server.index}].tls`,
-    identity: `${rule}|${server.number ?? ''}|${server.name ?? ''}`,
-    ...fitMessage(
-      rule,
-      `${describeServer(server)}: an ${protocol} server needs tls settings and Istio rejects it without; ${fix}.`,
-      `spec.servers[${server.index}]: an ${protocol} server needs tls settings; ${fix}.`,
-    ),
-  };
+  return new LazilyWorded(rule, 'error', `spec.servers[${server.index}].tls`, `${rule}|${server.number ?? ''}|${server.name ?? ''}`, () => [
+    `${describeServer(server)}: an ${protocol} server needs tls settings and Istio rejects it without; ${fix}.`,
+    `spec.servers[${server.index}]: an ${protocol} server needs tls settings; ${fix}.`,
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,38 +191,33 @@ function noServingService(selector: Readonly<Record<string, string>>): Violation
 
 function notExposed(server: GatewayServer, number: number, serving: readonly TrafficService[], taken: ReadonlySet<string>): Violation {
   const rule = 'gateway-port-not-exposed';
-  const target = serving[0] as TrafficService;
-  const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
-  const portName = servicePortName(server, number, taken);
-  const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
-  const patch = (full: boolean) => {
-    const value = full
-      ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
-      : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
-    return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
-      `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
-  };
-  const service = `${target.namespace}/${target.name}`;
   const path = `spec.servers[${server.index}].port`;
-  return {
-    rule,
-    severity: 'warning',
-    field: `${path}.number`,
-    identity: `${rule}|${number}`,
+  return new LazilyWorded(rule, 'warning', `${path}.number`, `${rule}|${number}`, () => {
+    const target = serving[0] as TrafficService;
+    const others = serving.length > 1 ? ` (or one of the ${serving.length - 1} other Services serving it)` : '';
+    const portName = servicePortName(server, number, taken);
+    const protocol = server.protocol !== undefined && parseProtocolWord(server.protocol) === 'UDP' ? 'UDP' : 'TCP';
+    const patch = (full: boolean) => {
+      const value = full
+        ? `{"name":"${portName}","port":${number},"targetPort":${number},"protocol":"${protocol}"}`
+        : `{"name":"${portName}","port":${number}${protocol === 'UDP' ? ',"protocol":"UDP"' : ''}}`;
+      return `kubectl -n ${target.namespace} patch svc ${target.name} --type=json ` +
+        `-p '[{"op":"add","path":"/spec/ports/-","value":${value}}]'`;
+    };
+    const service = `${target.namespace}/${target.name}`;
     // The whole message must fit in one admission warning with the command intact. The
     // explicit patch (targetPort, protocol) only fits very short names; Kubernetes' defaults
     // (targetPort = port, protocol TCP) make the shorter one equivalent — except for UDP,
     // which the shorter one must still name.
-    ...fitMessage(
-      rule,
+    return [
       `${path}: Service ${service} does not expose port ${number}${others}, so this server gets no traffic ` +
         `(IST0162). Add it (Helm values: service.ports): ${patch(true)}`,
       `Service ${service} lacks port ${number} (IST0162); add it (Helm: service.ports): ${patch(false)}`,
       `Service lacks port ${number} (IST0162); add it (Helm: service.ports): ${patch(false)}`,
       `Expose port ${number} (IST0162): ${patch(false)}`,
       `port ${number} is not exposed by Service ${service} (IST0162); add it to its spec.ports (Helm values: service.ports).`,
-    ),
-  };
+    ];
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Fitting policy messages into admission warnings, which Kubernetes limits in length. */
-import type { RuleId } from './types.ts';
+import type { RuleId, Severity, Violation } from './types.ts';
 
 /** The API server rejects admission warnings longer than this. */
 export const WARNING_LIMIT = 256;
@@ -32,6 +32,53 @@ export function fitMessage(rule: RuleId | undefined, ...variants: readonly strin
 
 /** A subject cut for room keeps at least this much of itself (`Service team…shop-frontend`). */
 const MIN_SUBJECT_LENGTH = 24;
+
+/**
+ * A violation whose message is worded and fitted only when first read. A 7 MiB object can
+ * have 100,000 findings, and the webhook's answer spells out at most a few dozen of them
+ * (decision.ts): wording every one cost most of the time judging such an object took, and
+ * its garbage the rest. `check` and the unit tests read every message and see no difference.
+ */
+export class LazilyWorded implements Violation {
+  readonly rule: RuleId;
+  readonly severity: Severity;
+  readonly field: string;
+  readonly identity: string;
+  #variants: (() => readonly string[]) | undefined;
+  #fitted: FittedMessage | undefined;
+
+  /** `variants` gives the forms fitMessage chooses from, most helpful first. */
+  constructor(rule: RuleId, severity: Severity, field: string, identity: string, variants: () => readonly string[]) {
+    this.rule = rule;
+    this.severity = severity;
+    this.field = field;
+    this.identity = identity;
+    this.#variants = variants;
+  }
+
+  get message(): string {
+    return this.#fit().message;
+  }
+
+  get shorterMessages(): readonly string[] | undefined {
+    return this.#fit().shorterMessages;
+  }
+
+  #fit(): FittedMessage {
+    if (this.#fitted === undefined) {
+      this.#fitted = fitMessage(this.rule, ...(this.#variants as () => readonly string[])());
+      // The words are kept, the closure (and what it holds of the object) is not.
+      this.#variants = undefined;
+    }
+    return this.#fitted;
+  }
+
+  /** JSON (`check --output json`, logs) sees the message like any other field. */
+  toJSON(): Violation {
+    const { rule, severity, field, identity, message, shorterMessages } = this;
+    return shorterMessages === undefined ? { rule, severity, field, message, identity } : { rule, severity, field, message, shorterMessages, identity };
+  }
+}
 
 /**
  * `subject: tag` followed by the most helpful form of `fitted` that fits in one warning. When

@@ -24,7 +24,7 @@ import {
 } from './traffic-world.ts';
 import { HostPatterns } from './host-patterns.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
-import { fitMessage } from './messages.ts';
+import { LazilyWorded } from './messages.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 
@@ -137,11 +137,15 @@ function intendedService(host: string, world: TrafficWorld): TrafficService | un
 function destinationNotFound(destination: RouteDestination, namespace: string, world: TrafficWorld): Violation {
   const rule = 'virtualservice-destination-not-found';
   const path = `${destination.path}.host`;
-  const host = quote(destination.host);
-  const fqdn = fullyQualifiedHost(destination.host, namespace);
+  return new LazilyWorded(rule, 'warning', path, `${rule}|${destination.host}`, () => destinationNotFoundWords(path, destination.host, namespace, world));
+}
+
+function destinationNotFoundWords(path: string, destinationHost: string, namespace: string, world: TrafficWorld): string[] {
+  const host = quote(destinationHost);
+  const fqdn = fullyQualifiedHost(destinationHost, namespace);
   const ref = serviceNameOf(fqdn);
-  const intended = ref ? undefined : intendedService(destination.host, world);
-  const variants = destination.host === ''
+  const intended = ref ? undefined : intendedService(destinationHost, world);
+  const variants = destinationHost === ''
     ? [
         `${path}: the destination has no host, so Istio routes this traffic nowhere (IST0101); set it to the Service, e.g. <name>.<namespace>.svc.${CLUSTER_DOMAIN}.`,
         `${path}: the destination has no host (IST0101); set it to the Service.`,
@@ -171,13 +175,7 @@ function destinationNotFound(destination: RouteDestination, namespace: string, w
         `${path}: ${host} matches no Service and no ServiceEntry (IST0101); add a ServiceEntry for it.`,
         `${host} matches no Service and no ServiceEntry (IST0101); add a ServiceEntry for it.`,
       ];
-  return {
-    rule,
-    severity: 'warning',
-    field: path,
-    identity: `${rule}|${destination.host}`,
-    ...fitMessage(rule, ...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`),
-  };
+  return [...variants, `${path}: the host matches no Service and no ServiceEntry (IST0101).`];
 }
 
 function portViolations(destination: RouteDestination, target: DestinationTarget): Violation[] {
@@ -208,41 +206,31 @@ function describeTarget(target: DestinationTarget): { owner: string; named: stri
 function portNotFound(destination: RouteDestination, port: number, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-not-found';
   const path = `${destination.path}.port.number`;
-  const { owner, named, numbers } = describeTarget(target);
-  const hostPort = quote(`${destination.host}:${port}`);
-  return {
-    rule,
-    severity: 'warning',
-    field: path,
-    identity: `${rule}|${destination.host}|${port}`,
-    ...fitMessage(
-      rule,
+  return new LazilyWorded(rule, 'warning', path, `${rule}|${destination.host}|${port}`, () => {
+    const { owner, named, numbers } = describeTarget(target);
+    const hostPort = quote(`${destination.host}:${port}`);
+    return [
       `${path}: ${owner} has no port ${port}, so Istio cannot route ${hostPort} (IST0101); ` +
         `use one of its ports: ${named}.`,
       `${path}: ${owner} has no port ${port} (IST0101 ${hostPort}); use one of: ${numbers}.`,
       `${path}: ${owner} has no port ${port} (IST0101); use one of: ${numbers}`,
       `${path}: the destination ${target.kind} has no port ${port} (IST0101).`,
-    ),
-  };
+    ];
+  });
 }
 
 function portRequired(destination: RouteDestination, target: DestinationTarget): Violation {
   const rule = 'virtualservice-port-required';
   const path = destination.path;
-  const { owner, named, numbers } = describeTarget(target);
-  return {
-    rule,
-    severity: 'warning',
-    field: `${path}.port`,
-    identity: `${rule}|${destination.host}`,
-    ...fitMessage(
-      rule,
+  return new LazilyWorded(rule, 'warning', `${path}.port`, `${rule}|${destination.host}`, () => {
+    const { owner, named, numbers } = describeTarget(target);
+    return [
       `${path}: ${owner} has several ports (${named}), so Istio needs to be told which one ` +
         `(IST0112); set port.number.`,
       `${path}: ${owner} has several ports (${numbers}); set port.number (IST0112).`,
       `${path}: the destination ${target.kind} has several ports; set port.number (IST0112).`,
-    ),
-  };
+    ];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,41 +269,29 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
   const rule = 'virtualservice-gateway-not-found';
   const path = `spec.gateways[${index}]`;
   if ((ref.split('/').at(-1) ?? '').includes(GENERATED_GATEWAY_MARK)) {
-    return {
-      rule,
-      severity: 'warning',
-      field: path,
-      identity: `${rule}|${ref}`,
-      ...fitMessage(
-        rule,
-        `${path}: ${quote(ref)} is a Gateway Istio generates for a Kubernetes Gateway, not one to bind to (IST0165); attach the route to the Kubernetes Gateway (an HTTPRoute parentRef) or reference an Istio Gateway.`,
-        `${path}: ${quote(ref)} is a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
-        `${path}: the reference is to a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
-      ),
-    };
+    return new LazilyWorded(rule, 'warning', path, `${rule}|${ref}`, () => [
+      `${path}: ${quote(ref)} is a Gateway Istio generates for a Kubernetes Gateway, not one to bind to (IST0165); attach the route to the Kubernetes Gateway (an HTTPRoute parentRef) or reference an Istio Gateway.`,
+      `${path}: ${quote(ref)} is a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
+      `${path}: the reference is to a Gateway Istio generates internally (IST0165); reference an Istio Gateway instead.`,
+    ]);
   }
   const target = gatewayRefTarget(ref, namespace);
   if (world.gatewayExists(target.namespace, target.name)) return undefined;
   const gateway = `${target.namespace}/${target.name}`;
-  const elsewhere = world.gatewayNamespaces(target.name).filter((ns) => ns !== target.namespace);
-  const fix =
-    elsewhere.length > 0
-      ? `create it, or write "${elsewhere[0]}/${target.name}": a Gateway ${target.name} exists in ${elsewhere.join(', ')}`
-      : ref.includes('/')
-        ? 'create it or fix the reference'
-        : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace`;
-  return {
-    rule,
-    severity: 'warning',
-    field: path,
-    identity: `${rule}|${gateway}`,
-    ...fitMessage(
-      rule,
+  return new LazilyWorded(rule, 'warning', path, `${rule}|${gateway}`, () => {
+    const elsewhere = world.gatewayNamespaces(target.name).filter((ns) => ns !== target.namespace);
+    const fix =
+      elsewhere.length > 0
+        ? `create it, or write "${elsewhere[0]}/${target.name}": a Gateway ${target.name} exists in ${elsewhere.join(', ')}`
+        : ref.includes('/')
+          ? 'create it or fix the reference'
+          : `create it, or write "<namespace>/${target.name}" for a Gateway in another namespace`;
+    return [
       `${path}: Gateway ${gateway} does not exist, so this VirtualService gets no traffic through it (IST0101); ${fix}.`,
       `${path}: Gateway ${gateway} does not exist (IST0101); ${fix}.`,
       `${path}: the referenced Gateway does not exist (IST0101); create it or fix the reference.`,
-    ),
-  };
+    ];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +305,6 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
   const violations: Violation[] = [];
   // Built once per object: every SNI host is then checked in time linear in its length.
   let patterns: HostPatterns | undefined;
-  let listed: string | undefined;
   routes.forEach((route: unknown, i) => {
     if (!isRecord(route) || !Array.isArray(route.match)) return;
     route.match.forEach((match: unknown, k) => {
@@ -344,8 +319,7 @@ function sniHostViolations(virtualService: KubeObject): Violation[] {
         }
         patterns ??= new HostPatterns(hosts);
         if (patterns.covers(sni)) return;
-        listed ??= listHosts(hosts);
-        violations.push(sniNotCovered(path, sni, listed));
+        violations.push(sniNotCovered(path, sni, hosts));
       });
     });
   });
@@ -377,29 +351,18 @@ function listHosts(hosts: readonly string[]): string {
 function sniIsAddress(path: string, sni: string): Violation {
   const rule = 'virtualservice-sni-hosts';
   const fix = 'TLS clients send a host name in SNI, not an address, so this match rarely matches (IST0133); use the host name the clients connect to.';
-  return {
-    rule,
-    severity: 'warning',
-    field: path,
-    identity: `${rule}|ip|${sni}`,
-    ...fitMessage(rule, `${path}: SNI host ${quote(sni)} is an IP address; ${fix}`, `${path}: the SNI host is an IP address; ${fix}`),
-  };
+  return new LazilyWorded(rule, 'warning', path, `${rule}|ip|${sni}`, () => [`${path}: SNI host ${quote(sni)} is an IP address; ${fix}`, `${path}: the SNI host is an IP address; ${fix}`]);
 }
 
-function sniNotCovered(path: string, sni: string, listed: string): Violation {
+function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
   const rule = 'virtualservice-sni-hosts';
-  const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
-  const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
-  return {
-    rule,
-    severity: 'warning',
-    field: path,
-    identity: `${rule}|${sni}`,
-    ...fitMessage(
-      rule,
-      `${path}: SNI host ${quote(sni)} is ${listed}; ${fix}`,
+  return new LazilyWorded(rule, 'warning', path, `${rule}|${sni}`, () => {
+    const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
+    const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
+    return [
+      `${path}: SNI host ${quote(sni)} is ${listHosts(hosts)}; ${fix}`,
       `${path}: SNI host ${quote(sni)} is not covered by spec.hosts; ${fix}`,
       `${path}: the SNI host is not covered by spec.hosts; add it to spec.hosts.`,
-    ),
-  };
+    ];
+  });
 }

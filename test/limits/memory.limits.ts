@@ -51,7 +51,7 @@ function limitsCase(name: string, run: Case, options: { args?: string[] } = {}) 
     await sleep(1000);
     const report = await client.stop();
     const peak = server.peakBytes();
-    t.ok(server.alive(), 'the server is alive and was never OOM-killed');
+    t.ok(server.alive(), 'the server is alive and was never OOM-killed', { stderr: server.stderr().slice(-2000) });
     t.ok(peak <= BUDGET, `peak memory ${(peak / MiB).toFixed(1)} MiB (at start ${(baseline / MiB).toFixed(1)} MiB) within ${(BUDGET / MiB).toFixed(0)} MiB`);
     t.ok(report.sent >= 2 && report.correct === report.sent, `the well-behaved client got ${report.correct} of ${report.sent} answers right (slowest ${report.slowestMs.toFixed(0)} ms)`, { failures: report.failures.slice(0, 5) });
     const healthz = await probeGet(server.probePort, '/healthz').catch((error: Error) => ({ status: 0, body: error.message }));
@@ -226,6 +226,42 @@ limitsCase('7 MiB of tiny JSON values is refused 413 before parsing; 10 bodies a
   const statuses = answers.map((a) => (isAnswer(a) ? a.status : a.message));
   t.ok(answers.every((a) => isAnswer(a) && (a.status === 200 || (a.status === 503 && a.headers['retry-after'] !== undefined))), 'each 200 or 503 with Retry-After', { statuses });
   t.ok(answers.some((a) => isAnswer(a) && a.status === 200), 'at least one answered 200');
+});
+
+limitsCase('16 clients sending mid-size Gateways, VirtualServices and Services at once, every entry a finding, are answered', async (server, t) => {
+  // Every entry is a finding: the Gateway near the 200,000-value cap (175,000 values), the
+  // Service at the port cap. The VirtualService holds 30,000 sniHosts: with 180,000 (3.7 MiB)
+  // a few judged at once still run out of heap, each finding being an object while judged.
+  const gateway = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: {
+    selector: { istio: 'ingressgateway' },
+    servers: Array.from({ length: 35_000 }, (_, i) => ({ port: { number: 1 + (i % 65535), name: 'a', protocol: 'x' } })),
+  } };
+  const virtualService = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: {
+    hosts: ['shop.example.com'],
+    tls: [{ match: [{ sniHosts: Array.from({ length: 30_000 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
+  } };
+  const bodies = [
+    { path: '/validate', body: review(gateway, { kind: 'Gateway', group: 'networking.istio.io' }) },
+    { path: '/validate', body: review(virtualService, { kind: 'VirtualService', group: 'networking.istio.io' }) },
+    { path: '/mutate', body: review(serviceWithPorts(1000)) },
+  ];
+  t.comment(`review sizes ${bodies.map((b) => `${(Buffer.byteLength(b.body) / MiB).toFixed(2)} MiB`).join(', ')}`);
+  const sessions = await Promise.all(Array.from({ length: 16 }, () => connect(server.port, server.ca)));
+  t.teardown(() => sessions.forEach((s) => s.destroy()));
+  const answers = (await Promise.all(sessions.map(async (session, i) => {
+    const mine: (Answer | Error)[] = [];
+    for (let round = 0; round < 3; round++) {
+      const { path, body } = bodies[(i + round) % bodies.length] as { path: string; body: string };
+      mine.push(await post(session, path, body, 30_000).catch((error: Error) => error));
+    }
+    return mine;
+  }))).flat();
+  const statuses = answers.map((a) => (isAnswer(a) ? a.status : a.message));
+  t.ok(answers.every((a) => isAnswer(a) && (a.status === 200 || (a.status === 503 && a.headers['retry-after'] !== undefined))), 'each 200 or 503 with Retry-After', { statuses });
+  const answered = answers.filter((a): a is Answer => isAnswer(a) && a.status === 200);
+  t.ok(answered.length > 0, `${answered.length} of ${answers.length} answered 200 (slowest ${Math.max(...answered.map((a) => a.ms)).toFixed(0)} ms)`);
+  const largestAnswer = Math.max(...answered.map((a) => a.body.length));
+  t.ok(largestAnswer < 64 * 1024, `largest answer ${(largestAnswer / 1024).toFixed(1)} KiB`);
 });
 
 // 60 connections as measured before; 480 (just under the connection cap) is the most one attacker can hold.
