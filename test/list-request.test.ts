@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { KubeConfig } from '@kubernetes/client-node';
 import { listPageFetcher, ListRequestError } from '../src/kube/list-request.ts';
 import { listPages } from '../src/kube/paginated-list.ts';
-import { httpStatus } from '../src/kube/istio-resources.ts';
+import { describeError, httpStatus } from '../src/kube/istio-resources.ts';
 
 interface Seen {
   readonly url: string;
@@ -70,6 +70,19 @@ t.test('an answer other than 200 keeps its status and the server message', async
 t.test('an answer that is not JSON is an error, not an empty list', async (t) => {
   const { kubeConfig } = await apiServer(t, () => ({ status: 200, body: '<html>proxy error</html>' }));
   await t.rejects(listPageFetcher(kubeConfig, '/api/v1/services')(100, undefined), /listing \/api\/v1\/services: the answer is not JSON/);
+});
+
+t.test('an unreachable API server names the socket error once', async (t) => {
+  const { kubeConfig } = await apiServer(t, () => ({ status: 200, body: '{}' }));
+  const server = kubeConfig.getCurrentCluster()?.server ?? '';
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'fake', server: server.replace(/:\d+\/$/, ':1/'), skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
+    currentContext: 'c',
+  });
+  const error = await listPageFetcher(kubeConfig, '/api/v1/services')(100, undefined).catch((e: unknown) => e);
+  t.equal(describeError(error), 'list request failed: ECONNREFUSED');
 });
 
 t.test('no cluster in the kubeconfig', async (t) => {

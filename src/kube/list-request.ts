@@ -62,7 +62,9 @@ function getJson(url: URL, options: https.RequestOptions): Promise<ListPage<Kube
         }
       });
     });
-    request.on('error', reject);
+    // The socket's error (ECONNREFUSED, ENOTFOUND, a TLS failure) as the cause, so messages
+    // name the reason once: "list request failed: ECONNREFUSED".
+    request.on('error', (error) => reject(new Error('list request failed', { cause: error })));
   });
 }
 
