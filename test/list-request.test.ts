@@ -82,7 +82,7 @@ t.test('an unreachable API server names the socket error once', async (t) => {
     currentContext: 'c',
   });
   const error = await listPageFetcher(kubeConfig, '/api/v1/services')(100, undefined).catch((e: unknown) => e);
-  t.equal(describeError(error), 'list request failed: ECONNREFUSED');
+  t.equal(describeError(error), 'list failed: ECONNREFUSED');
 });
 
 t.test('no cluster in the kubeconfig', async (t) => {

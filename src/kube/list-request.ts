@@ -63,8 +63,8 @@ function getJson(url: URL, options: https.RequestOptions): Promise<ListPage<Kube
       });
     });
     // The socket's error (ECONNREFUSED, ENOTFOUND, a TLS failure) as the cause, so messages
-    // name the reason once: "list request failed: ECONNREFUSED".
-    request.on('error', (error) => reject(new Error('list request failed', { cause: error })));
+    // name the reason once: "list failed: ECONNREFUSED".
+    request.on('error', (error) => reject(new Error('list failed', { cause: error })));
   });
 }
 
