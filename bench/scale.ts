@@ -11,6 +11,8 @@
  *   - `node dist/cli.js audit -o json`: wall time, peak RSS (the kernel's high-water mark), findings;
  *   - `node dist/cli.js serve --traffic-checks true`: time from spawn to /readyz 200, RSS once
  *     synced (after SCALE_SETTLE_MS, default 3000) and its peak.
+ * First it measures the floor under both: the peak RSS of a bare Node process, of one that only
+ * loads @kubernetes/client-node, and of `serve` without the traffic checks.
  * SCALE_NODE_ARGS adds Node flags to both (e.g. --max-old-space-size=64).
  * Markdown on stdout, progress on stderr. Bounded: stops itself (and the control plane) after
  * SCALE_DEADLINE_S seconds (default 1500); the npm script's `timeout` backs that up.
@@ -159,14 +161,14 @@ async function measureAudit(kubeconfigPath: string, scratch: string): Promise<St
   return { seconds, peakRss: peakKib * 1024, findings, exitCode };
 }
 
-/** `serve --traffic-checks true`: time from spawn to ready, then RSS once synced. */
-async function measureServe(kubeconfigPath: string, scratch: string): Promise<Step['serve']> {
+/** `serve --traffic-checks true` (or `trafficChecks` false): time from spawn to ready, then RSS once synced. */
+async function measureServe(kubeconfigPath: string, scratch: string, trafficChecks = true): Promise<Step['serve']> {
   const [port, probePort] = [await freePort(), await freePort()];
   const logFile = path.join(scratch, `serve-${Date.now()}.log`);
   process.env['KUBECONFIG'] = kubeconfigPath;
   Object.assign(process.env, IMAGE_ENV);
   const started = performance.now();
-  const child = spawnWebhook({ certDir: path.join(scratch, 'certs'), port, probePort, logFile, nodeArgs: IMAGE_NODE_ARGS, args: ['--traffic-checks', 'true'] });
+  const child = spawnWebhook({ certDir: path.join(scratch, 'certs'), port, probePort, logFile, nodeArgs: IMAGE_NODE_ARGS, args: ['--traffic-checks', String(trafficChecks)] });
   try {
     const readyMs = await waitReady(probePort, child, started, { timeoutMs: 120_000, intervalMs: 20 });
     await sleep(SETTLE_MS);
@@ -178,6 +180,30 @@ async function measureServe(kubeconfigPath: string, scratch: string): Promise<St
   } finally {
     await child.stop();
   }
+}
+
+/** Peak RSS of `node --input-type=module -e CODE` with the image's settings. */
+async function peakRssOf(code: string, scratch: string): Promise<number> {
+  const timeFile = path.join(scratch, 'floor.time');
+  await new Promise<void>((resolve, reject) => {
+    execFile('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, ...IMAGE_NODE_ARGS, '--input-type=module', '-e', code], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...IMAGE_ENV },
+      timeout: 60_000,
+    }, (error) => (error ? reject(error) : resolve()));
+  });
+  return Number((await readFile(timeFile, 'utf8')).trim().split('\n').at(-1)) * 1024;
+}
+
+/**
+ * What both commands pay before reading a single object: a bare Node process, one that only
+ * loads @kubernetes/client-node, and `serve` without the traffic checks (no client at all).
+ */
+async function measureFloor(kubeconfigPath: string, scratch: string): Promise<{ bareNode: number; kubernetesClient: number; serveWithoutTrafficChecks: number }> {
+  const bareNode = await peakRssOf('', scratch);
+  const kubernetesClient = await peakRssOf("await import('@kubernetes/client-node')", scratch);
+  const serveWithoutTrafficChecks = (await measureServe(kubeconfigPath, scratch, false)).peakRss;
+  return { bareNode, kubernetesClient, serveWithoutTrafficChecks };
 }
 
 /**
@@ -243,6 +269,8 @@ async function main(): Promise<void> {
     await inParallel(range(0, NAMESPACES), 16, (i) => core.createNamespace({ body: { metadata: { name: namespaceOf(i) } } }));
     progress(`kube-apiserver ${cp.version} ready; ${NAMESPACES} namespaces`);
 
+    const floor = await measureFloor(cp.kubeconfigPath, scratch);
+    progress(`floor: bare node ${(floor.bareNode / MIB).toFixed(1)} MiB, with @kubernetes/client-node loaded ${(floor.kubernetesClient / MIB).toFixed(1)} MiB, serve without traffic checks ${(floor.serveWithoutTrafficChecks / MIB).toFixed(1)} MiB`);
     const steps: Step[] = [];
     let created = 0;
     for (const count of COUNTS) {
@@ -271,6 +299,8 @@ async function main(): Promise<void> {
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}. ` +
         `Node ${process.version}, NODE_OPTIONS=${IMAGE_ENV.NODE_OPTIONS ?? ''} ${IMAGE_NODE_ARGS.join(' ')}, NODE_ENV=${IMAGE_ENV.NODE_ENV ?? ''}; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
         `${table(steps)}\n\n` +
+        `Before any object is read (peak RSS, same settings): a bare Node process ${(floor.bareNode / MIB).toFixed(1)} MiB; one that only loads @kubernetes/client-node ${(floor.kubernetesClient / MIB).toFixed(1)} MiB; ` +
+        `\`serve\` without the traffic checks (which never loads the client) ${(floor.serveWithoutTrafficChecks / MIB).toFixed(1)} MiB.\n\n` +
         `The Service cache's own cost: ${Math.round(indexBytesPerService(COUNTS.at(-1) ?? 20_000))} bytes of heap per Service (slim objects of this shape, after a full GC).\n`,
     );
   } finally {

@@ -96,9 +96,9 @@ t.test('the findings are the same whatever the page size; every call is paged', 
   t.match(text.stdout, /^8 errors, 1 warning in 30 checked objects\.$/m, 'the count spans every page');
 });
 
-t.test('the default page size is 500', async (t) => {
+t.test('the default page size is 100', async (t) => {
   const { calls } = await audit(['-o', 'json']);
-  t.same(calls.map((c) => c.limit), ['500', '500']);
+  t.same(calls.map((c) => c.limit), ['100', '100']);
 });
 
 t.test('progress on a terminal only, erased before the report', async (t) => {

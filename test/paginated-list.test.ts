@@ -34,10 +34,10 @@ t.test("client-node's typed lists name the token _continue", async (t) => {
   t.equal(calls.length, 3);
 });
 
-t.test('an empty list is one call; the default page size is 500', async (t) => {
+t.test('an empty list is one call; the default page size is 100', async (t) => {
   const { calls, fetchPage } = pagedNumbers(0);
   t.same(await collect(listPages(fetchPage, { what: 'listing numbers' })), [[]]);
-  t.same(calls, [{ limit: 500, token: undefined }]);
+  t.same(calls, [{ limit: 100, token: undefined }]);
 });
 
 t.test('the next page is fetched only once the previous one has been taken', async (t) => {

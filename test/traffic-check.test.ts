@@ -101,7 +101,7 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   });
   const unreachable = await run(['check', '-f', 'examples/istio/', '--cluster']);
   t.equal(unreachable.code, 2);
-  t.match(unreachable.stderr, /^mesh-admission check: cannot list Services, Gateways and ServiceEntries from https:\/\/127\.0\.0\.1:\d+: fetch failed: ECONNREFUSED\n$/);
+  t.match(unreachable.stderr, /^mesh-admission check: cannot list Services, Gateways and ServiceEntries from https:\/\/127\.0\.0\.1:\d+: list failed: ECONNREFUSED\n$/);
   const badContext = await run(['check', '-f', 'examples/istio/', '--cluster', '--context', 'nope']);
   t.equal(badContext.code, 2);
   t.match(badContext.stderr, /no context "nope" in the kubeconfig/);

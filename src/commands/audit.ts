@@ -4,13 +4,14 @@
  * findings, however large the cluster.
  */
 import { parseArgs } from 'node:util';
-import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { hasErrors, runCheck, type CheckResult, type Finding } from '../check/run-check.ts';
 import { formatJson, formatText } from '../check/format.ts';
 import type { SourcedObject } from '../check/load-manifests.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { KubeConfigError, loadKubeConfig } from '../kube/kubeconfig.ts';
 import { describeError } from '../kube/istio-resources.ts';
+import { listPageFetcher } from '../kube/list-request.ts';
 import { DEFAULT_PAGE_SIZE, isValidPageSize, listPages, type ListPage, type PageFetcher } from '../kube/paginated-list.ts';
 import { loadConfig } from './load-config.ts';
 import { progressLine } from './progress-line.ts';
@@ -57,11 +58,10 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   if (!/^\d+$/.test(values['page-size']) || !isValidPageSize(pageSize)) throw new UsageError(`--page-size must be a positive integer, not "${values['page-size']}"`);
   const config = await loadConfig({ config: values.config }, io.env);
   const kubeConfig = loadKubeConfig({ context: values.context });
-  const api = kubeConfig.makeApiClient(CoreV1Api);
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
   const kinds: readonly AuditedKind[] = [
-    { kind: 'Namespace', fetchPage: (limit, continueToken) => api.listNamespace({ limit, _continue: continueToken }) },
-    { kind: 'Service', fetchPage: (limit, continueToken) => api.listServiceForAllNamespaces({ limit, _continue: continueToken }) },
+    { kind: 'Namespace', fetchPage: listPageFetcher(kubeConfig, '/api/v1/namespaces') },
+    { kind: 'Service', fetchPage: listPageFetcher(kubeConfig, '/api/v1/services') },
   ];
 
   const findings: Finding[] = [];

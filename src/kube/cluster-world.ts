@@ -3,12 +3,13 @@
  * offline Gateway and VirtualService checks also see what is already deployed. (The webhook
  * keeps the same objects in informer caches instead: src/kube/informers.ts.)
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { KubeConfigError } from './kubeconfig.ts';
 import { describeError, ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';
-import { DEFAULT_PAGE_SIZE, listPages, type ListPage, type PageFetcher, type PagingOptions } from './paginated-list.ts';
+import { listPageFetcher } from './list-request.ts';
+import { DEFAULT_PAGE_SIZE, listPages, type PageFetcher, type PagingOptions } from './paginated-list.ts';
 
 /**
  * The cluster's Services, Gateways and ServiceEntries, each with apiVersion and kind set.
@@ -17,10 +18,8 @@ import { DEFAULT_PAGE_SIZE, listPages, type ListPage, type PageFetcher, type Pag
 export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFAULT_PAGE_SIZE): Promise<KubeObject[]> {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
   try {
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    const custom = kubeConfig.makeApiClient(CustomObjectsApi);
     const services = listAll(
-      (limit, continueToken) => core.listServiceForAllNamespaces({ limit, _continue: continueToken }),
+      listPageFetcher(kubeConfig, '/api/v1/services'),
       { pageSize, what: 'listing Services' },
       'v1',
       'Service',
@@ -29,8 +28,7 @@ export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFA
       const version = await servedIstioVersion(kubeConfig, resource);
       if (version === undefined) return [];
       return listAll(
-        (limit, continueToken) =>
-          custom.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural, limit, _continue: continueToken }) as Promise<ListPage<KubernetesObject>>,
+        listPageFetcher(kubeConfig, `/apis/${ISTIO_NETWORKING_GROUP}/${version}/${resource.plural}`),
         { pageSize, what: `listing ${resource.plural}` },
         `${ISTIO_NETWORKING_GROUP}/${version}`,
         resource.kind,

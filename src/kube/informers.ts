@@ -18,7 +18,7 @@
  * Pods are not cached: which Services serve a Gateway is approximated from selectors (see
  * TrafficWorld.servicesServingGateway).
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
 import {
   ISTIO_NETWORKING_GROUP,
@@ -30,7 +30,8 @@ import {
   type TrafficWorld,
 } from '../policies/traffic-world.ts';
 import { describeError, ISTIO_RESOURCES, servedIstioVersion, type IstioResource } from './istio-resources.ts';
-import { DEFAULT_PAGE_SIZE, type ListPage, type PageFetcher } from './paginated-list.ts';
+import { listPageFetcher } from './list-request.ts';
+import { DEFAULT_PAGE_SIZE, type PageFetcher } from './paginated-list.ts';
 import { makeSlimListWatch, type SlimObject, type ViewOf } from './slim-list-watch.ts';
 
 export interface TrafficCacheOptions {
@@ -43,7 +44,7 @@ export interface TrafficCacheOptions {
   readonly retryMaxMs?: number;
   /** How often to look again for absent Istio CRDs (default 60 s). */
   readonly absentRecheckMs?: number;
-  /** Objects per list page (default 500). */
+  /** Objects per list page (default DEFAULT_PAGE_SIZE). */
   readonly pageSize?: number;
 }
 
@@ -224,30 +225,23 @@ class ResourceCache<V> {
 const EMPTY_STORE: ObjectStore<never> = { get: () => undefined, list: () => [] };
 
 function servicesSource(kubeConfig: KubeConfig): Source<TrafficService> {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const path = '/api/v1/services';
   return {
     label: 'Services',
     viewOf: toTrafficService,
-    resolve: async () => ({
-      path: '/api/v1/services',
-      fetchPage: (limit, continueToken) => api.listServiceForAllNamespaces({ limit, _continue: continueToken }),
-    }),
+    resolve: async () => ({ path, fetchPage: listPageFetcher(kubeConfig, path) }),
   };
 }
 
 function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf: ViewOf<V>): Source<V> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
   return {
     label: resource.pluralKind,
     viewOf,
     resolve: async () => {
       const version = await servedIstioVersion(kubeConfig, resource);
       if (version === undefined) return undefined;
-      return {
-        path: `/apis/${ISTIO_NETWORKING_GROUP}/${version}/${resource.plural}`,
-        fetchPage: (limit, continueToken) =>
-          api.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural, limit, _continue: continueToken }) as Promise<ListPage<KubernetesObject>>,
-      };
+      const path = `/apis/${ISTIO_NETWORKING_GROUP}/${version}/${resource.plural}`;
+      return { path, fetchPage: listPageFetcher(kubeConfig, path) };
     },
   };
 }
