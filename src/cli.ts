@@ -85,7 +85,8 @@ export async function runCli(argv: readonly string[], io: CommandIO): Promise<nu
       return 2;
     }
     // A failed system call (port in use, permission denied) is the environment, not a bug: its message says it all.
-    const systemError = error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+    // Wrapped ones (the certificate files add which directory and why) count too.
+    const systemError = error instanceof Error && isSystemError(error);
     io.stderr(`mesh-admission ${name}: ${systemError ? error.message : ((error as Error).stack ?? String(error))}\n`);
     // check and audit reserve 1 for "violations found": any other failure is 2.
     return name === 'check' || name === 'audit' ? 2 : 1;
@@ -127,4 +128,10 @@ if (isEntryPoint()) {
       process.exitCode = 1;
     },
   );
+}
+
+/** Whether a failed system call is the error or, a few wrappings down, its cause. */
+function isSystemError(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 4) return false;
+  return typeof (error as NodeJS.ErrnoException).syscall === 'string' || isSystemError(error.cause, depth + 1);
 }

@@ -251,3 +251,15 @@ t.test('bad renewBeforeDays is rejected', async (t) => {
   await mkdir(dir, { recursive: true });
   t.same(await readdir(dir), [], 'nothing written');
 });
+
+t.test('a directory the file system refuses to create fails at once with the directory and the errno', async (t) => {
+  // procfs answers mkdir with ENOENT although /proc exists: Node's recursive mkdir retries
+  // that forever, so the command must not use it.
+  const cli = path.join(import.meta.dirname, '..', 'src', 'cli.ts');
+  const result = spawnSync(process.execPath, [cli, 'certs', '--dir', '/proc/nope'], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(result.signal, null, 'exits by itself');
+  t.equal(result.status, 1);
+  const lines = result.stderr.trim().split('\n');
+  t.equal(lines.length, 1, result.stderr);
+  t.match(lines[0], /cannot write certificates to directory \/proc\/nope: ENOENT/);
+});

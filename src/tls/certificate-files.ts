@@ -87,6 +87,29 @@ export function parsePrivateKey(pem: string, file: string): KeyObject {
   }
 }
 
+/**
+ * Creates `dir` and its missing parents. Not `mkdir({ recursive: true })`: where a file system
+ * refuses to create an entry with ENOENT although the parent exists (procfs, sysfs), Node's
+ * recursive mkdir retries forever at full CPU. Here each level is tried at most twice (before
+ * and after creating its parent), so the real error comes back at once.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'EEXIST') return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw error;
+    await makeDirectory(parent);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (retryError) {
+      if (errorCode(retryError) !== 'EEXIST') throw retryError;
+    }
+  }
+}
+
 export type CertificateFileContents = Partial<Record<keyof CertificatePaths, string>>;
 
 /** Private keys are readable by the owner only. */
@@ -108,7 +131,7 @@ export async function writeCertificateFiles(dir: string, contents: CertificateFi
   const suffix = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const written: string[] = [];
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(dir);
     for (const entry of entries) {
       const temporary = entry.target + suffix;
       const handle = await open(temporary, 'wx', entry.mode);
