@@ -46,6 +46,8 @@ export interface StartOptions {
   readonly externallyManagedCertificates?: boolean | undefined;
   /** With config.trafficChecks: caches to use instead of starting informers (tests). */
   readonly traffic?: TrafficCaches | undefined;
+  /** The environment the kubeconfig of the traffic checks is found through. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
 export async function startServer(config: Config, logger: FastifyBaseLogger, options: StartOptions = {}): Promise<RunningServer> {
@@ -68,7 +70,7 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
   // readiness waits for them, bounded (src/kube/informers.ts). The client loads only if used.
   const traffic = !config.trafficChecks
     ? undefined
-    : options.traffic ?? (await (await import('./kube/informers.ts')).startTrafficChecks({ logger }));
+    : options.traffic ?? (await (await import('./kube/informers.ts')).startTrafficChecks({ logger, env: options.env ?? {} }));
   const app = buildApp(config, {
     metrics,
     logger,

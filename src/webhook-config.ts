@@ -5,6 +5,9 @@
  */
 import { ISTIO_NETWORKING_API_VERSIONS } from './istio/api-versions.ts';
 import { KUBERNETES_SYSTEM_NAMESPACES } from './policies/system-namespaces.ts';
+import { OPT_OUT_LABEL } from './policies/webhook-scope.ts';
+
+export { OPT_OUT_LABEL };
 
 export const VALIDATING_WEBHOOK_NAME = 'validate.mesh-admission.io';
 export const MUTATING_WEBHOOK_NAME = 'mutate.mesh-admission.io';
@@ -25,8 +28,6 @@ export const POD_WEBHOOKS = [
 ];
 /** Pods labelled sidecar.istio.io/inject=false get no sidecar, so they are not sent either. */
 export const POD_OPT_OUT = { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] };
-/** Objects carrying this label with value "true" are never sent to the webhook. */
-export const OPT_OUT_LABEL = 'mesh-admission.io/ignore';
 /** Kubernetes' own namespaces, never sent to the webhook. */
 export const SYSTEM_NAMESPACES = [...KUBERNETES_SYSTEM_NAMESPACES];
 

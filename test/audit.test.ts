@@ -1,7 +1,8 @@
 /**
  * `audit` against a fake API server (plain HTTP) that pages its lists as kube-apiserver does:
  * the findings do not depend on the page size, every list call is paged, progress goes to a
- * terminal only, and a failed page is "the cluster could not be read". test/e2e/scale.e2e.ts
+ * terminal only, a failed page is "the cluster could not be read" (a refused one says which
+ * permission is missing), and what the webhook never sees is skipped. test/e2e/scale.e2e.ts
  * runs it against a real API server.
  */
 import t from 'tap';
@@ -28,11 +29,31 @@ const namespaces = [
 // Every third Service has a port Istio cannot classify.
 const services = Array.from({ length: 23 }, (_, i) => svc(`team-${i % 5}`, `svc-${i}`, [{ name: i % 3 === 0 ? 'web' : 'http-web', port: 80 + i }]));
 
+// What the webhook never sees, served when a test asks: the webhook's own namespace (default
+// config: mesh-admission), a namespace a config exempts, and an object labelled to opt out.
+const outOfScope = {
+  namespaces: [{ metadata: { name: 'sandbox', labels: { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' } } }],
+  services: [
+    svc('mesh-admission', 'own', [{ name: 'web', port: 81 }]),
+    svc('sandbox', 'play', [{ name: 'web', port: 82 }]),
+    { ...svc('team-0', 'opted-out', [{ name: 'web', port: 83 }]), metadata: { name: 'opted-out', namespace: 'team-0', labels: { 'mesh-admission.io/ignore': 'true' } } },
+  ],
+};
+let serveOutOfScope = false;
+
 const calls: ListCall[] = [];
 let failAfterPages = Infinity;
+/** A Status the server answers every list with instead of the objects. */
+let refusal: { code: number; body: object } | undefined;
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
-  const all = url.pathname === '/api/v1/namespaces' ? namespaces : url.pathname === '/api/v1/services' ? services : undefined;
+  const listed = url.pathname === '/api/v1/namespaces' ? namespaces : url.pathname === '/api/v1/services' ? services : undefined;
+  const all = listed && serveOutOfScope ? [...listed, ...(listed === namespaces ? outOfScope.namespaces : outOfScope.services)] : listed;
+  if (refusal) {
+    res.writeHead(refusal.code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(refusal.body));
+    return;
+  }
   if (!all || calls.length >= failAfterPages) {
     res.writeHead(all ? 500 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: all ? 500 : 404 }));
@@ -62,8 +83,6 @@ await writeFile(
     'current-context': 'fake',
   }),
 );
-process.env['KUBECONFIG'] = kubeconfig;
-
 async function audit(args: string[], stderrIsTTY = false) {
   calls.length = 0;
   let stdout = '';
@@ -72,7 +91,7 @@ async function audit(args: string[], stderrIsTTY = false) {
     stdout: (s) => (stdout += s),
     stderr: (s) => (stderr += s),
     readStdin: async () => '',
-    env: {},
+    env: { KUBECONFIG: kubeconfig },
     nodeVersion: process.versions.node,
     stderrIsTTY,
   });
@@ -127,4 +146,45 @@ t.test('--page-size must be a positive integer', async (t) => {
     t.equal(r.code, 2, bad);
     t.match(r.stderr, /--page-size must be a positive integer/);
   }
+});
+
+t.test('what the webhook never sees is not reported: its namespace, exempt namespaces, opted-out objects', async (t) => {
+  const names = (stdout: string) => (JSON.parse(stdout).violations as { kind: string; name: string }[]).map((v) => `${v.kind}/${v.name}`);
+  const inScopeOnly = names((await audit(['-o', 'json'])).stdout);
+  serveOutOfScope = true;
+  t.teardown(() => {
+    serveOutOfScope = false;
+  });
+  const plain = names((await audit(['-o', 'json'])).stdout);
+  t.ok(plain.includes('Service/play') && plain.includes('Namespace/sandbox'), 'sandbox is judged while nothing exempts it');
+  t.notOk(plain.includes('Service/own'), 'the webhook\'s own namespace (mesh-admission by default)');
+  t.notOk(plain.includes('Service/opted-out'), 'labelled mesh-admission.io/ignore=true');
+  await writeFile(path.join(dir, 'config.yaml'), 'exemptNamespaces: [sandbox]\n');
+  t.same(names((await audit(['-o', 'json', '--config', path.join(dir, 'config.yaml')])).stdout), inScopeOnly, 'with sandbox exempt: the report of the cluster without those objects');
+  const asWebhookNamespace = names((await audit(['-o', 'json', '--webhook-namespace', 'sandbox'])).stdout);
+  t.notOk(asWebhookNamespace.some((n) => n === 'Service/play' || n === 'Namespace/sandbox'), '--webhook-namespace names the namespace the chart runs in');
+  t.ok(asWebhookNamespace.includes('Service/own'), 'mesh-admission is then an ordinary namespace');
+});
+
+t.test('a refused list: which verb on which resource, for whom, and the ClusterRole to bind', async (t) => {
+  refusal = {
+    code: 403,
+    body: {
+      kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, details: { kind: 'namespaces' },
+      message: 'namespaces is forbidden: User "system:serviceaccount:ci:auditor" cannot list resource "namespaces" in API group "" at the cluster scope',
+    },
+  };
+  t.teardown(() => {
+    refusal = undefined;
+  });
+  const refused = await audit([]);
+  t.equal(refused.code, 2);
+  t.equal(refused.stdout, '');
+  t.match(refused.stderr, /^mesh-admission audit: the API server at http:\/\/127\.0\.0\.1:\d+ refused to list namespaces \(core API group\) at the cluster scope for User "system:serviceaccount:ci:auditor" \(HTTP 403 Forbidden\)\.\n/);
+  t.match(refused.stderr, /\n {2}kubectl create clusterrolebinding mesh-admission-audit-ci-auditor --clusterrole=mesh-admission-audit --serviceaccount=ci:auditor\n$/);
+  t.notMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  refusal = { code: 401, body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 } };
+  const unauthorized = await audit([]);
+  t.equal(unauthorized.code, 2);
+  t.match(unauthorized.stderr, /did not accept the kubeconfig's credentials \(HTTP 401 Unauthorized\)/);
 });

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { pino } from 'pino';
 import { buildConfig, SETTING_FLAGS, type Config } from '../src/config.ts';
+import { CLUSTER_READER_ROLE, CLUSTER_READER_RULES } from '../src/kube/api-refusal.ts';
 import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, POD_WEBHOOKS, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
 import { startServer } from '../src/server.ts';
 import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
@@ -236,7 +237,9 @@ for (const [index, variant] of VARIANTS.entries()) {
     });
 
     t.test('RBAC: least privilege, by name, no wildcards', async (t) => {
-      const roles = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')];
+      // The audit role is for people, not the webhook: checked on its own below.
+      const auditRole = one(objects, 'ClusterRole', `${fullname}-audit`);
+      const roles = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')].filter((role) => role !== auditRole);
       const rules = roles.flatMap((role) => role.rules.map((rule: any) => ({ role: role.kind, ...rule })));
       const texts = JSON.stringify(rules);
       t.notMatch(texts, /\*/, "no '*' in any rule");
@@ -274,6 +277,15 @@ for (const [index, variant] of VARIANTS.entries()) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }], `${binding.kind} binds the webhook ServiceAccount only`);
         t.ok(roles.some((r) => r.kind === binding.roleRef.kind && r.metadata.name === binding.roleRef.name), `${binding.kind} refers to a rendered role`);
       }
+    });
+
+    t.test('the audit ClusterRole: what audit and check --cluster read, bound to nobody', async (t) => {
+      const auditRole = one(objects, 'ClusterRole', `${fullname}-audit`);
+      t.same(auditRole.rules, CLUSTER_READER_RULES, 'exactly the rules the "forbidden" message of audit and check --cluster states');
+      t.notMatch(JSON.stringify(auditRole.rules), /watch|get|create|update|patch|delete|\*/, 'list only');
+      const bindings = [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')];
+      t.notOk(bindings.some((binding) => binding.roleRef.name === auditRole.metadata.name), 'the chart binds it to no one');
+      if (fullname === 'mesh-admission') t.equal(auditRole.metadata.name, CLUSTER_READER_ROLE, 'the name the message gives, for the default release');
     });
 
     t.test('webhook configurations mirror src/webhook-config.ts', async (t) => {
@@ -361,6 +373,11 @@ for (const [index, variant] of VARIANTS.entries()) {
     });
   });
 }
+
+t.test('auditRole.enabled=false leaves the audit ClusterRole out', async (t) => {
+  const objects = await template({ 'auditRole.enabled': 'false' });
+  t.same(find(objects, 'ClusterRole').map((role) => role.metadata.name), ['mesh-admission'], 'only the webhook\'s own');
+});
 
 t.test('tests.keepFailedPod keeps a failed helm test pod for its logs', async (t) => {
   const objects = await template({ 'tests.keepFailedPod': 'true' });

@@ -227,6 +227,25 @@ t.test('the entry point sets the process exit code', async (t) => {
   t.equal(unusable.status, 2);
 });
 
+t.test('audit and check --cluster without any kubeconfig: where it looked, exit 2, no stack trace', async (t) => {
+  const home = await tempDir(t, 'no-kubeconfig-home-');
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+  delete env['KUBECONFIG'];
+  delete env['KUBERNETES_SERVICE_HOST'];
+  for (const args of [['audit'], ['check', '--cluster', '-f', 'examples/manifests/']]) {
+    const r = spawnSync(process.execPath, ['src/cli.ts', ...args], { encoding: 'utf8', env });
+    t.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.equal(r.stdout, '', args.join(' '));
+    t.match(r.stderr, new RegExp(`^mesh-admission ${args[0]}: no kubeconfig found; looked for:\n  --kubeconfig: not given\n  KUBECONFIG: not set\n  ${home}/\\.kube/config: no such file\n  in-cluster service account: `), args.join(' '));
+    t.match(r.stderr, /\nPass --kubeconfig FILE, set KUBECONFIG, or create ~\/\.kube\/config/);
+    t.notMatch(r.stderr, /localhost:8080|\n\s+at /, 'neither the library\'s fallback server nor a stack trace');
+  }
+  const missing = spawnSync(process.execPath, ['src/cli.ts', 'audit', '--kubeconfig', join(home, 'nope')], { encoding: 'utf8', env });
+  t.equal(missing.status, 2);
+  t.equal(missing.stderr, `mesh-admission audit: cannot read the kubeconfig ${join(home, 'nope')} (--kubeconfig): no such file\n`);
+  t.match((await run(['check', '-f', 'examples/', '--kubeconfig', 'x'])).stderr, /--kubeconfig needs --cluster/);
+});
+
 t.test('webhook-config --hold-application-until-proxy-starts adds the Pod webhooks of injected namespaces', async (t) => {
   const dir = await tempDir(t, 'wh-');
   await writeFile(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');

@@ -55,6 +55,19 @@ t.test('exempt and system namespaces are skipped by both webhooks', async (t) =>
   t.equal(handleValidate(request({ object: controlPlane }), config).decision, 'skipped');
 });
 
+t.test('what the webhook configurations never send is skipped in-process too: its own namespace, exempt Namespace objects, the opt-out label', async (t) => {
+  const bad = (ns: string, labels?: Record<string, string>) => service('data', [{ name: 'data', port: 12345 }], { namespace: ns, ...(labels ? { labels } : {}) });
+  const exemptConfig = testConfig({ 'exempt-namespaces': 'sandbox', namespace: 'mesh-system' });
+  t.equal(handleValidate(request({ namespace: 'mesh-system', object: bad('mesh-system') }), exemptConfig).decision, 'skipped', 'the webhook\'s own namespace');
+  t.equal(handleValidate(request({ namespace: 'shop', object: bad('shop', { 'mesh-admission.io/ignore': 'true' }) }), exemptConfig).decision, 'skipped', 'the opt-out label');
+  t.equal(handleValidate(request({ namespace: 'shop', object: bad('shop', { 'mesh-admission.io/ignore': 'false' }) }), exemptConfig).decision, 'denied', 'only the value true opts out');
+  const conflicted = (name: string) => namespace(name, { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' });
+  for (const name of ['sandbox', 'mesh-system', 'kube-system']) {
+    t.equal(handleValidate(request({ kind: 'Namespace', namespace: '', object: conflicted(name) }), exemptConfig).decision, 'skipped', `Namespace ${name}`);
+  }
+  t.equal(handleValidate(request({ kind: 'Namespace', namespace: '', object: conflicted('team-a') }), exemptConfig).decision, 'warned');
+});
+
 t.test('the namespace comes from the object when the request has none', async (t) => {
   const bad = service('data', [{ name: 'data', port: 12345 }], { namespace: 'kube-system' });
   t.equal(handleValidate(request({ namespace: '', object: bad }), config).decision, 'skipped');
@@ -71,7 +84,7 @@ t.test('mutation on UPDATE keeps names of ports that already existed', async (t)
 
 t.test('namespace injection happens on CREATE only, never for the webhook\'s own namespace', async (t) => {
   t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', operation: 'UPDATE', object: namespace('team-a'), oldObject: namespace('team-a') }), config).decision, 'skipped');
-  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('mesh-admission') }), config).decision, 'allowed');
+  t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('mesh-admission') }), config).decision, 'skipped');
   t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('team-a') }), config).decision, 'mutated');
   const disabled = testConfig({ injection: 'false' });
   t.equal(handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('team-a') }), disabled).decision, 'allowed');

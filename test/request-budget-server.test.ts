@@ -1,18 +1,18 @@
 /** The request budget on the real TLS server: 503 with Retry-After, REFUSED_STREAM, and the one request an idle connection may always start. */
 import t from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import https from 'node:https';
 import http2 from 'node:http2';
 import { pino } from 'pino';
 import { startServer } from '../src/server.ts';
 import { review, testConfig } from './helpers/reviews.ts';
+import { tempDir } from './helpers/temp-dir.ts';
 
 const MiB = 1024 * 1024;
 
 async function started(t: { teardown: (fn: () => unknown) => void }, flags: Record<string, string>) {
-  const certDir = await mkdtemp(join(tmpdir(), 'budget-'));
+  const certDir = await tempDir(t, 'budget-');
   const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, ...flags });
   const server = await startServer(config, pino({ level: 'silent' }));
   t.teardown(() => server.close());

@@ -93,16 +93,11 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
     'contexts: [{name: gone, context: {cluster: gone, user: u}}]',
     'current-context: gone', '',
   ].join('\n'));
-  const previous = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = kubeconfig;
-  t.teardown(() => {
-    if (previous === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = previous;
-  });
-  const unreachable = await run(['check', '-f', 'examples/istio/', '--cluster']);
+  const env = { KUBECONFIG: kubeconfig };
+  const unreachable = await run(['check', '-f', 'examples/istio/', '--cluster'], '', env);
   t.equal(unreachable.code, 2);
   t.match(unreachable.stderr, /^mesh-admission check: cannot list Services, Gateways and ServiceEntries from https:\/\/127\.0\.0\.1:\d+: list failed: ECONNREFUSED\n$/);
-  const badContext = await run(['check', '-f', 'examples/istio/', '--cluster', '--context', 'nope']);
+  const badContext = await run(['check', '-f', 'examples/istio/', '--cluster', '--context', 'nope'], '', env);
   t.equal(badContext.code, 2);
   t.match(badContext.stderr, /no context "nope" in the kubeconfig/);
 });

@@ -9,25 +9,35 @@ import { hasErrors, runCheck, type CheckResult, type Finding } from '../check/ru
 import { formatJson, formatText } from '../check/format.ts';
 import type { SourcedObject } from '../check/load-manifests.ts';
 import type { KubeObject } from '../policies/types.ts';
-import { KubeConfigError, loadKubeConfig } from '../kube/kubeconfig.ts';
-import { describeError } from '../kube/istio-resources.ts';
+import { clusterReadError, loadKubeConfig } from '../kube/kubeconfig.ts';
+import { CLUSTER_READER_ROLE } from '../kube/api-refusal.ts';
 import { listPageFetcher } from '../kube/list-request.ts';
+import { OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
 import { DEFAULT_PAGE_SIZE, isValidPageSize, listPages, type ListPage, type PageFetcher } from '../kube/paginated-list.ts';
 import { loadConfig } from './load-config.ts';
 import { progressLine } from './progress-line.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const AUDIT_USAGE = `Usage: mesh-admission audit [--context NAME] [-o text|json] [--config FILE] [--page-size N]
+export const AUDIT_USAGE = `Usage: mesh-admission audit [--kubeconfig FILE] [--context NAME] [-o text|json] [--config FILE] [--webhook-namespace NS] [--page-size N]
 
-Applies the webhook's rules to the Services and Namespaces already in the cluster (through
-the kubeconfig: KUBECONFIG, ~/.kube/config, or the in-cluster service account), e.g. before
+Applies the webhook's rules to the Services and Namespaces already in the cluster, e.g. before
 turning enforcement on. Objects are listed and checked one page at a time; on a terminal,
-stderr shows how many have been read and the findings so far.
+stderr shows how many have been read and the findings so far. What the webhook never sees is
+skipped: Kubernetes' own namespaces, the webhook's namespace, the config's exemptNamespaces and
+objects labelled ${OPT_OUT_LABEL}=true.
 
+      --kubeconfig FILE     the kubeconfig (default: KUBECONFIG, ~/.kube/config, or the
+                            in-cluster service account)
       --context NAME        kubeconfig context to use (default: the current one)
   -o, --output FORMAT       text (default) or json, as \`check\`
       --config FILE         the webhook's config file (exemptions, hint tables)
+      --webhook-namespace NS
+                            the namespace the webhook runs in (the chart's release namespace;
+                            default MESH_ADMISSION_NAMESPACE, else mesh-admission)
       --page-size N         objects per list call (default ${DEFAULT_PAGE_SIZE})
+
+Reading needs list on namespaces and services in all namespaces: the chart's ClusterRole
+${CLUSTER_READER_ROLE} grants it.
 
 Exit status: 0 no errors, 1 error-level violations, 2 the cluster could not be read.
 `;
@@ -41,7 +51,9 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      kubeconfig: { type: 'string' },
       context: { type: 'string' },
+      'webhook-namespace': { type: 'string' },
       output: { type: 'string', short: 'o', default: 'text' },
       config: { type: 'string' },
       'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
@@ -56,8 +68,8 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
   const pageSize = Number(values['page-size']);
   if (!/^\d+$/.test(values['page-size']) || !isValidPageSize(pageSize)) throw new UsageError(`--page-size must be a positive integer, not "${values['page-size']}"`);
-  const config = await loadConfig({ config: values.config }, io.env);
-  const kubeConfig = loadKubeConfig({ context: values.context });
+  const config = await loadConfig({ config: values.config, namespace: values['webhook-namespace'] }, io.env);
+  const kubeConfig = loadKubeConfig({ context: values.context, kubeconfig: values.kubeconfig, env: io.env });
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
   const kinds: readonly AuditedKind[] = [
     { kind: 'Namespace', fetchPage: listPageFetcher(kubeConfig, '/api/v1/namespaces') },
@@ -94,6 +106,6 @@ async function* pagesOrKubeConfigError(kind: string, fetchPage: PageFetcher<Kube
   try {
     yield* listPages(fetchPage, { pageSize, what: `listing ${kind}s` });
   } catch (error) {
-    throw new KubeConfigError(`cannot list ${kind}s from ${server}: ${describeError(error)}`);
+    throw clusterReadError(error, `list ${kind}s`, server);
   }
 }

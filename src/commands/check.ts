@@ -7,7 +7,7 @@ import { formatFixNotes, formatJson, formatManifests, formatText } from '../chec
 import { loadConfig } from './load-config.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--strict] [--config FILE] [--cluster [--context NAME]]
+export const CHECK_USAGE = `Usage: mesh-admission check -f PATH [-f PATH...] [-o text|json] [--fix] [--strict] [--config FILE] [--cluster [--kubeconfig FILE] [--context NAME]]
 
 Checks Kubernetes manifests offline with the same rules the webhook enforces.
 
@@ -21,6 +21,8 @@ Checks Kubernetes manifests offline with the same rules the webhook enforces.
       --cluster         also look up Services, Gateways and ServiceEntries in the live cluster
                         (kubeconfig) for the Gateway and VirtualService checks; without it they
                         see only the objects in the files given
+      --kubeconfig FILE kubeconfig for --cluster (default: KUBECONFIG, ~/.kube/config, or the
+                        in-cluster service account)
       --context NAME    kubeconfig context for --cluster (default: the current one)
 
 A port without a protocol that the webhook renames on admission (e.g. "web" on 8080, which
@@ -40,6 +42,7 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
       strict: { type: 'boolean', default: false },
       config: { type: 'string' },
       cluster: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
       context: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -52,7 +55,9 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
   }
   if (!values.filename || values.filename.length === 0) throw new UsageError('check needs at least one -f PATH');
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
-  if (values.context !== undefined && !values.cluster) throw new UsageError('--context needs --cluster');
+  for (const flag of ['context', 'kubeconfig'] as const) {
+    if (values[flag] !== undefined && !values.cluster) throw new UsageError(`--${flag} needs --cluster`);
+  }
 
   const config = await loadConfig({ config: values.config }, io.env);
   const objects = await loadManifests(values.filename, io.readStdin);
@@ -63,7 +68,7 @@ export async function checkCommand(argv: readonly string[], io: CommandIO): Prom
       import('../kube/kubeconfig.ts'),
       import('../kube/cluster-world.ts'),
     ]);
-    const live = await listTrafficObjects(loadKubeConfig({ context: values.context }));
+    const live = await listTrafficObjects(loadKubeConfig({ context: values.context, kubeconfig: values.kubeconfig, env: io.env }));
     // The files win over what is deployed: they are what is about to be applied.
     traffic = worldFromObjects([...live, ...objects.map((o) => o.object)], { complete: true });
   }

@@ -84,10 +84,10 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
   const config = await loadConfig(flags, io.env);
   const logger = createLogger(config.logLevel);
   // The certificate Secret (when configured) fills the cert dir before the server reads it.
-  const certificates = await startCertificateLifecycle(config, logger);
+  const certificates = await startCertificateLifecycle(config, logger, { env: io.env });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates });
+    server = await startServer(config, logger, { externallyManagedCertificates: certificates.managesCertificates, env: io.env });
   } catch (error) {
     certificates.close();
     throw error;

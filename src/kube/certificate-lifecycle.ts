@@ -31,6 +31,8 @@ export interface CertificateLifecycle {
 
 export interface LifecycleDependencies {
   readonly kubeConfig?: (() => KubeConfig) | undefined;
+  /** The environment the kubeconfig is found through (KUBECONFIG, HOME, in-cluster). */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   readonly syncIntervalMs?: number | undefined;
 }
 
@@ -53,7 +55,7 @@ export async function startCertificateLifecycle(config: Config, logger: Logger, 
     import('./service-routing.ts'),
     import('./kubeconfig.ts'),
   ]);
-  const kubeConfig = (deps.kubeConfig ?? (() => loadKubeConfig()))();
+  const kubeConfig = (deps.kubeConfig ?? (() => loadKubeConfig({ env: deps.env ?? {} })))();
   const intervalMs = deps.syncIntervalMs ?? caBundle.DEFAULT_RESYNC_MS;
   const webhookApi = caBundle.webhookConfigurationApi(kubeConfig);
   const podIps = config.registration.podIps;

@@ -6,14 +6,15 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
 import type { KubeObject } from '../policies/types.ts';
-import { KubeConfigError } from './kubeconfig.ts';
-import { describeError, ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';
+import { clusterReadError } from './kubeconfig.ts';
+import { ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';
 import { listPageFetcher } from './list-request.ts';
 import { DEFAULT_PAGE_SIZE, listPages, type PageFetcher, type PagingOptions } from './paginated-list.ts';
 
 /**
  * The cluster's Services, Gateways and ServiceEntries, each with apiVersion and kind set.
- * Absent Istio CRDs mean no such objects. Throws KubeConfigError when the API cannot be read.
+ * Absent Istio CRDs mean no such objects. Throws KubeConfigError when the API cannot be read
+ * (saying which permission is missing when it refuses).
  */
 export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFAULT_PAGE_SIZE): Promise<KubeObject[]> {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
@@ -36,7 +37,7 @@ export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFA
     });
     return (await Promise.all([services, ...istio])).flat();
   } catch (error) {
-    throw new KubeConfigError(`cannot list Services, Gateways and ServiceEntries from ${server}: ${describeError(error)}`);
+    throw clusterReadError(error, 'list Services, Gateways and ServiceEntries', server);
   }
 }
 

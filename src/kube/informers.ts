@@ -356,13 +356,17 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
  * still serves, degraded: the cluster-aware rules answer with their warning.
  */
 export async function startTrafficChecks(
-  options: Omit<TrafficCacheOptions, 'kubeConfig'> & { readonly kubeConfig?: KubeConfig; readonly context?: string },
+  options: Omit<TrafficCacheOptions, 'kubeConfig'> & {
+    readonly kubeConfig?: KubeConfig;
+    readonly context?: string;
+    readonly env?: Readonly<Record<string, string | undefined>>;
+  },
 ): Promise<TrafficCaches> {
   let kubeConfig = options.kubeConfig;
   if (!kubeConfig) {
     const { loadKubeConfig } = await import('./kubeconfig.ts');
     try {
-      kubeConfig = loadKubeConfig({ context: options.context });
+      kubeConfig = loadKubeConfig({ context: options.context, env: options.env ?? {} });
     } catch (error) {
       const reason = `no usable kubeconfig (${(error as Error).message})`;
       options.logger.error({ err: (error as Error).message }, 'traffic checks degraded: cannot load a kubeconfig');

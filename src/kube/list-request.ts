@@ -15,14 +15,20 @@ import https from 'node:https';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { ListPage, PageFetcher } from './paginated-list.ts';
 
-/** A list answer other than 200: its HTTP status (404 for a resource not served, 410 for an expired continue token). */
+/**
+ * A list answer other than 200: its HTTP status (404 for a resource not served, 410 for an
+ * expired continue token, 403 for a refusal) and the body, the API's Status object, which
+ * says for a refusal who was refused what.
+ */
 export class ListRequestError extends Error {
   readonly statusCode: number;
+  readonly body: string;
 
-  constructor(statusCode: number, message: string) {
+  constructor(statusCode: number, message: string, body: string) {
     super(message);
     this.name = 'ListRequestError';
     this.statusCode = statusCode;
+    this.body = body;
   }
 }
 
@@ -52,7 +58,7 @@ function getJson(url: URL, options: https.RequestOptions): Promise<ListPage<Kube
         const body = Buffer.concat(chunks).toString('utf8');
         const status = response.statusCode ?? 0;
         if (status !== 200) {
-          reject(new ListRequestError(status, `listing ${url.pathname}: HTTP ${status}${statusMessage(body)}`));
+          reject(new ListRequestError(status, `listing ${url.pathname}: HTTP ${status}${statusMessage(body)}`, body.slice(0, 64 * 1024)));
           return;
         }
         try {

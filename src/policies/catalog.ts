@@ -11,6 +11,7 @@ import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
 import { validateVirtualService } from './virtual-service.ts';
 import { exceededLimit } from './object-limits.ts';
+import { isOutsideWebhookScope } from './webhook-scope.ts';
 import { DEFAULT_NAMESPACE, ISTIO_NETWORKING_GROUP, type TrafficWorld } from './traffic-world.ts';
 
 /** `group/Kind`, with the empty group for the core API (`/Service`). */
@@ -48,8 +49,11 @@ export function groupOf(apiVersion: unknown): string {
   return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
 
-function isExempt(subject: PolicySubject, config: PolicyConfig): boolean {
-  return subject.namespace !== undefined && config.exemptNamespaces.includes(subject.namespace);
+/** Left alone as the webhook configurations' selectors leave it (webhook-scope.ts). */
+function isExempt(key: KindKey, subject: PolicySubject, config: PolicyConfig): boolean {
+  const name = subject.object.metadata?.name;
+  const scopeNamespace = key === '/Namespace' ? (typeof name === 'string' ? name : undefined) : subject.namespace;
+  return isOutsideWebhookScope(subject.object, scopeNamespace, config);
 }
 
 /** Validation rules for an object, or undefined when no policy applies to it (kind, exemption). */
@@ -59,7 +63,7 @@ export function validateObject(
   config: PolicyConfig,
   context: PolicyContext = {},
 ): Violation[] | undefined {
-  if (isExempt(subject, config)) return undefined;
+  if (isExempt(key, subject, config)) return undefined;
   switch (key) {
     case '/Service':
       if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
@@ -81,7 +85,7 @@ export function validateObject(
  * judge it; undefined otherwise. Exempt and skipped objects are never refused.
  */
 export function objectOverLimit(key: KindKey, subject: PolicySubject, config: PolicyConfig): string | undefined {
-  if (isExempt(subject, config)) return undefined;
+  if (isExempt(key, subject, config)) return undefined;
   switch (key) {
     case '/Service':
       if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
@@ -103,7 +107,7 @@ export function mutateObject(
   operation: MutationOperation,
   oldObject?: KubeObject,
 ): MutationResult<KubeObject> | undefined {
-  if (isExempt(subject, config)) return undefined;
+  if (isExempt(key, subject, config)) return undefined;
   switch (key) {
     case '/Service':
       if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
