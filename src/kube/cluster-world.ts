@@ -4,7 +4,7 @@
  * keeps the same objects in informer caches instead: src/kube/informers.ts.)
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
+import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { KubeConfigError } from './kubeconfig.ts';
 import { describeError, ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';
