@@ -36,7 +36,7 @@ export interface Config {
   readonly exemptNamespaces: readonly string[];
   readonly bodyLimitBytes: number;
   /**
-   * The memory budget (README, Memory budget): body bytes reserved by all requests in flight,
+   * The memory budget (docs/reliability.md, Memory budget): body bytes reserved by all requests in flight,
    * requests in flight, open TLS connections, and HTTP/2 streams one connection may open.
    */
   readonly maxBodyBytesInFlight: number;
