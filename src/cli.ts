@@ -17,7 +17,8 @@ Commands:
   check            check manifest files offline with the webhook's rules
   webhook-config   print webhook configurations for a webhook served at a URL
   certs            generate a CA and serving certificate, print the caBundle
-  audit            apply the rules to the Services and Namespaces of a live cluster
+  audit            apply the rules to the objects of a live cluster
+  rules            list every rule: id, severity, kinds, Istio codes
 
 Run \`mesh-admission <command> --help\` for a command's options.
 `;
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'webhook-config': async () => (await import('./commands/webhook-config.ts')).webhookConfigCommand,
   certs: async () => (await import('./commands/certs.ts')).certsCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
+  rules: async () => (await import('./commands/rules.ts')).rulesCommand,
 };
 
 /**

@@ -3,7 +3,7 @@
  * webhook served at a URL (local development, the e2e suite). The Helm chart renders the
  * same shape for in-cluster installs.
  */
-import { ISTIO_NETWORKING_API_VERSIONS } from './istio/api-versions.ts';
+import { POD, POLICY_MODULES, type Operation, type PolicyModule } from './policies/registry.ts';
 import { KUBERNETES_SYSTEM_NAMESPACES } from './policies/system-namespaces.ts';
 import { OPT_OUT_LABEL } from './policies/webhook-scope.ts';
 
@@ -33,19 +33,7 @@ export const SYSTEM_NAMESPACES = [...KUBERNETES_SYSTEM_NAMESPACES];
 
 export type FailurePolicy = 'Fail' | 'Ignore';
 
-/** A resource the configurations register, and the `kind` its admission reviews carry. */
-interface RegisteredResource {
-  readonly resource: string;
-  readonly kind: string;
-}
-const SERVICES: RegisteredResource = { resource: 'services', kind: 'Service' };
-const NAMESPACES: RegisteredResource = { resource: 'namespaces', kind: 'Namespace' };
-const GATEWAYS: RegisteredResource = { resource: 'gateways', kind: 'Gateway' };
-const VIRTUAL_SERVICES: RegisteredResource = { resource: 'virtualservices', kind: 'VirtualService' };
-const PODS: RegisteredResource = { resource: 'pods', kind: 'Pod' };
-
-/** Every kind any option of the configurations can send to the webhook. */
-export const REGISTERED_KINDS: readonly string[] = [SERVICES, NAMESPACES, GATEWAYS, VIRTUAL_SERVICES, PODS].map((r) => r.kind);
+export { REGISTERED_KINDS } from './policies/registry.ts';
 
 export interface WebhookConfigOptions {
   /** Base URL of the webhook server, e.g. https://127.0.0.1:8443. */
@@ -64,9 +52,6 @@ export interface WebhookConfigOptions {
   readonly holdApplicationUntilProxyStarts?: boolean;
 }
 
-/** Every version Istio has served its networking API in; the schemas are the same. */
-export const ISTIO_API_VERSIONS = [...ISTIO_NETWORKING_API_VERSIONS];
-
 export function webhookConfigurations(options: WebhookConfigOptions): [object, object] {
   const base = options.url.replace(/\/(validate|mutate)\/?$/, '').replace(/\/$/, '');
   const caBundle = Buffer.from(options.caPem).toString('base64');
@@ -83,13 +68,11 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
     },
     objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] },
   };
-  const rule = (resources: RegisteredResource[], operations: string[]) => ({
-    apiGroups: [''],
-    apiVersions: ['v1'],
-    resources: resources.map((r) => r.resource),
-    operations,
-    scope: '*',
-  });
+  const enabled = (module: PolicyModule) =>
+    module.enabledBy === undefined || (module.enabledBy === 'trafficChecks' ? options.trafficChecks === true : options.holdApplicationUntilProxyStarts === true);
+  const modules = POLICY_MODULES.filter(enabled);
+  // The Pod entries are webhooks of their own, with the namespace selectors of injection.
+  const shared = modules.filter((module) => module !== podModule);
   const validating = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
@@ -98,13 +81,7 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
       {
         name: VALIDATING_WEBHOOK_NAME,
         clientConfig: { url: `${base}/validate`, caBundle },
-        rules: [
-          rule([SERVICES], ['CREATE', 'UPDATE']),
-          rule([NAMESPACES], ['CREATE', 'UPDATE']),
-          ...(options.trafficChecks
-            ? [{ ...rule([GATEWAYS, VIRTUAL_SERVICES], ['CREATE', 'UPDATE']), apiGroups: ['networking.istio.io'], apiVersions: ISTIO_API_VERSIONS }]
-            : []),
-        ],
+        rules: webhookRules(shared, (module) => module.validates),
         ...common,
       },
     ],
@@ -117,16 +94,16 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
       {
         name: MUTATING_WEBHOOK_NAME,
         clientConfig: { url: `${base}/mutate`, caBundle },
-        rules: [rule([SERVICES], ['CREATE', 'UPDATE']), rule([NAMESPACES], ['CREATE'])],
+        rules: webhookRules(shared, (module) => module.mutates),
         // A later mutating webhook may add ports; run again so they get prefixes too.
         reinvocationPolicy: 'IfNeeded',
         ...common,
       },
-      ...(options.holdApplicationUntilProxyStarts
+      ...(modules.includes(podModule)
         ? POD_WEBHOOKS.map((hook) => ({
             name: hook.name,
             clientConfig: { url: `${base}/mutate`, caBundle },
-            rules: [{ ...rule([PODS], ['CREATE']), scope: 'Namespaced' }],
+            rules: webhookRules([podModule], (module) => module.mutates, 'Namespaced'),
             // The change is idempotent; run again if a later webhook rewrites the annotation.
             reinvocationPolicy: 'IfNeeded',
             ...common,
@@ -140,4 +117,37 @@ export function webhookConfigurations(options: WebhookConfigOptions): [object, o
     ],
   };
   return [validating, mutating];
+}
+
+const podModule = POLICY_MODULES.find((module) => module.kind === POD) as PolicyModule;
+
+/** A rule of a webhook configuration: what the API server sends. */
+export interface WebhookRule {
+  readonly apiGroups: string[];
+  readonly apiVersions: string[];
+  readonly resources: string[];
+  readonly operations: Operation[];
+  readonly scope: '*' | 'Namespaced' | 'Cluster';
+}
+
+/**
+ * The rules sending the modules' kinds for the operations `operationsOf` gives: one rule per
+ * API group, versions and operations (kinds of one group share a rule), in registry order.
+ */
+export function webhookRules(
+  modules: readonly PolicyModule[],
+  operationsOf: (module: PolicyModule) => readonly Operation[],
+  scope: WebhookRule['scope'] = '*',
+): WebhookRule[] {
+  const rules = new Map<string, WebhookRule>();
+  for (const module of modules) {
+    const operations = operationsOf(module);
+    if (operations.length === 0) continue;
+    const { group, versions, resource } = module.kind;
+    const key = JSON.stringify([group, versions, operations]);
+    const rule = rules.get(key) ?? { apiGroups: [group], apiVersions: [...versions], resources: [], operations: [...operations], scope };
+    rule.resources.push(resource);
+    rules.set(key, rule);
+  }
+  return [...rules.values()];
 }

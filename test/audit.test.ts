@@ -103,7 +103,8 @@ t.test('the findings are the same whatever the page size; every call is paged', 
   t.equal(whole.code, 1, whole.stderr);
   const violations = JSON.parse(whole.stdout).violations as { kind: string; name: string; rule: string }[];
   t.equal(violations.filter((v) => v.rule === 'port-protocol').length, 8, 'svc-0, svc-3, … svc-21');
-  t.ok(violations.some((v) => v.kind === 'Namespace' && v.name === 'conflicted'), 'the namespace finding');
+  t.ok(violations.some((v) => v.kind === 'Namespace' && v.name === 'conflicted' && v.rule === 'namespace-injection-conflict'), 'the namespace finding');
+  t.same(violations.filter((v) => v.rule === 'namespace-not-injected').map((v) => v.name).sort(), ['default', 'team-0', 'team-1', 'team-2', 'team-3', 'team-4'], 'the namespaces without an injection label');
   t.same(whole.calls.map((c) => c.limit), ['1000', '1000'], 'one page per kind');
   for (const pageSize of [1, 4, 7]) {
     const paged = await audit(['-o', 'json', '--page-size', String(pageSize)]);
@@ -112,7 +113,7 @@ t.test('the findings are the same whatever the page size; every call is paged', 
     t.ok(paged.calls.every((c) => c.limit === String(pageSize)));
   }
   const text = await audit(['--page-size', '4']);
-  t.match(text.stdout, /^8 errors, 1 warning in 30 checked objects\.$/m, 'the count spans every page');
+  t.match(text.stdout, /^8 errors, 7 warnings in 30 checked objects\.$/m, 'the count spans every page');
 });
 
 t.test('the default page size is 100', async (t) => {
@@ -136,7 +137,7 @@ t.test('a page that fails: exit 2, naming the kind and the server', async (t) =>
   });
   const failed = await audit(['--page-size', '2']);
   t.equal(failed.code, 2);
-  t.match(failed.stderr, /^mesh-admission audit: cannot list Namespaces from http:\/\/127\.0\.0\.1:\d+: HTTP 500\n$/);
+  t.match(failed.stderr, /^mesh-admission audit: cannot list Services from http:\/\/127\.0\.0\.1:\d+: HTTP 500\n$/);
   t.equal(failed.stdout, '', 'no partial report');
 });
 

@@ -18,6 +18,7 @@ import { CLUSTER_READER_ROLE, CLUSTER_READER_RULES } from '../src/kube/api-refus
 import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, POD_WEBHOOKS, SYSTEM_NAMESPACES, VALIDATING_WEBHOOK_NAME } from '../src/webhook-config.ts';
 import { startServer } from '../src/server.ts';
 import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
+import { CLUSTER_READS } from '../src/policies/registry.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -268,10 +269,11 @@ for (const [index, variant] of VARIANTS.entries()) {
       } else {
         t.equal(secretRules.length, 0, 'no Secret access outside self mode');
       }
-      const watchServices = allows('', 'services', 'watch').length > 0 && allows('', 'services', 'list').length > 0;
-      t.equal(watchServices, variant.traffic, 'list/watch services only with traffic checks');
-      t.equal(allows('networking.istio.io', 'gateways', 'watch').length > 0, variant.traffic, 'gateways only with traffic checks');
-      t.equal(allows('networking.istio.io', 'serviceentries', 'list').length > 0, variant.traffic, 'serviceentries only with traffic checks');
+      // What the policies read from the cluster (the registry), listed and watched only with traffic checks.
+      for (const kind of CLUSTER_READS) {
+        const readable = allows(kind.group, kind.resource, 'list').length > 0 && allows(kind.group, kind.resource, 'watch').length > 0;
+        t.equal(readable, variant.traffic, `list/watch ${kind.resource} only with traffic checks`);
+      }
       t.equal(allows('', 'namespaces', 'list').length, 0, 'namespaces are never listed');
       for (const binding of [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')]) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }], `${binding.kind} binds the webhook ServiceAccount only`);

@@ -4,6 +4,7 @@ import {
   ALWAYS_EXCLUDED_NAMESPACES,
   mutateNamespace,
   validateNamespace,
+  validateNamespaceInjected,
   type InjectionOptions,
 } from '../src/policies/namespace-injection.ts';
 import type { KubeObject } from '../src/policies/types.ts';
@@ -242,5 +243,27 @@ t.test('what mutation adds never triggers the conflict warning', async (t) => {
   for (const options of [injection, revision, ambient]) {
     const { mutated } = mutateNamespace(namespace('team-a', { team: 'a' }), options);
     t.same(validateNamespace(mutated), [], options.mode);
+  }
+});
+
+t.test('namespace-not-injected: a stored namespace is reported exactly when the mutation would label it', async (t) => {
+  const [finding] = validateNamespaceInjected(namespace('legacy'), injection);
+  t.match(finding, { rule: 'namespace-not-injected', severity: 'warning', field: 'metadata.labels' });
+  t.match(finding?.message, /IST0102.*kubectl label namespace legacy istio-injection=enabled/);
+  t.ok((finding?.message.length ?? 0) <= 256 - 'namespace-not-injected'.length - 3, 'fits one warning');
+  t.match(validateNamespaceInjected(namespace('legacy'), revision)[0]?.message, /istio\.io\/rev=1-22/);
+  t.match(validateNamespaceInjected(namespace('legacy'), ambient)[0]?.message, /istio\.io\/dataplane-mode=ambient/);
+  const cases: [string, KubeObject, InjectionOptions][] = [
+    ['labelled', namespace('shop', { 'istio-injection': 'enabled' }), injection],
+    ['opted out', namespace('shop', { 'istio-injection': 'disabled' }), injection],
+    ['on a revision', namespace('shop', { 'istio.io/rev': 'canary' }), injection],
+    ['ambient opt-out', namespace('shop', { 'istio.io/dataplane-mode': 'none' }), injection],
+    ['excluded', namespace('platform'), { ...injection, excludedNamespaces: ['platform'] }],
+    ['injection off', namespace('shop'), { ...injection, enabled: false }],
+    ...ALWAYS_EXCLUDED_NAMESPACES.map((name): [string, KubeObject, InjectionOptions] => [`always excluded ${name}`, namespace(name), injection]),
+  ];
+  for (const [what, object, options] of cases) {
+    t.same(validateNamespaceInjected(object, options), [], what);
+    t.same(mutateNamespace(object, options).notes, [], `${what}: the mutation agrees`);
   }
 });

@@ -29,12 +29,12 @@ export function handleValidate(request: AdmissionRequest, config: Config, contex
   const key = kindKey(request.kind.group, request.kind.kind);
   const overLimit = overLimitOutcome(request, subject, key, config);
   if (overLimit) return overLimit;
-  const violations = validateObject(key, subject, config, context);
+  const violations = validateObject(key, subject, config, { context });
   if (!violations) return SKIPPED;
 
   // Only errors can be grandfathered: the old object is judged only when there is one.
   const old = request.operation === 'UPDATE' && violations.some((v) => v.severity === 'error') ? asObject(request.oldObject) : undefined;
-  const previous = old ? validateObject(key, { object: old, namespace: subject.namespace }, config, context) : undefined;
+  const previous = old ? validateObject(key, { object: old, namespace: subject.namespace }, config, { context }) : undefined;
   const judgement = judge({
     subject: describe(request, subject),
     warningSubject: describe(request, subject, DNS_LABEL_LENGTH),

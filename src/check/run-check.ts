@@ -51,6 +51,8 @@ export interface CheckOptions {
    * Default error, what the validating rule alone says.
    */
   readonly webhookFixedSeverity?: Severity;
+  /** The objects were read back from the cluster (`audit`): the stored-only rules run too. */
+  readonly stored?: boolean;
 }
 
 export function runCheck(input: readonly SourcedObject[], config: CheckConfig, options: CheckOptions): CheckResult {
@@ -72,7 +74,7 @@ export function runCheck(input: readonly SourcedObject[], config: CheckConfig, o
     }
     // Without --fix, what the webhook would write into each field it changes on admission.
     const webhookSets = new Map(options.fix || !mutation ? [] : mutation.notes.map((note) => [note.field, valueAt(mutation.mutated, note.field)]));
-    const violations = validateObject(key, subject, config, context);
+    const violations = validateObject(key, subject, config, { context, stored: options.stored === true });
     if (violations) checkedObjects += 1;
     for (const v of violations ?? []) {
       const value = webhookSets.get(v.field);

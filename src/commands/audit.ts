@@ -1,40 +1,58 @@
 /**
- * `mesh-admission audit`: the webhook's rules over the live cluster's Namespaces and Services.
- * Each kind is read in pages and judged page by page, so memory holds one page and the
- * findings, however large the cluster.
+ * `mesh-admission audit`: the webhook's rules over every kind the registry validates, as the
+ * live cluster stores them, plus the rules only stored objects can break (a namespace that
+ * missed its injection label). Each kind is read in pages and judged page by page, so memory
+ * holds one page and the findings, however large the cluster; the Gateway and VirtualService
+ * rules also consult the cluster's Services, Gateways and ServiceEntries, read once.
  */
 import { parseArgs } from 'node:util';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { hasErrors, runCheck, type CheckResult, type Finding } from '../check/run-check.ts';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { hasErrors, runCheck, type CheckResult } from '../check/run-check.ts';
+import { buildReports, REPORT_APIS, REPORT_FORMATS, type ReportedFinding, type ReportFormat } from '../check/policy-reports.ts';
 import { formatJson, formatText } from '../check/format.ts';
 import type { SourcedObject } from '../check/load-manifests.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { clusterReadError, loadKubeConfig } from '../kube/kubeconfig.ts';
 import { CLUSTER_READER_ROLE } from '../kube/api-refusal.ts';
-import { listPageFetcher } from '../kube/list-request.ts';
 import { OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
 import { DEFAULT_PAGE_SIZE, isValidPageSize, listPages, type ListPage, type PageFetcher } from '../kube/paginated-list.ts';
+import { kindLister } from '../kube/kind-pages.ts';
+import { listTrafficObjects } from '../kube/cluster-world.ts';
+import { writeReports } from '../kube/report-writer.ts';
+import { VALIDATED_MODULES, type PolicyModule } from '../policies/registry.ts';
+import { worldFromObjects, type TrafficWorld } from '../policies/traffic-world.ts';
 import { loadConfig } from './load-config.ts';
 import { progressLine } from './progress-line.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const AUDIT_USAGE = `Usage: mesh-admission audit [--kubeconfig FILE] [--context NAME] [-o text|json] [--config FILE] [--webhook-namespace NS] [--page-size N]
+export const AUDIT_USAGE = `Usage: mesh-admission audit [--kubeconfig FILE] [--context NAME] [-o text|json] [--config FILE] [--webhook-namespace NS]
+                           [--page-size N] [--write-reports [--report-format policyreport|openreports]]
 
-Applies the webhook's rules to the Services and Namespaces already in the cluster, e.g. before
-turning enforcement on. Objects are listed and checked one page at a time; on a terminal,
-stderr shows how many have been read and the findings so far. What the webhook never sees is
-skipped: Kubernetes' own namespaces, the webhook's namespace, the config's exemptNamespaces and
-objects labelled ${OPT_OUT_LABEL}=true.
+Applies the webhook's rules to the objects already in the cluster, e.g. before turning
+enforcement on, or after an outage to find what slipped through: every kind the webhook
+validates (${VALIDATED_MODULES.map((module) => `${module.kind.kind}s`).join(', ')}; Istio's kinds when their
+CRDs are installed), and Namespaces lacking the injection label the webhook would have
+added (namespace-not-injected). Objects are listed and checked one page at a time; on a
+terminal, stderr shows how many have been read and the findings so far. What the webhook
+never sees is skipped: Kubernetes' own namespaces, the webhook's namespace, the config's
+exemptNamespaces and objects labelled ${OPT_OUT_LABEL}=true.
 
       --kubeconfig FILE     the kubeconfig (default: KUBECONFIG, ~/.kube/config, or the
                             in-cluster service account)
       --context NAME        kubeconfig context to use (default: the current one)
   -o, --output FORMAT       text (default) or json, as \`check\`
-      --config FILE         the webhook's config file (exemptions, hint tables)
+      --config FILE         the webhook's config file (exemptions, hint tables, injection)
       --webhook-namespace NS
                             the namespace the webhook runs in (the chart's release namespace;
                             default MESH_ADMISSION_NAMESPACE, else mesh-admission)
       --page-size N         objects per list call (default ${DEFAULT_PAGE_SIZE})
+      --write-reports       also write the findings to the cluster as policy reports: one
+                            per namespace, one cluster report for Namespaces; replaces the
+                            reports an earlier audit wrote (label
+                            app.kubernetes.io/managed-by=mesh-admission), deletes stale ones
+      --report-format F     policyreport (default): wgpolicyk8s.io/v1alpha2 PolicyReport and
+                            ClusterPolicyReport; openreports: openreports.io/v1alpha1 Report
+                            and ClusterReport
 
 Reading needs list on namespaces and services in all namespaces: the chart's ClusterRole
 ${CLUSTER_READER_ROLE} grants it.
@@ -42,10 +60,6 @@ ${CLUSTER_READER_ROLE} grants it.
 Exit status: 0 no errors, 1 error-level violations, 2 the cluster could not be read.
 `;
 
-interface AuditedKind {
-  readonly kind: 'Namespace' | 'Service';
-  readonly fetchPage: PageFetcher<KubernetesObject>;
-}
 
 export async function auditCommand(argv: readonly string[], io: CommandIO): Promise<number> {
   const { values } = parseArgs({
@@ -57,6 +71,8 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
       output: { type: 'string', short: 'o', default: 'text' },
       config: { type: 'string' },
       'page-size': { type: 'string', default: String(DEFAULT_PAGE_SIZE) },
+      'write-reports': { type: 'boolean', default: false },
+      'report-format': { type: 'string', default: 'policyreport' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -68,24 +84,30 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use text or json`);
   const pageSize = Number(values['page-size']);
   if (!/^\d+$/.test(values['page-size']) || !isValidPageSize(pageSize)) throw new UsageError(`--page-size must be a positive integer, not "${values['page-size']}"`);
+  const reportFormat = values['report-format'] as ReportFormat;
+  if (!REPORT_FORMATS.includes(reportFormat)) throw new UsageError(`unknown report format "${values['report-format']}"; use ${REPORT_FORMATS.join(' or ')}`);
   const config = await loadConfig({ config: values.config, namespace: values['webhook-namespace'] }, io.env);
   const kubeConfig = loadKubeConfig({ context: values.context, kubeconfig: values.kubeconfig, env: io.env });
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
-  const kinds: readonly AuditedKind[] = [
-    { kind: 'Namespace', fetchPage: listPageFetcher(kubeConfig, '/api/v1/namespaces') },
-    { kind: 'Service', fetchPage: listPageFetcher(kubeConfig, '/api/v1/services') },
-  ];
+  const traffic = lazyTrafficWorld(kubeConfig, pageSize);
 
-  const findings: Finding[] = [];
+  const findings: ReportedFinding[] = [];
   let checkedObjects = 0;
   let read = 0;
   const progress = io.stderrIsTTY ? progressLine(io.stderr) : undefined;
   try {
-    for (const { kind, fetchPage } of kinds) {
-      for await (const page of pagesOrKubeConfigError(kind, fetchPage, pageSize, server)) {
-        const objects = (page.items ?? []).map((item): SourcedObject => ({ object: { apiVersion: 'v1', kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
-        const result = runCheck(objects, config, { fix: false });
-        findings.push(...result.findings);
+    for (const module of VALIDATED_MODULES) {
+      const kind = module.kind.kind;
+      const lister = await listerOrKubeConfigError(kubeConfig, module, server);
+      if (!lister) continue;
+      for await (const page of pagesOrKubeConfigError(kind, lister.fetchPage, pageSize, server)) {
+        const items = page.items ?? [];
+        if (items.length === 0) continue;
+        const objects = items.map((item): SourcedObject => ({ object: { apiVersion: lister.apiVersion, kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
+        const world = module.reads.length > 0 ? await traffic() : undefined;
+        const result = runCheck(objects, config, { fix: false, stored: true, ...(world ? { traffic: world } : {}) });
+        const uids = new Map(items.map((item) => [`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`, item.metadata?.uid]));
+        findings.push(...result.findings.map((finding) => ({ ...finding, apiVersion: lister.apiVersion, uid: uids.get(`${finding.namespace}/${finding.name}`) })));
         checkedObjects += result.checkedObjects;
         read += objects.length;
         progress?.show(`audit: ${read} objects read, ${findings.length} ${findings.length === 1 ? 'finding' : 'findings'} so far`);
@@ -95,10 +117,39 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
     progress?.clear();
   }
 
+  if (values['write-reports']) {
+    const reports = buildReports(findings, reportFormat, new Date());
+    const written = await writeReports(kubeConfig, reportFormat, reports);
+    const { group, version } = REPORT_APIS[reportFormat];
+    io.stderr(`audit: ${group}/${version} reports: ${written.created} created, ${written.updated} updated, ${written.deleted} deleted\n`);
+  }
+
   // Without --fix nothing is rewritten: the report needs only the findings and the count.
   const result: CheckResult = { findings, objects: [], fixes: [], checkedObjects };
   io.stdout(values.output === 'json' ? formatJson(result) : formatText(result));
   return hasErrors(result) ? 1 : 0;
+}
+
+/** How to list the module's kind; undefined when the cluster does not serve it (Istio not installed). */
+async function listerOrKubeConfigError(kubeConfig: KubeConfig, module: PolicyModule, server: string) {
+  try {
+    return await kindLister(kubeConfig, module.kind);
+  } catch (error) {
+    throw clusterReadError(error, `list ${module.kind.kind}s`, server);
+  }
+}
+
+/**
+ * The cluster as the Gateway and VirtualService rules look things up in it, read on first use:
+ * a cluster without Istio objects never pays for listing its Services twice.
+ */
+function lazyTrafficWorld(kubeConfig: KubeConfig, pageSize: number): () => Promise<TrafficWorld> {
+  let world: Promise<TrafficWorld> | undefined;
+  return () => {
+    // listTrafficObjects already turns a failed read into "the cluster could not be read".
+    world ??= listTrafficObjects(kubeConfig, pageSize).then((objects) => worldFromObjects(objects, { complete: true }));
+    return world;
+  };
 }
 
 /** The pages of one kind; a failed list call becomes "the cluster could not be read" (exit 2). */

@@ -13,7 +13,7 @@ import { httpStatus } from './istio-resources.ts';
  */
 export const CLUSTER_READER_RULES: readonly { readonly apiGroups: readonly string[]; readonly resources: readonly string[]; readonly verbs: readonly string[] }[] = [
   { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['list'] },
-  { apiGroups: ['networking.istio.io'], resources: ['gateways', 'serviceentries'], verbs: ['list'] },
+  { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices', 'serviceentries'], verbs: ['list'] },
 ];
 
 /** The name of that ClusterRole for the chart's default release name (`<fullname>-audit`). */

@@ -4,7 +4,7 @@
  * keeps the same objects in informer caches instead: src/kube/informers.ts.)
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
+import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { clusterReadError } from './kubeconfig.ts';
 import { ISTIO_RESOURCES, servedIstioVersion } from './istio-resources.ts';

@@ -20,8 +20,8 @@
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
+import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 import {
-  ISTIO_NETWORKING_GROUP,
   servingServices,
   toTrafficService,
   toTrafficServiceEntry,

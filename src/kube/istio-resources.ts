@@ -4,20 +4,23 @@
  * (networking.istio.io). Istio's CRDs may be absent, or serve only older versions.
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { ISTIO_NETWORKING_API_VERSIONS } from '../istio/api-versions.ts';
-import { ISTIO_NETWORKING_GROUP } from '../policies/traffic-world.ts';
+import { ISTIO_NETWORKING_API_VERSIONS, ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
+import { CLUSTER_READS } from '../policies/registry.ts';
 
+/** An Istio kind some policy reads from the cluster. */
 export interface IstioResource {
-  readonly kind: 'Gateway' | 'ServiceEntry';
-  readonly plural: 'gateways' | 'serviceentries';
+  readonly kind: string;
+  readonly plural: string;
   /** The kind in the plural, for logs and messages. */
-  readonly pluralKind: 'Gateways' | 'ServiceEntries';
+  readonly pluralKind: string;
 }
 
-export const ISTIO_RESOURCES: readonly IstioResource[] = [
-  { kind: 'Gateway', plural: 'gateways', pluralKind: 'Gateways' },
-  { kind: 'ServiceEntry', plural: 'serviceentries', pluralKind: 'ServiceEntries' },
-];
+/** The Istio kinds the policies read (the registry's `reads`): what the informers cache. */
+export const ISTIO_RESOURCES: readonly IstioResource[] = CLUSTER_READS.filter((kind) => kind.group === ISTIO_NETWORKING_GROUP).map((kind) => ({
+  kind: kind.kind,
+  plural: kind.resource,
+  pluralKind: /[^aeiou]y$/.test(kind.kind) ? `${kind.kind.slice(0, -1)}ies` : `${kind.kind}s`,
+}));
 
 /** Newest first: v1 since Istio 1.22, v1beta1 and v1alpha3 before (all the same schema). */
 export const ISTIO_VERSIONS: readonly string[] = ISTIO_NETWORKING_API_VERSIONS;
@@ -59,12 +62,12 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
  * The newest version in which the cluster serves the resource, or undefined when it serves
  * none (Istio's CRDs are not installed): "no such objects", not an error.
  */
-export async function servedIstioVersion(kubeConfig: KubeConfig, resource: IstioResource): Promise<string | undefined> {
+export async function servedIstioVersion(kubeConfig: KubeConfig, resource: Pick<IstioResource, 'plural'>, group = ISTIO_NETWORKING_GROUP, versions = ISTIO_VERSIONS): Promise<string | undefined> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  for (const version of ISTIO_VERSIONS) {
+  for (const version of versions) {
     try {
       await withTimeout(
-        api.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version, plural: resource.plural, limit: 1 }),
+        api.listClusterCustomObject({ group, version, plural: resource.plural, limit: 1 }),
         LIST_TIMEOUT_MS,
         `listing ${resource.plural}`,
       );

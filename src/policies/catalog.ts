@@ -1,21 +1,13 @@
 /**
- * Which policy applies to which kind of object, shared by the webhook and the offline
- * `check` so both always reach the same verdict for the same object.
+ * Which policy applies to which kind of object, looked up in the registry (registry.ts) and
+ * shared by the webhook, the offline `check` and `audit`, so all reach the same verdict for
+ * the same object.
  */
-import type { Config } from '../config.ts';
 import type { KubeObject, MutationResult, Violation } from './types.ts';
-import { isServiceSkipped, validateServicePorts } from './service-ports.ts';
-import { mutateServicePorts } from './service-port-mutation.ts';
-import { mutateNamespace, validateNamespace } from './namespace-injection.ts';
-import { mutatePodProxyConfig } from './pod-proxy-config.ts';
-import { validateGateway } from './gateway.ts';
-import { validateVirtualService } from './virtual-service.ts';
-import { exceededLimit } from './object-limits.ts';
 import { isOutsideWebhookScope } from './webhook-scope.ts';
-import { DEFAULT_NAMESPACE, ISTIO_NETWORKING_GROUP, type TrafficWorld } from './traffic-world.ts';
+import { policyModuleFor, type KindKey, type Operation, type PolicyConfig, type PolicyContext, type PolicyInput, type PolicyModule } from './registry.ts';
 
-/** `group/Kind`, with the empty group for the core API (`/Service`). */
-export type KindKey = string;
+export { kindKey, type KindKey, type PolicyContext } from './registry.ts';
 
 export interface PolicySubject {
   readonly object: KubeObject;
@@ -23,24 +15,7 @@ export interface PolicySubject {
   readonly namespace: string | undefined;
 }
 
-/**
- * What some policies need beyond the object and the configuration. Opaque to the HTTP layer,
- * which only passes it through.
- */
-export interface PolicyContext {
-  /**
-   * The cluster as the Gateway and VirtualService checks see it. Without it only their
-   * structural rules run (the webhook with traffic checks off).
-   */
-  readonly traffic?: TrafficWorld | undefined;
-}
-
-type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'mutation' | 'injection' | 'namespace'> &
-  Partial<Pick<Config, 'holdApplicationUntilProxyStarts'>>;
-
-export function kindKey(group: string | undefined, kind: string): KindKey {
-  return `${group ?? ''}/${kind}`;
-}
+export type MutationOperation = Operation;
 
 /** The API group of an `apiVersion` (`v1` → core, `networking.istio.io/v1` → networking.istio.io). */
 export function groupOf(apiVersion: unknown): string {
@@ -52,32 +27,35 @@ export function groupOf(apiVersion: unknown): string {
 /** Left alone as the webhook configurations' selectors leave it (webhook-scope.ts). */
 function isExempt(key: KindKey, subject: PolicySubject, config: PolicyConfig): boolean {
   const name = subject.object.metadata?.name;
+  // The namespaceSelector matches a Namespace by its own name.
   const scopeNamespace = key === '/Namespace' ? (typeof name === 'string' ? name : undefined) : subject.namespace;
   return isOutsideWebhookScope(subject.object, scopeNamespace, config);
 }
 
-/** Validation rules for an object, or undefined when no policy applies to it (kind, exemption). */
-export function validateObject(
-  key: KindKey,
-  subject: PolicySubject,
-  config: PolicyConfig,
-  context: PolicyContext = {},
-): Violation[] | undefined {
+/** The module and the input for it, or undefined when no policy applies (kind, exemption, skip). */
+function applicable(key: KindKey, subject: PolicySubject, config: PolicyConfig, input: Omit<PolicyInput, 'object' | 'namespace' | 'config'>): [PolicyModule, PolicyInput] | undefined {
+  const module = policyModuleFor(key);
+  if (!module) return undefined;
   if (isExempt(key, subject, config)) return undefined;
-  switch (key) {
-    case '/Service':
-      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
-      return validateServicePorts(subject.object, config.mutation);
-    case '/Namespace':
-      return validateNamespace(subject.object);
-    case `${ISTIO_NETWORKING_GROUP}/Gateway`:
-      return validateGateway(subject.object, context.traffic);
-    case `${ISTIO_NETWORKING_GROUP}/VirtualService`:
-      // An object without a namespace lands where kubectl puts it by default.
-      return validateVirtualService(subject.object, subject.namespace ?? DEFAULT_NAMESPACE, context.traffic);
-    default:
-      return undefined;
-  }
+  const full: PolicyInput = { ...input, object: subject.object, namespace: subject.namespace, config };
+  if (module.skips?.(full)) return undefined;
+  return [module, full];
+}
+
+export interface ValidateOptions {
+  readonly context?: PolicyContext;
+  /** The object is read back from the cluster (`audit`): the stored-only rules run too. */
+  readonly stored?: boolean;
+}
+
+/** Validation rules for an object, or undefined when no policy applies to it (kind, exemption). */
+export function validateObject(key: KindKey, subject: PolicySubject, config: PolicyConfig, options: ValidateOptions = {}): Violation[] | undefined {
+  const found = applicable(key, subject, config, { context: options.context ?? {}, operation: 'CREATE' });
+  if (!found) return undefined;
+  const [module, input] = found;
+  if (!module.validate) return undefined;
+  const violations = module.validate(input);
+  return options.stored && module.validateStored ? [...violations, ...module.validateStored(input)] : violations;
 }
 
 /**
@@ -85,19 +63,9 @@ export function validateObject(
  * judge it; undefined otherwise. Exempt and skipped objects are never refused.
  */
 export function objectOverLimit(key: KindKey, subject: PolicySubject, config: PolicyConfig): string | undefined {
-  if (isExempt(key, subject, config)) return undefined;
-  switch (key) {
-    case '/Service':
-      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
-      return exceededLimit('Service', subject.object);
-    case '/Namespace':
-      return exceededLimit('Namespace', subject.object);
-    default:
-      return undefined;
-  }
+  const found = applicable(key, subject, config, { context: {}, operation: 'CREATE' });
+  return found?.[0].overLimit?.(found[1]);
 }
-
-export type MutationOperation = 'CREATE' | 'UPDATE';
 
 /** The mutation for an object, or undefined when none applies. */
 export function mutateObject(
@@ -107,25 +75,9 @@ export function mutateObject(
   operation: MutationOperation,
   oldObject?: KubeObject,
 ): MutationResult<KubeObject> | undefined {
-  if (isExempt(key, subject, config)) return undefined;
-  switch (key) {
-    case '/Service':
-      if (isServiceSkipped(subject.object, subject.namespace, config.exemptNamespaces)) return undefined;
-      return mutateServicePorts(subject.object, config.mutation, operation === 'UPDATE' ? oldObject : undefined);
-    case '/Namespace':
-      // Injection labels are a decision made when a namespace is created; later edits are the owner's.
-      if (operation !== 'CREATE') return undefined;
-      return mutateNamespace(subject.object, {
-        ...config.injection,
-        excludedNamespaces: [...config.injection.excludedNamespaces, ...config.exemptNamespaces, config.namespace],
-      });
-    case '/Pod':
-      // Istio reads the annotation when it injects the sidecar, which happens on CREATE. Only
-      // Pods of injected namespaces get here: the webhook configuration's namespaceSelector
-      // decides that, so nothing here looks the namespace up.
-      if (operation !== 'CREATE' || config.holdApplicationUntilProxyStarts !== true) return undefined;
-      return mutatePodProxyConfig(subject.object);
-    default:
-      return undefined;
-  }
+  const found = applicable(key, subject, config, { context: {}, operation, oldObject });
+  if (!found) return undefined;
+  const [module, input] = found;
+  if (!module.mutate || !module.mutates.includes(operation)) return undefined;
+  return module.mutate(input);
 }

@@ -205,3 +205,34 @@ export function validateNamespace(namespace: KubeObject): Violation[] {
     },
   ];
 }
+
+/**
+ * A stored namespace that lacks the injection label the webhook gives new namespaces (Istio
+ * IST0102): it was created before the webhook, or while the webhook was down under
+ * `failurePolicy: Ignore`, so its pods run without the mesh. The decision is the mutation's
+ * own: the namespace is reported exactly when `mutateNamespace` would label it, so exemptions,
+ * exclusions, opt-outs and a disabled injection are respected alike.
+ */
+export function validateNamespaceInjected(namespace: KubeObject, options: InjectionOptions): Violation[] {
+  const plan = planLabel(options);
+  if (plan === undefined || mutateNamespace(namespace, options).notes.length === 0) return [];
+  const name = isRecord(namespace.metadata) && typeof namespace.metadata.name === 'string' ? namespace.metadata.name : undefined;
+  const target = name === undefined ? '<namespace>' : name.slice(0, MAX_DISPLAY_LENGTH);
+  const command = `kubectl label namespace ${target} ${plan.key}=${plan.value}`;
+  const rule = 'namespace-not-injected';
+  return [
+    {
+      rule,
+      severity: 'warning',
+      field: 'metadata.labels',
+      identity: `missing:${plan.key}`,
+      ...fitMessage(
+        rule,
+        `${describeNamespace(name)} has none of ${DECISION_LABELS.join(', ')}, so its pods are not in the mesh (IST0102); ` +
+          `the webhook labels new namespaces ${plan.key}=${plan.value}. Label it, then restart its pods: ${command}`,
+        `${describeNamespace(name)} is not enabled for injection (IST0102): ${command}`,
+        `not enabled for injection (IST0102): ${command}`,
+      ),
+    },
+  ];
+}

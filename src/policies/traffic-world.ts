@@ -11,6 +11,7 @@
 import { readServicePorts } from './service-ports.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
+import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 
 /** A Service as the traffic checks see it. */
 export interface TrafficService {
@@ -73,8 +74,6 @@ export interface TrafficServiceEntry {
   /** `spec.ports[].number`. */
   readonly ports: readonly number[];
 }
-
-export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 
 /** The annotation that limits which namespaces see a Service, as ServiceEntry's exportTo does. */
 const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';

@@ -1,25 +1,7 @@
 /** Shared vocabulary of the policies: pure data, plus the one type guard every policy reads it with. */
 
-export type Severity = 'error' | 'warning';
-
-/** Rule ids are part of the interface: CLI JSON, metrics and logs use them verbatim. */
-export type RuleId =
-  | 'port-protocol'
-  | 'port-name-duplicate'
-  | 'port-duplicate'
-  | 'externalname-port'
-  | 'namespace-injection-conflict'
-  | 'gateway-port-name-duplicate'
-  | 'gateway-protocol'
-  | 'gateway-tls-missing'
-  | 'gateway-port-not-exposed'
-  | 'virtualservice-destination-not-found'
-  | 'virtualservice-port-not-found'
-  | 'virtualservice-port-required'
-  | 'virtualservice-gateway-not-found'
-  | 'virtualservice-sni-hosts'
-  /** The cluster-aware Gateway/VirtualService rules could not run (API unreachable, caches not synced). */
-  | 'traffic-checks-unavailable';
+export type { RuleId, Severity } from './registry.ts';
+import type { RuleId, Severity } from './registry.ts';
 
 export interface Violation {
   readonly rule: RuleId;
