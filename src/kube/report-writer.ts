@@ -28,7 +28,7 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
   try {
     const stored = new Map<string, StoredReport>();
     for (const plural of [namespaced.plural, cluster.plural]) {
-      const list = (await api.listClusterCustomObject({ group, version, plural, labelSelector })) as { items?: StoredReport[] };
+      const list = (await retryTooManyRequests(() => api.listClusterCustomObject({ group, version, plural, labelSelector }))) as { items?: StoredReport[] };
       for (const item of list.items ?? []) stored.set(key(item.metadata?.namespace, item.metadata?.name), item);
     }
     for (const report of reports) {
@@ -67,7 +67,7 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
 
 /**
  * The API server answers 429 while a new CRD's storage is still initializing, asking the
- * client to retry (kubectl does); client-node does not, so the writes retry a few times.
+ * client to retry (kubectl does); client-node does not, so the reads and writes retry a few times.
  */
 async function retryTooManyRequests<T>(write: () => Promise<T>, attempts = 10, delayMs = 500): Promise<T> {
   for (let attempt = 1; ; attempt++) {

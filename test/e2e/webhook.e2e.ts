@@ -2,11 +2,21 @@
 // `mesh-admission serve`, registered with `mesh-admission webhook-config | kubectl apply -f -`.
 // Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
 import t from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { registerWebhook, runCli, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
+
+const REPO = path.resolve(import.meta.dirname, '..', '..');
+
+/** stdout of a command that must succeed. */
+function execFileText(file: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
+  });
+}
 
 const SEED_SERVICE = await readFile(new URL('../../examples/manifests/data-center-service.yaml', import.meta.url), 'utf8');
 
@@ -190,6 +200,66 @@ if (binDir) {
     const badContext = await runCliWithStatus(['audit', '--context', 'nope'], env);
     t.equal(badContext.code, 2);
     t.match(badContext.stderr, /no context "nope" in the kubeconfig \(known: e2e\)/);
+  });
+
+  t.test('audit as a user without RBAC: told which permission is missing, then the chart\'s audit ClusterRole makes it work', async (t) => {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-e2e-auditor-'));
+    t.teardown(() => rm(work, { recursive: true, force: true }));
+    // A ServiceAccount token: authenticated, and allowed nothing (no binding yet).
+    await cp.kubectl(['create', 'serviceaccount', 'auditor', '-n', 'default']);
+    const token = (await cp.kubectl(['create', 'token', 'auditor', '-n', 'default'])).stdout.trim();
+    const kubeconfig = path.join(work, 'kubeconfig');
+    await writeFile(kubeconfig, JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'e2e', cluster: { server: cp.serverUrl, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') } }],
+      users: [{ name: 'auditor', user: { token } }],
+      contexts: [{ name: 'auditor', context: { cluster: 'e2e', user: 'auditor' } }],
+      'current-context': 'auditor',
+    }));
+    const refused = await runCliWithStatus(['audit', '--kubeconfig', kubeconfig]);
+    t.equal(refused.code, 2, refused.stderr);
+    t.equal(refused.stdout, '');
+    t.comment(refused.stderr);
+    t.match(refused.stderr, /^mesh-admission audit: the API server at https:\/\/127\.0\.0\.1:\d+ refused to list (services|namespaces) \(core API group\) at the cluster scope for User "system:serviceaccount:default:auditor" \(HTTP 403 Forbidden\)\.\n/);
+    t.notMatch(refused.stderr, /\n\s+at |HTTP-Code/, 'no stack trace, no raw client error');
+    const checkRefused = await runCliWithStatus(['check', '-f', 'examples/istio/', '--cluster', '--kubeconfig', kubeconfig]);
+    t.equal(checkRefused.code, 2, checkRefused.stderr);
+    t.match(checkRefused.stderr, /refused to list (services \(core API group\)|gateways \(API group networking\.istio\.io\)|serviceentries \(API group networking\.istio\.io\)) at the cluster scope for User "system:serviceaccount:default:auditor"/);
+
+    // The chart's role, as `helm install` would create it, and the binding command the message printed.
+    const helm = (await execFileText('bash', [path.join(REPO, 'scripts', 'helm.sh')])).trim().split('\n').pop()!;
+    const rbac = await execFileText(helm, ['template', 'mesh-admission', path.join(REPO, 'charts', 'mesh-admission'), '--namespace', 'mesh-system', '--show-only', 'templates/rbac.yaml', '--set', 'image.repository=registry.example/mesh-admission'], {
+      HELM_CACHE_HOME: path.join(work, 'helm-cache'), HELM_CONFIG_HOME: path.join(work, 'helm-config'), HELM_DATA_HOME: path.join(work, 'helm-data'),
+    });
+    const auditRole = rbac.split(/^---$/m).find((doc) => /kind: ClusterRole\n/.test(doc) && /name: mesh-admission-audit\n/.test(doc));
+    t.ok(auditRole, 'the chart renders the ClusterRole the message names');
+    await cp.kubectl(['apply', '-f', '-'], { input: auditRole! });
+    const advice = /\n {2}(kubectl create clusterrolebinding .*)\n$/.exec(refused.stderr)?.[1];
+    t.equal(advice, 'kubectl create clusterrolebinding mesh-admission-audit-default-auditor --clusterrole=mesh-admission-audit --serviceaccount=default:auditor');
+    await cp.kubectl(advice!.split(' ').slice(1));
+    t.teardown(() => cp.kubectl(['delete', 'clusterrolebinding', 'mesh-admission-audit-default-auditor', 'clusterrole', 'mesh-admission-audit', '--ignore-not-found']));
+
+    // A Service in the webhook's own namespace: the webhook skips it, so it is stored as it is.
+    await cp.kubectl(['create', 'namespace', 'mesh-admission']);
+    await cp.kubectl(['apply', '-f', '-'], { input: serviceYaml('own', [{ name: 'data', port: 12345 }], 'mesh-admission') });
+    // RBAC is evaluated at once, but give the authorizer's cache a moment on a busy machine.
+    let granted = await runCliWithStatus(['audit', '-o', 'json', '--kubeconfig', kubeconfig]);
+    for (let attempt = 0; attempt < 20 && granted.code === 2; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      granted = await runCliWithStatus(['audit', '-o', 'json', '--kubeconfig', kubeconfig]);
+    }
+    t.equal(granted.code, 1, `the bound role is enough to audit: ${granted.stderr}`);
+    const reported = (stdout: string) => (JSON.parse(stdout).violations as { namespace: string; name: string }[]).map((v) => `${v.namespace}/${v.name}`);
+    t.ok(reported(granted.stdout).includes('default/legacy'), 'the legacy Service is reported');
+    t.notOk(reported(granted.stdout).includes('mesh-admission/own'), 'the webhook\'s own namespace is skipped, as the webhook skipped it');
+    const elsewhere = await runCliWithStatus(['audit', '-o', 'json', '--kubeconfig', kubeconfig, '--webhook-namespace', 'mesh-system']);
+    t.ok(reported(elsewhere.stdout).includes('mesh-admission/own'), 'with the webhook in another namespace, that Service is judged');
+    await writeFile(path.join(work, 'config.yaml'), 'exemptNamespaces: [mesh-admission]\n');
+    const exempt = await runCliWithStatus(['audit', '-o', 'json', '--kubeconfig', kubeconfig, '--webhook-namespace', 'mesh-system', '--config', path.join(work, 'config.yaml')]);
+    t.notOk(reported(exempt.stdout).includes('mesh-admission/own'), 'a namespace of the config\'s exemptNamespaces is skipped');
+    const checked = await runCliWithStatus(['check', '-f', 'examples/istio/', '--cluster', '--kubeconfig', kubeconfig]);
+    t.not(checked.code, 2, `check --cluster reads the cluster with the same role: ${checked.stderr}`);
   });
 
   t.test('holdApplicationUntilProxyStarts: Pods of injected namespaces get it in proxy.istio.io/config, others do not', async (t) => {
