@@ -2,7 +2,7 @@
 import t from 'tap';
 import { handleMutate, handleValidate } from '../src/admission/handlers.ts';
 import type { AdmissionRequest } from '../src/admission/review.ts';
-import { MAX_LABELS, MAX_SERVICE_PORTS, exceededLimit } from '../src/policies/object-limits.ts';
+import { MAX_LABELS, MAX_SERVICE_PORTS, MAX_VIRTUAL_SERVICE_HOSTS, exceededLimit } from '../src/policies/object-limits.ts';
 import { namespace, review, service, testConfig } from './helpers/reviews.ts';
 
 const config = testConfig();
@@ -49,6 +49,25 @@ t.test('a Namespace with more labels than the limit is denied; one at the limit 
   t.match(over.response.status?.message, /^Namespace crowded was not admitted: it has more than 5000 labels/);
   const at = handleMutate(request({ kind: 'Namespace', namespace: '', object: namespace('crowded', labels(MAX_LABELS)) }), config);
   t.equal(at.decision, 'mutated');
+});
+
+t.test('a VirtualService listing more hosts and sniHosts than the limit is denied before its rules run; one at the limit is judged', async (t) => {
+  const traffic = testConfig({ 'traffic-checks': 'true' });
+  const names = (count: number, domain: string) => Array.from({ length: count }, (_, i) => `h${i}.${domain}`);
+  // The hosts and the sniHosts of two TLS matches add up.
+  const virtualService = (hosts: number, sniHosts: number) => ({
+    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'wide', namespace: 'default' },
+    spec: { hosts: names(hosts, 'example.com'), tls: [{ match: [{ sniHosts: names(sniHosts, 'example.org') }, { port: 443 }] }, { match: [{ sniHosts: names(1, 'example.net') }] }] },
+  });
+  const vsRequest = (object: object) => request({ kind: 'VirtualService', group: 'networking.istio.io', object });
+  const over = handleValidate(vsRequest(virtualService(10, MAX_VIRTUAL_SERVICE_HOSTS - 10)), traffic);
+  t.equal(over.decision, 'denied');
+  t.equal(over.response.status?.message, `VirtualService default/wide was not admitted: it lists ${MAX_VIRTUAL_SERVICE_HOSTS + 1} hosts and sniHosts; mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_HOSTS}: split it into several VirtualServices`);
+  t.same(over.judged, [], 'no rule ran');
+  const at = handleValidate(vsRequest(virtualService(10, MAX_VIRTUAL_SERVICE_HOSTS - 11)), traffic);
+  t.not(at.decision, 'denied', 'judged by the rules, whose cluster-aware findings warn');
+  t.ok(at.judged.length > 0, 'the rules ran');
+  t.equal(exceededLimit('VirtualService', { spec: { hosts: 'many', tls: [null, { match: 'x' }, { match: [{ sniHosts: {} }]}] } }), undefined, 'odd shapes count nothing');
 });
 
 t.test('other kinds and odd shapes are not limited', async (t) => {

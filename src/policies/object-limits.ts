@@ -24,6 +24,15 @@ export const MAX_SERVICE_PORTS = 1000;
  */
 export const MAX_LABELS = 5000;
 
+/**
+ * Host names per VirtualService: `spec.hosts` plus the `sniHosts` of every TLS match. Istio
+ * sets no number; real VirtualServices list tens. Each name can be a finding of its own, and
+ * findings are objects while the object is judged: 16 VirtualServices of 180,000 sniHosts
+ * judged at once ran the webhook out of heap under its 256 MiB limit, while 16 of 30,000 are
+ * answered within it (`npm run test:limits` measures both).
+ */
+export const MAX_VIRTUAL_SERVICE_HOSTS = 30_000;
+
 /** Why the object is beyond what the webhook judges, or undefined when it is not. */
 export function exceededLimit(kind: string, object: KubeObject): string | undefined {
   if (kind === 'Service' && isRecord(object.spec) && Array.isArray(object.spec.ports) && object.spec.ports.length > MAX_SERVICE_PORTS) {
@@ -33,7 +42,26 @@ export function exceededLimit(kind: string, object: KubeObject): string | undefi
     const labels = countKeys(object.metadata.labels, MAX_LABELS + 1);
     if (labels > MAX_LABELS) return `it has more than ${MAX_LABELS} labels; mesh-admission judges Namespaces of at most ${MAX_LABELS} labels`;
   }
+  if (kind === 'VirtualService' && isRecord(object.spec)) {
+    const hosts = countVirtualServiceHosts(object.spec);
+    if (hosts > MAX_VIRTUAL_SERVICE_HOSTS) {
+      return `it lists ${hosts} hosts and sniHosts; mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_HOSTS}: split it into several VirtualServices`;
+    }
+  }
   return undefined;
+}
+
+/** The entries of `spec.hosts` and of every `spec.tls[].match[].sniHosts` that are lists. */
+function countVirtualServiceHosts(spec: Record<string, unknown>): number {
+  let count = Array.isArray(spec.hosts) ? spec.hosts.length : 0;
+  if (!Array.isArray(spec.tls)) return count;
+  for (const route of spec.tls) {
+    if (!isRecord(route) || !Array.isArray(route.match)) continue;
+    for (const match of route.match) {
+      if (isRecord(match) && Array.isArray(match.sniHosts)) count += match.sniHosts.length;
+    }
+  }
+  return count;
 }
 
 /** Own keys of `record`, counted up to `stop`: a huge object is not walked to the end. */

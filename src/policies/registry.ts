@@ -220,6 +220,7 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     enabledBy: 'trafficChecks',
     rules: VIRTUAL_SERVICE_RULES,
     reads: [SERVICE, GATEWAY, SERVICE_ENTRY],
+    overLimit: ({ object }) => exceededLimit('VirtualService', object),
     // An object without a namespace lands where kubectl puts it by default.
     validate: ({ object, namespace, context }) => validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
   },

@@ -230,15 +230,15 @@ limitsCase('7 MiB of tiny JSON values is refused 413 before parsing; 10 bodies a
 
 limitsCase('16 clients sending mid-size Gateways, VirtualServices and Services at once, every entry a finding, are answered', async (server, t) => {
   // Every entry is a finding: the Gateway near the 200,000-value cap (175,000 values), the
-  // Service at the port cap. The VirtualService holds 30,000 sniHosts: with 180,000 (3.7 MiB)
-  // a few judged at once still run out of heap, each finding being an object while judged.
+  // Service at the port cap, the VirtualService at the host limit (one host, 29,999 sniHosts):
+  // beyond it, objects are refused unjudged (the next case).
   const gateway = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: {
     selector: { istio: 'ingressgateway' },
     servers: Array.from({ length: 35_000 }, (_, i) => ({ port: { number: 1 + (i % 65535), name: 'a', protocol: 'x' } })),
   } };
   const virtualService = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: {
     hosts: ['shop.example.com'],
-    tls: [{ match: [{ sniHosts: Array.from({ length: 30_000 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
+    tls: [{ match: [{ sniHosts: Array.from({ length: 29_999 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
   } };
   const bodies = [
     { path: '/validate', body: review(gateway, { kind: 'Gateway', group: 'networking.istio.io' }) },
@@ -262,6 +262,28 @@ limitsCase('16 clients sending mid-size Gateways, VirtualServices and Services a
   t.ok(answered.length > 0, `${answered.length} of ${answers.length} answered 200 (slowest ${Math.max(...answered.map((a) => a.ms)).toFixed(0)} ms)`);
   const largestAnswer = Math.max(...answered.map((a) => a.body.length));
   t.ok(largestAnswer < 64 * 1024, `largest answer ${(largestAnswer / 1024).toFixed(1)} KiB`);
+});
+
+limitsCase('16 clients sending VirtualServices of 180,000 sniHosts at once: each is refused by the host limit, none judged', async (server, t) => {
+  // Judged, each sniHost would be a finding: 16 such objects at once ran the heap out.
+  const virtualService = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: {
+    hosts: ['shop.example.com'],
+    tls: [{ match: [{ sniHosts: Array.from({ length: 180_000 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
+  } };
+  const body = review(virtualService, { kind: 'VirtualService', group: 'networking.istio.io' });
+  t.comment(`review size ${(Buffer.byteLength(body) / MiB).toFixed(2)} MiB`);
+  const sessions = await Promise.all(Array.from({ length: 16 }, () => connect(server.port, server.ca)));
+  t.teardown(() => sessions.forEach((s) => s.destroy()));
+  const answers = await Promise.all(sessions.map((session) => post(session, '/validate', body, 30_000).catch((error: Error) => error)));
+  const statuses = answers.map((a) => (isAnswer(a) ? a.status : a.message));
+  t.ok(answers.every((a) => isAnswer(a) && (a.status === 200 || (a.status === 503 && a.headers['retry-after'] !== undefined))), 'each 200 or 503 with Retry-After', { statuses });
+  const answered = answers.filter((a): a is Answer => isAnswer(a) && a.status === 200);
+  t.ok(answered.length > 0, `${answered.length} of ${answers.length} answered 200`);
+  for (const answer of answered) {
+    const json = JSON.parse(answer.body) as { response?: { allowed?: boolean; status?: { message?: string } } };
+    t.equal(json.response?.allowed, false);
+    t.match(json.response?.status?.message, /^VirtualService default\/vs was not admitted: it lists 180001 hosts and sniHosts; mesh-admission judges VirtualServices of at most 30000/);
+  }
 });
 
 // 60 connections as measured before; 480 (just under the connection cap) is the most one attacker can hold.
