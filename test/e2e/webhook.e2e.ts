@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { serviceAccountKubeconfig } from './chart-replica.ts';
 import { registerWebhook, runCli, runCliWithStatus, startWebhook, unregisterWebhook, type WebhookServer } from './webhook-server.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
@@ -207,16 +208,7 @@ if (binDir) {
     t.teardown(() => rm(work, { recursive: true, force: true }));
     // A ServiceAccount token: authenticated, and allowed nothing (no binding yet).
     await cp.kubectl(['create', 'serviceaccount', 'auditor', '-n', 'default']);
-    const token = (await cp.kubectl(['create', 'token', 'auditor', '-n', 'default'])).stdout.trim();
-    const kubeconfig = path.join(work, 'kubeconfig');
-    await writeFile(kubeconfig, JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'e2e', cluster: { server: cp.serverUrl, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') } }],
-      users: [{ name: 'auditor', user: { token } }],
-      contexts: [{ name: 'auditor', context: { cluster: 'e2e', user: 'auditor' } }],
-      'current-context': 'auditor',
-    }));
+    const kubeconfig = await serviceAccountKubeconfig(cp, 'default', 'auditor', path.join(work, 'kubeconfig'));
     const refused = await runCliWithStatus(['audit', '--kubeconfig', kubeconfig]);
     t.equal(refused.code, 2, refused.stderr);
     t.equal(refused.stdout, '');
