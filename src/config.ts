@@ -126,7 +126,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   maxBodyBytesInFlight: 32 * 1024 * 1024,
   maxRequestsInFlight: 500,
   maxConnections: 500,
-  maxStreamsPerConnection: 32,
+  maxStreamsPerConnection: 16,
   maxJsonValues: 200_000,
   requestTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,

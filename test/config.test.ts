@@ -118,7 +118,7 @@ t.test('the memory budget: defaults, every source, and a budget too small for on
   const defaults = buildConfig({});
   t.same(
     [defaults.maxBodyBytesInFlight, defaults.maxRequestsInFlight, defaults.maxConnections, defaults.maxStreamsPerConnection],
-    [32 * 1024 * 1024, 500, 500, 32],
+    [32 * 1024 * 1024, 500, 500, 16],
   );
   const config = buildConfig({
     flags: { 'max-connections': '50' },
