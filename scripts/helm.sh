@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints (last line of stdout) the path of a helm binary of the pinned version, for the chart
-# tests (test/chart.test.ts) and the e2e suite (test/e2e/helm.e2e.ts).
+# tests (test/chart.test.ts) and the e2e suite (test/e2e/helm.e2e.ts); `npm ci` runs it (the
+# prepare script) so that `npm test` needs no network afterwards.
 #
 #  - If HELM_BIN is set and reports the pinned version, it is printed as is.
 #  - Otherwise helm is cached in

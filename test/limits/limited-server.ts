@@ -10,7 +10,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -161,6 +161,7 @@ export async function startLimitedServer(options: LimitedServerOptions = {}): Pr
   const stop = async () => {
     if (!exited) child.kill('SIGKILL');
     await exit;
+    await rm(certDir, { recursive: true, force: true });
     // The cgroup can only be removed once empty; the kernel may take a moment to notice.
     for (let attempt = 0; attempt < 50 && existsSync(files.dir); attempt++) {
       try {
