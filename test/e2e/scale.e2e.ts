@@ -71,7 +71,10 @@ if (binDir) {
       if (Date.now() > deadline) throw new Error('not ready within 60 s');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const synced = webhook.logs.find((line) => line['msg'] === 'traffic caches synced');
+    // The server logs the sync before it turns ready; the line may reach this test a moment later.
+    const syncedLine = () => webhook.logs.find((line) => line['msg'] === 'traffic caches synced');
+    for (const logDeadline = Date.now() + 5_000; !syncedLine() && Date.now() < logDeadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+    const synced = syncedLine();
     t.same(synced?.['objects'], { Services: SERVICES + 1, Gateways: 0, ServiceEntries: 0 }, 'every Service was listed before /readyz turned 200');
     await registerWebhook(cp, webhook, ['--traffic-checks']);
     const virtualService = (port: number) =>
