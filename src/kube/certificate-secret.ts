@@ -26,25 +26,17 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1OwnerReference, type V1Secret } from '@kubernetes/client-node';
-import { certificatePaths, readOptionalFile, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
+import { CERTIFICATE_FILE_NAMES, certificatePaths, readOptionalFile, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
 import { DEFAULT_CA_VALIDITY_DAYS, generateCertificateAuthority, issueServingCertificate, serviceHostname } from '../tls/generate.ts';
+import { expiresWithin } from '../tls/validity.ts';
 import type { Logger } from '../observability/logger.ts';
 import { FIELD_MANAGER, bundleCertificates, joinBundle, statusCode, type Generation } from './ca-bundle.ts';
 
-export const SECRET_KEYS = {
-  caCert: 'ca.crt',
-  caKey: 'ca.key',
-  cert: 'tls.crt',
-  key: 'tls.key',
-  nextCaCert: 'next-ca.crt',
-  nextCaKey: 'next-ca.key',
-} as const;
+export const SECRET_KEYS = { ...CERTIFICATE_FILE_NAMES, nextCaCert: 'next-ca.crt', nextCaKey: 'next-ca.key' } as const;
 
 /** Counter of writes by the store: with the Secret's uid, the generation of a published bundle. */
 export const SECRET_GENERATION_ANNOTATION = 'mesh-admission.io/ca-generation';
 export const NEXT_CA_STAGED_ANNOTATION = 'mesh-admission.io/next-ca-staged-at';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** How long a staged CA must have been published before it signs anything. */
 export const DEFAULT_PROMOTE_AFTER_MS = 10 * 60 * 1000;
@@ -219,10 +211,6 @@ export type RenewalAction = 'keep' | 'create' | 'stage-ca' | 'promote-ca' | 'ren
 export interface RenewalDecision {
   readonly action: RenewalAction;
   readonly reason: string;
-}
-
-function expiresWithin(cert: X509Certificate, now: Date, days: number): boolean {
-  return cert.validToDate.getTime() - now.getTime() <= days * DAY_MS;
 }
 
 /** Why the serving certificate must be re-issued by the signing CA, or undefined. */

@@ -19,7 +19,9 @@ import {
   type CertificatePaths,
 } from './certificate-files.ts';
 import { generateCertificates, issueServingCertificate, serviceHostname, type GenerateOptions } from './generate.ts';
-import { expiresWithin, servingProblem, usesSha1 } from './serving-checks.ts';
+import { servingProblem } from './serving-checks.ts';
+import { usesSha1 } from './signature-algorithm.ts';
+import { expiresWithin } from './validity.ts';
 
 export interface EnsureOptions extends GenerateOptions {
   /** Certificates expiring within this many days are replaced. */
