@@ -53,6 +53,14 @@ export async function readOptionalFile(file: string): Promise<string | undefined
   }
 }
 
+export type CertificateFileContents = Partial<Record<keyof CertificatePaths, string>>;
+
+/** The text of each of the four files that exists. */
+export async function readCertificateFiles(paths: CertificatePaths): Promise<CertificateFileContents> {
+  const [caCert, caKey, cert, key] = await Promise.all([readOptionalFile(paths.caCert), readOptionalFile(paths.caKey), readOptionalFile(paths.cert), readOptionalFile(paths.key)]);
+  return { caCert, caKey, cert, key };
+}
+
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
@@ -107,8 +115,6 @@ async function makeDirectory(dir: string): Promise<void> {
     }
   }
 }
-
-export type CertificateFileContents = Partial<Record<keyof CertificatePaths, string>>;
 
 /** Private keys are readable by the owner only. */
 const KEY_MODE = 0o600;
