@@ -119,29 +119,44 @@ function leafValidityProblem(leaf: X509Certificate, signingCa: X509Certificate |
   return validityProblem(leaf, name, requirements.now, cutAtCa ? 0 : requirements.renewBeforeDays);
 }
 
-/** Why the serving pair cannot be served as it is, or undefined when it can. */
-export function servingProblem(material: CertificateMaterial, names: CertificateNames, requirements: CertificateRequirements): string | undefined {
-  const { chain, key, caCerts, unreadable } = material;
-  const unparsed = unreadable.cert ?? unreadable.key ?? unreadable.caCert;
-  if (unparsed !== undefined) return unparsed.message;
+/** Why the serving pair is incomplete, mismatched, not chained to the CA or signed with SHA-1. */
+function servingPairProblem(material: CertificateMaterial, names: CertificateNames): string | undefined {
+  const { chain, key, caCerts } = material;
   const leaf = chain?.[0];
   if (leaf === undefined && key === undefined) return `no serving certificate in ${names.cert}`;
-  if (leaf === undefined) return `${names.cert} is missing`;
+  if (leaf === undefined || chain === undefined) return `${names.cert} is missing`;
   if (key === undefined) return `${names.key} is missing`;
   if (!leaf.checkPrivateKey(key)) return `${names.key} does not belong to ${names.cert}`;
-  if (caCerts !== undefined && chain !== undefined && !caCerts.some((ca) => chainsTo(chain, ca))) {
-    return `${names.cert} is not signed by ${names.caCert}`;
-  }
+  if (caCerts !== undefined && !caCerts.some((ca) => chainsTo(chain, ca))) return `${names.cert} is not signed by ${names.caCert}`;
   if (usesSha1(leaf)) return `${names.cert} is signed with SHA-1, which Kubernetes rejects`;
-  const signingCa = caCerts?.[0];
-  const expiry =
-    leafValidityProblem(leaf, signingCa, names.cert, requirements) ??
-    (signingCa === undefined ? undefined : validityProblem(signingCa, names.caCert, requirements.now, requirements.caRenewBeforeDays));
-  if (expiry !== undefined) return expiry;
-  // Only SANs count: Go's TLS stack ignores the subject common name.
-  const { hostname } = requirements;
-  if (hostname !== undefined && leaf.checkHost(hostname, { subject: 'never' }) === undefined) return `${names.cert} does not cover ${hostname}`;
   return undefined;
+}
+
+/** Why the signing CA is outside its validity window or due, or undefined (also when unknown). */
+function caValidityProblem(material: CertificateMaterial, names: CertificateNames, requirements: CertificateRequirements): string | undefined {
+  const signingCa = material.caCerts?.[0];
+  return signingCa === undefined ? undefined : validityProblem(signingCa, names.caCert, requirements.now, requirements.caRenewBeforeDays);
+}
+
+/** Only SANs count: Go's TLS stack ignores the subject common name. */
+function hostnameProblem(leaf: X509Certificate, name: string, hostname: string | undefined): string | undefined {
+  if (hostname === undefined || leaf.checkHost(hostname, { subject: 'never' }) !== undefined) return undefined;
+  return `${name} does not cover ${hostname}`;
+}
+
+/** Why the serving pair cannot be served as it is, or undefined when it can. */
+export function servingProblem(material: CertificateMaterial, names: CertificateNames, requirements: CertificateRequirements): string | undefined {
+  const unparsed = material.unreadable.cert ?? material.unreadable.key ?? material.unreadable.caCert;
+  if (unparsed !== undefined) return unparsed.message;
+  const pairProblem = servingPairProblem(material, names);
+  const leaf = material.chain?.[0];
+  // (servingPairProblem reports a missing leaf.)
+  if (pairProblem !== undefined || leaf === undefined) return pairProblem;
+  return (
+    leafValidityProblem(leaf, material.caCerts?.[0], names.cert, requirements) ??
+    caValidityProblem(material, names, requirements) ??
+    hostnameProblem(leaf, names.cert, requirements.hostname)
+  );
 }
 
 /** Why the CA pair cannot sign serving certificates whatever the date, or undefined. */
@@ -159,22 +174,13 @@ export function caPairProblem(material: CertificateMaterial, names: CertificateN
   return undefined;
 }
 
-/** Why the signing CA cannot sign a new serving certificate now, or undefined. */
-function authorityProblem(material: CertificateMaterial, names: CertificateNames, requirements: CertificateRequirements): string | undefined {
-  const signingCa = material.caCerts?.[0];
-  const pairProblem = caPairProblem(material, names);
-  // (caPairProblem reports a missing CA, so `signingCa` is there past this line.)
-  if (pairProblem !== undefined || signingCa === undefined) return pairProblem;
-  return validityProblem(signingCa, names.caCert, requirements.now, requirements.caRenewBeforeDays);
-}
-
 /** Reuse what is there, renew only the serving certificate with the CA kept, or generate both. */
 export function decideCertificates(material: CertificateMaterial, names: CertificateNames, requirements: CertificateRequirements): CertificateDecision {
   const serving = servingProblem(material, names, requirements);
   if (serving === undefined) {
     return { action: 'reuse', reason: `${names.cert} is valid until ${material.chain?.[0]?.validToDate.toISOString()}` };
   }
-  const authority = authorityProblem(material, names, requirements);
+  const authority = caPairProblem(material, names) ?? caValidityProblem(material, names, requirements);
   if (authority === undefined) return { action: 'renew-serving', reason: serving };
   // A CA that is due makes the serving pair unusable too: one reason then, not the same twice.
   return { action: 'generate', reason: authority === serving ? serving : `${serving} and ${authority}` };
