@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
+import { generate } from 'selfsigned';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,13 +71,48 @@ t.test('decideRenewal: one decision per situation', async (t) => {
     action: 'renew-serving',
     reason: /does not belong/,
   });
-  t.match(decideRenewal({ ...fresh, serving: undefined }, POLICY, NOW, false), { action: 'renew-serving', reason: 'no serving certificate' });
+  t.match(decideRenewal({ ...fresh, serving: undefined }, POLICY, NOW, false), { action: 'renew-serving', reason: /^no serving certificate in tls\.crt$/ });
 
   const caDue = await stateAged({ caDays: 100, servingDays: 365, ageDays: 50 });
   t.match(decideRenewal(caDue, POLICY, NOW, false), { action: 'stage-ca', reason: /signing CA expires .* within 60 days/ });
 
   const caDead = await stateAged({ caDays: 10, servingDays: 5, ageDays: 11 });
   t.match(decideRenewal(caDead, POLICY, NOW, false), { action: 'create', reason: /signing CA expired/ });
+});
+
+t.test('the Secret gets the checks of the cert dir: SHA-1, not yet valid, not PEM', async (t) => {
+  const fresh = await stateAged({ caDays: 3650, servingDays: 365, ageDays: 1 });
+  const hostname = 'mesh-admission.mesh-system.svc';
+  const sha1 = await generate([{ name: 'commonName', value: hostname }], {
+    keyType: 'ec', algorithm: 'sha1', ca: fresh.signing, notBeforeDate: days(-1), notAfterDate: days(300),
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] }],
+  });
+  t.match(decideRenewal({ ...fresh, serving: { cert: sha1.cert, key: sha1.private } }, POLICY, NOW, false), {
+    action: 'renew-serving',
+    reason: /^tls\.crt is signed with SHA-1, which Kubernetes rejects$/,
+  });
+  const early = await issueServingCertificate({ serviceName: 'mesh-admission', namespace: 'mesh-system', validityDays: 365, now: days(10) }, fresh.signing);
+  t.match(decideRenewal({ ...fresh, serving: early }, POLICY, NOW, false), { action: 'renew-serving', reason: /^tls\.crt is not valid before / });
+  t.match(decideRenewal({ ...fresh, serving: { cert: 'garbage', key: fresh.serving!.key } }, POLICY, NOW, false), {
+    action: 'renew-serving',
+    reason: /^tls\.crt does not contain a PEM certificate$/,
+  });
+
+  const futureCa = await stateAged({ caDays: 3650, servingDays: 365, ageDays: -10 });
+  t.match(decideRenewal(futureCa, POLICY, NOW, false), { action: 'create', reason: /and the signing CA is not valid before / });
+
+  const sha1Ca = await generate([{ name: 'commonName', value: 'sha1-ca' }], {
+    keyType: 'ec', algorithm: 'sha1', notBeforeDate: days(-1), notAfterDate: days(3000),
+    extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }],
+  });
+  const sha1Pair = { cert: sha1Ca.cert, key: sha1Ca.private };
+  const signedSha1 = decodeSecret(encodeSecret({ ...fresh, signing: sha1Pair }, NOW).data, {}, NOW);
+  t.equal(signedSha1.state, undefined, 'a SHA-1 signing CA is no usable CA: the store creates a new one');
+  t.same(signedSha1.notes, ['the signing CA is signed with SHA-1']);
+  const staged = encodeSecret({ ...fresh, next: { ...sha1Pair, stagedAt: NOW } }, NOW);
+  const droppedNext = decodeSecret(staged.data, staged.annotations as Record<string, string>, NOW);
+  t.equal(droppedNext.state?.next, undefined);
+  t.same(droppedNext.notes, ['next-ca.crt is signed with SHA-1; dropping it']);
 });
 
 t.test('a serving certificate cut at its CA expiry is not renewed in a loop', async (t) => {

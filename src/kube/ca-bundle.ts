@@ -25,7 +25,7 @@ import { X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
-import { CA_CERT_FILE, certificatePaths, parseCertificates, readOptionalFile } from '../tls/certificate-files.ts';
+import { CERTIFICATE_FILE_NAMES, certificatePaths, parseCertificates, readOptionalFile } from '../tls/certificate-files.ts';
 import { holdsPlannedWebhooks, installableWebhooks, plannedWebhooks, type PlannedWebhook } from './webhook-installation.ts';
 
 /** Set on each webhook configuration: `<secret uid>/<counter>` of the bundle last published. */
@@ -434,7 +434,7 @@ export function registerCaFromFiles(options: FileRegistrationOptions): Registrat
   const syncOnce = async (): Promise<void> => {
     const pem = await readOptionalFile(file);
     if (pem === undefined) {
-      throw new Error(`${file} does not exist: cannot publish a caBundle without the CA (mount ${CA_CERT_FILE} with the serving certificate)`);
+      throw new Error(`${file} does not exist: cannot publish a caBundle without the CA (mount ${CERTIFICATE_FILE_NAMES.caCert} with the serving certificate)`);
     }
     const current = bundleCertificates(pem, file);
     const result = overlapBundle(previous, current, retained, now(), options.overlapMs ?? DEFAULT_OVERLAP_MS);

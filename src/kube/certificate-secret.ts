@@ -4,8 +4,9 @@
  * dir (an emptyDir) for the HTTPS server.
  *
  * Every replica runs the same loop (`CertificateSecretStore.sync`): read the Secret, decide
- * what is due (`decideRenewal`, pure), write the new state with optimistic concurrency, write
- * the files. Replicas starting together: each one that finds no Secret generates a CA and
+ * what is due (`decideRenewal`, pure: the CA rotation below, then the reuse / renew / generate
+ * decision the cert dir gets too, `decideCertificates`), write the new state with optimistic
+ * concurrency, write the files. Replicas starting together: each one that finds no Secret generates a CA and
  * tries to create it; all but one get 409 AlreadyExists, re-read, and use the winner's. An
  * update carries the resourceVersion it read, so a replica that lost a race re-reads and
  * decides again instead of overwriting.
@@ -24,27 +25,24 @@
  * `next-ca.crt`/`next-ca.key` while a CA is staged; annotations: the generation counter and
  * when the next CA was staged.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1OwnerReference, type V1Secret } from '@kubernetes/client-node';
-import { certificatePaths, readOptionalFile, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
+import { caPairProblem, decideCertificates, parseMaterial, type CertificateDecision, type CertificateNames } from '../tls/certificate-decision.ts';
+import { CERTIFICATE_FILE_NAMES, certificatePaths, readCertificateFiles, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
 import { DEFAULT_CA_VALIDITY_DAYS, generateCertificateAuthority, issueServingCertificate, serviceHostname } from '../tls/generate.ts';
+import { expiresWithin, hasExpired } from '../tls/validity.ts';
 import type { Logger } from '../observability/logger.ts';
 import { FIELD_MANAGER, bundleCertificates, joinBundle, statusCode, type Generation } from './ca-bundle.ts';
 
-export const SECRET_KEYS = {
-  caCert: 'ca.crt',
-  caKey: 'ca.key',
-  cert: 'tls.crt',
-  key: 'tls.key',
-  nextCaCert: 'next-ca.crt',
-  nextCaKey: 'next-ca.key',
-} as const;
+export const SECRET_KEYS = { ...CERTIFICATE_FILE_NAMES, nextCaCert: 'next-ca.crt', nextCaKey: 'next-ca.key' } as const;
+
+/** How the certificate decision names the pieces of the Secret: the signing CA is the first of ca.crt. */
+const SIGNING_NAMES: CertificateNames = { caCert: 'the signing CA', caKey: SECRET_KEYS.caKey, cert: SECRET_KEYS.cert, key: SECRET_KEYS.key };
+const NEXT_CA_NAMES: CertificateNames = { ...SIGNING_NAMES, caCert: SECRET_KEYS.nextCaCert, caKey: SECRET_KEYS.nextCaKey };
 
 /** Counter of writes by the store: with the Secret's uid, the generation of a published bundle. */
 export const SECRET_GENERATION_ANNOTATION = 'mesh-admission.io/ca-generation';
 export const NEXT_CA_STAGED_ANNOTATION = 'mesh-admission.io/next-ca-staged-at';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** How long a staged CA must have been published before it signs anything. */
 export const DEFAULT_PROMOTE_AFTER_MS = 10 * 60 * 1000;
@@ -120,22 +118,8 @@ function text(data: Readonly<Record<string, string>>, key: string): string | und
 }
 
 /** Why `pair` cannot be a CA that signs serving certificates, or undefined. */
-function caProblem(pair: KeyPair, label: string): string | undefined {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(pair.cert);
-  } catch {
-    return `${label} certificate is not valid PEM`;
-  }
-  if (!cert.ca) return `${label} certificate is not a CA`;
-  try {
-    const key = createPrivateKey(pair.key);
-    if (key.asymmetricKeyType !== 'ec' && key.asymmetricKeyType !== 'rsa') return `${label} key is neither EC nor RSA`;
-    if (!cert.checkPrivateKey(key)) return `${label} key does not belong to its certificate`;
-  } catch {
-    return `${label} key is not a valid unencrypted PEM private key`;
-  }
-  return undefined;
+function caProblem(pair: KeyPair, names: CertificateNames): string | undefined {
+  return caPairProblem(parseMaterial({ caCert: pair.cert, caKey: pair.key }, names), names);
 }
 
 /** Reads the certificate state from a Secret's `data` (base64 values) and annotations. */
@@ -155,14 +139,14 @@ export function decodeSecret(
       notes.push((error as Error).message);
     }
   }
-  const leftovers = trusted.filter((pem) => new X509Certificate(pem).validToDate.getTime() > now.getTime());
+  const leftovers = trusted.filter((pem) => !hasExpired(new X509Certificate(pem), now));
   const signingCert = trusted[0];
   if (signingCert === undefined || caKey === undefined) {
     notes.push(`no CA in ${SECRET_KEYS.caCert}/${SECRET_KEYS.caKey}`);
     return { state: undefined, notes, leftovers };
   }
   const signing = { cert: signingCert, key: caKey };
-  const problem = caProblem(signing, 'signing CA');
+  const problem = caProblem(signing, SIGNING_NAMES);
   if (problem !== undefined) {
     notes.push(problem);
     return { state: undefined, notes, leftovers };
@@ -172,7 +156,7 @@ export function decodeSecret(
   const nextCert = text(data, SECRET_KEYS.nextCaCert);
   const nextKey = text(data, SECRET_KEYS.nextCaKey);
   if (nextCert !== undefined && nextKey !== undefined) {
-    const nextProblem = caProblem({ cert: nextCert, key: nextKey }, 'next CA');
+    const nextProblem = caProblem({ cert: nextCert, key: nextKey }, NEXT_CA_NAMES);
     const staged = Date.parse(annotations[NEXT_CA_STAGED_ANNOTATION] ?? '');
     if (nextProblem !== undefined) notes.push(`${nextProblem}; dropping it`);
     // Without a readable staging time, count from now: promotion waits rather than rushes.
@@ -221,35 +205,30 @@ export interface RenewalDecision {
   readonly reason: string;
 }
 
-function expiresWithin(cert: X509Certificate, now: Date, days: number): boolean {
-  return cert.validToDate.getTime() - now.getTime() <= days * DAY_MS;
+/** The shared reuse / renew / generate decision about a state's signing CA and serving pair. */
+function certificateDecision(state: CertificateState, policy: RenewalPolicy, now: Date): CertificateDecision {
+  const pem = { caCert: state.signing.cert, caKey: state.signing.key, cert: state.serving?.cert, key: state.serving?.key };
+  return decideCertificates(parseMaterial(pem, SIGNING_NAMES), SIGNING_NAMES, {
+    now,
+    hostname: serviceHostname(policy.serviceName, policy.namespace),
+    renewBeforeDays: policy.renewBeforeDays,
+    // The rotation replaces the signing CA before it expires (`rotationStep`).
+    caRenewBeforeDays: 0,
+  });
 }
 
-/** Why the serving certificate must be re-issued by the signing CA, or undefined. */
-export function servingProblem(state: CertificateState, policy: RenewalPolicy, now: Date): string | undefined {
-  if (state.serving === undefined) return 'no serving certificate';
-  let leaf: X509Certificate;
-  try {
-    leaf = new X509Certificate(state.serving.cert);
-  } catch {
-    return `${SECRET_KEYS.cert} is not a valid PEM certificate`;
+/** The CA rotation step that is due (stage or promote; see the top of this file), or undefined. */
+function rotationStep(state: CertificateState, policy: RenewalPolicy, now: Date, nextCaPublished: boolean): RenewalDecision | undefined {
+  const signing = new X509Certificate(state.signing.cert);
+  const expiry = signing.validToDate.toISOString();
+  if (state.next === undefined) {
+    // An expired signing CA without a staged successor is replaced outright (`create`).
+    if (hasExpired(signing, now) || !expiresWithin(signing, now, policy.caRotateBeforeDays)) return undefined;
+    return { action: 'stage-ca', reason: `the signing CA expires ${expiry}, within ${policy.caRotateBeforeDays} days` };
   }
-  try {
-    if (!leaf.checkPrivateKey(createPrivateKey(state.serving.key))) return `${SECRET_KEYS.key} does not belong to ${SECRET_KEYS.cert}`;
-  } catch {
-    return `${SECRET_KEYS.key} is not a valid unencrypted PEM private key`;
-  }
-  const ca = new X509Certificate(state.signing.cert);
-  if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return 'the serving certificate is not signed by the signing CA';
-  const hostname = serviceHostname(policy.serviceName, policy.namespace);
-  if (leaf.checkHost(hostname, { subject: 'never' }) === undefined) return `the serving certificate does not cover ${hostname}`;
-  // A serving certificate is cut at its CA's expiry; re-issuing it by the same CA cannot do
-  // better, so then only the CA rotation helps (it is staged before this point is reached).
-  const cutAtCa = leaf.validToDate.getTime() >= ca.validToDate.getTime() - 60_000;
-  if (!cutAtCa && expiresWithin(leaf, now, policy.renewBeforeDays)) {
-    return `the serving certificate expires ${leaf.validToDate.toISOString()}, within ${policy.renewBeforeDays} days`;
-  }
-  if (leaf.validToDate.getTime() <= now.getTime()) return `the serving certificate expired ${leaf.validToDate.toISOString()}`;
+  if (hasExpired(signing, now)) return { action: 'promote-ca', reason: `the signing CA expired ${expiry}` };
+  const due = now.getTime() >= state.next.stagedAt.getTime() + policy.promoteAfterMs;
+  if (due && nextCaPublished) return { action: 'promote-ca', reason: `the next CA has been published since ${state.next.stagedAt.toISOString()}` };
   return undefined;
 }
 
@@ -259,23 +238,12 @@ export function servingProblem(state: CertificateState, policy: RenewalPolicy, n
  */
 export function decideRenewal(state: CertificateState | undefined, policy: RenewalPolicy, now: Date, nextCaPublished: boolean): RenewalDecision {
   if (state === undefined) return { action: 'create', reason: 'no usable CA' };
-  const signing = new X509Certificate(state.signing.cert);
-  const signingExpired = signing.validToDate.getTime() <= now.getTime();
-  if (state.next) {
-    const dueAt = state.next.stagedAt.getTime() + policy.promoteAfterMs;
-    if (signingExpired) return { action: 'promote-ca', reason: `the signing CA expired ${signing.validToDate.toISOString()}` };
-    if (now.getTime() >= dueAt && nextCaPublished) {
-      return { action: 'promote-ca', reason: `the next CA has been published since ${state.next.stagedAt.toISOString()}` };
-    }
-  } else {
-    if (signingExpired) return { action: 'create', reason: `the signing CA expired ${signing.validToDate.toISOString()}` };
-    if (expiresWithin(signing, now, policy.caRotateBeforeDays)) {
-      return { action: 'stage-ca', reason: `the signing CA expires ${signing.validToDate.toISOString()}, within ${policy.caRotateBeforeDays} days` };
-    }
-  }
-  const problem = servingProblem(state, policy, now);
-  if (problem !== undefined) return { action: 'renew-serving', reason: problem };
-  const expired = state.retired.filter((pem) => new X509Certificate(pem).validToDate.getTime() <= now.getTime());
+  const rotation = rotationStep(state, policy, now, nextCaPublished);
+  if (rotation !== undefined) return rotation;
+  const { action, reason } = certificateDecision(state, policy, now);
+  if (action === 'generate') return { action: 'create', reason };
+  if (action === 'renew-serving') return { action, reason };
+  const expired = state.retired.filter((pem) => hasExpired(new X509Certificate(pem), now));
   if (expired.length > 0) return { action: 'prune', reason: `${expired.length} retired CA certificate(s) expired` };
   return { action: 'keep', reason: 'certificates are current' };
 }
@@ -322,7 +290,7 @@ export async function applyDecision(
       return { ...state, serving: await newServing(policy, state.signing, now) };
     case 'prune':
       if (!state) throw new Error('prune needs a state');
-      return { ...state, retired: state.retired.filter((pem) => new X509Certificate(pem).validToDate.getTime() > now.getTime()) };
+      return { ...state, retired: state.retired.filter((pem) => !hasExpired(new X509Certificate(pem), now)) };
   }
 }
 
@@ -496,11 +464,11 @@ export class CertificateSecretStore {
   /** Writes the files that differ; returns whether any did. */
   async #writeFiles(state: CertificateState, trust: string): Promise<boolean> {
     if (state.serving === undefined) throw new Error('no serving certificate to write');
-    const paths = certificatePaths(this.#options.certDir);
+    const current = await readCertificateFiles(certificatePaths(this.#options.certDir));
     const wanted: Required<CertificateFileContents> = { caCert: trust, caKey: state.signing.key, cert: state.serving.cert, key: state.serving.key };
     const changed: CertificateFileContents = {};
     for (const file of Object.keys(wanted) as (keyof CertificateFileContents)[]) {
-      if ((await readOptionalFile(paths[file])) !== wanted[file]) changed[file] = wanted[file];
+      if (current[file] !== wanted[file]) changed[file] = wanted[file];
     }
     if (Object.keys(changed).length === 0) return false;
     // The serving pair and the CA bundle go together, so a reader never sees a leaf without its CA.

@@ -11,11 +11,6 @@ import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from '
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-export const CA_CERT_FILE = 'ca.crt';
-export const CA_KEY_FILE = 'ca.key';
-export const TLS_CERT_FILE = 'tls.crt';
-export const TLS_KEY_FILE = 'tls.key';
-
 export interface CertificatePaths {
   readonly caCert: string;
   readonly caKey: string;
@@ -23,13 +18,16 @@ export interface CertificatePaths {
   readonly key: string;
 }
 
+/** The file names in a certificate directory, which are also the keys of the Secret. */
+export const CERTIFICATE_FILE_NAMES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const satisfies CertificatePaths;
+
 /** The four paths for a certificate directory. */
 export function certificatePaths(dir: string): CertificatePaths {
   return {
-    caCert: path.join(dir, CA_CERT_FILE),
-    caKey: path.join(dir, CA_KEY_FILE),
-    cert: path.join(dir, TLS_CERT_FILE),
-    key: path.join(dir, TLS_KEY_FILE),
+    caCert: path.join(dir, CERTIFICATE_FILE_NAMES.caCert),
+    caKey: path.join(dir, CERTIFICATE_FILE_NAMES.caKey),
+    cert: path.join(dir, CERTIFICATE_FILE_NAMES.cert),
+    key: path.join(dir, CERTIFICATE_FILE_NAMES.key),
   };
 }
 
@@ -53,6 +51,14 @@ export async function readOptionalFile(file: string): Promise<string | undefined
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new Error(`cannot read ${file}: ${errorText(error)}`, { cause: error });
   }
+}
+
+export type CertificateFileContents = Partial<Record<keyof CertificatePaths, string>>;
+
+/** The text of each of the four files that exists. */
+export async function readCertificateFiles(paths: CertificatePaths): Promise<CertificateFileContents> {
+  const [caCert, caKey, cert, key] = await Promise.all([readOptionalFile(paths.caCert), readOptionalFile(paths.caKey), readOptionalFile(paths.cert), readOptionalFile(paths.key)]);
+  return { caCert, caKey, cert, key };
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -109,8 +115,6 @@ async function makeDirectory(dir: string): Promise<void> {
     }
   }
 }
-
-export type CertificateFileContents = Partial<Record<keyof CertificatePaths, string>>;
 
 /** Private keys are readable by the owner only. */
 const KEY_MODE = 0o600;

@@ -5,21 +5,13 @@
  * Reuse matters: every new CA means a new `caBundle` in the webhook configurations, and a
  * directory mounted from a Secret (cert-manager, Helm) is read-only and must be used as is.
  * When only the serving certificate needs renewing and the CA in the directory is still
- * good, the new serving certificate is signed by that CA so the `caBundle` stays valid.
+ * good, the new serving certificate is signed by that CA so the `caBundle` stays valid. What
+ * is still good is `decideCertificates`'s call; this file reads and writes the directory.
  */
 
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import {
-  certificatePaths,
-  parseCertificates,
-  parsePrivateKey,
-  readOptionalFile,
-  writeCertificateFiles,
-  type CertificateFileContents,
-  type CertificatePaths,
-} from './certificate-files.ts';
+import { certificatePaths, readCertificateFiles, writeCertificateFiles, type CertificateFileContents } from './certificate-files.ts';
+import { decideCertificates, firstUnreadable, parseMaterial } from './certificate-decision.ts';
 import { generateCertificates, issueServingCertificate, serviceHostname, type GenerateOptions } from './generate.ts';
-import { expiresWithin, servingProblem, usesSha1 } from './serving-checks.ts';
 
 export interface EnsureOptions extends GenerateOptions {
   /** Certificates expiring within this many days are replaced. */
@@ -45,30 +37,6 @@ export interface EnsureResult {
   readonly reason: string;
 }
 
-interface ParsedFiles {
-  /** First certificate of ca.crt: the CA that signs renewals. */
-  readonly caCert: X509Certificate | undefined;
-  /** All of ca.crt: during a CA rotation cert-manager lists the old and the new CA. */
-  readonly caCerts: readonly X509Certificate[] | undefined;
-  readonly caKey: KeyObject | undefined;
-  readonly chain: readonly X509Certificate[] | undefined;
-  readonly key: KeyObject | undefined;
-}
-
-/** Why the CA in the directory cannot sign a new serving certificate, or undefined. */
-function authorityProblem(files: ParsedFiles, paths: CertificatePaths, opts: EnsureOptions, now: Date): string | undefined {
-  const { caCert, caKey } = files;
-  if (caCert === undefined || caKey === undefined) return `no CA key pair in ${paths.caCert} and ${paths.caKey}`;
-  if (!caCert.ca) return `${paths.caCert} is not a CA certificate`;
-  if (!caCert.checkPrivateKey(caKey)) return `${paths.caKey} does not belong to ${paths.caCert}`;
-  if (caKey.asymmetricKeyType !== 'ec' && caKey.asymmetricKeyType !== 'rsa') return `${paths.caKey} is neither an EC nor an RSA key`;
-  if (usesSha1(caCert)) return `${paths.caCert} is signed with SHA-1`;
-  // A serving certificate is cut at its CA's expiry, so a CA about to expire would produce
-  // one that needs renewing at once.
-  if (expiresWithin(caCert, now, opts.renewBeforeDays)) return `${paths.caCert} expires ${caCert.validToDate.toISOString()}`;
-  return undefined;
-}
-
 /**
  * Returns usable certificates for the webhook from `dir`, generating and writing them when
  * the directory has none or they are no longer valid. Throws an error naming the file when a
@@ -81,53 +49,35 @@ export async function ensureCertificates(dir: string, opts: EnsureOptions): Prom
   }
   const now = opts.now ?? new Date();
   const paths = certificatePaths(dir);
-  const [caCertPem, caKeyPem, certPem, keyPem] = await Promise.all([
-    readOptionalFile(paths.caCert),
-    readOptionalFile(paths.caKey),
-    readOptionalFile(paths.cert),
-    readOptionalFile(paths.key),
-  ]);
-  const caCerts = caCertPem === undefined ? undefined : parseCertificates(caCertPem, paths.caCert);
-  const files: ParsedFiles = {
-    caCert: caCerts?.[0],
-    caCerts,
-    caKey: caKeyPem === undefined ? undefined : parsePrivateKey(caKeyPem, paths.caKey),
-    chain: certPem === undefined ? undefined : parseCertificates(certPem, paths.cert),
-    key: keyPem === undefined ? undefined : parsePrivateKey(keyPem, paths.key),
-  };
-
-  const problem = servingProblem(files, paths, {
+  const pem = await readCertificateFiles(paths);
+  const material = parseMaterial(pem, paths);
+  const unreadable = firstUnreadable(material);
+  if (unreadable !== undefined) throw unreadable;
+  const { action, reason } = decideCertificates(material, paths, {
     now,
-    renewBeforeDays: opts.renewBeforeDays,
     hostname: serviceHostname(opts.serviceName, opts.namespace),
+    renewBeforeDays: opts.renewBeforeDays,
+    // A serving certificate is cut at its CA's expiry, so a CA about to expire would produce
+    // one that needs renewing at once.
+    caRenewBeforeDays: opts.renewBeforeDays,
   });
-  if (problem === undefined && certPem !== undefined && keyPem !== undefined) {
-    const expiry = files.chain?.[0]?.validToDate.toISOString() ?? 'unknown';
-    return {
-      bundle: { cert: certPem, key: keyPem, caCert: caCertPem, caKey: caKeyPem },
-      generated: false,
-      reason: `reusing the valid certificate in ${paths.cert} (expires ${expiry})`,
-    };
-  }
 
-  const caProblem = authorityProblem(files, paths, opts, now);
-  if (caProblem === undefined && caCertPem !== undefined && caKeyPem !== undefined) {
-    const serving = await issueServingCertificate(opts, { cert: caCertPem, key: caKeyPem });
-    const why = problem ?? 'serving certificate unusable';
-    const reason = `${why}: issued a new serving certificate signed by ${paths.caCert}`;
-    await write(dir, { cert: serving.cert, key: serving.key }, why);
+  const { caCert, caKey, cert, key } = pem;
+  if (action === 'reuse' && cert !== undefined && key !== undefined) {
+    return { bundle: { cert, key, caCert, caKey }, generated: false, reason: `${reason}: reusing it` };
+  }
+  if (action === 'renew-serving' && caCert !== undefined && caKey !== undefined) {
+    const serving = await issueServingCertificate({ ...opts, now }, { cert: caCert, key: caKey });
+    await write(dir, { cert: serving.cert, key: serving.key }, reason);
     return {
-      bundle: { cert: serving.cert, key: serving.key, caCert: caCertPem, caKey: caKeyPem },
+      bundle: { cert: serving.cert, key: serving.key, caCert, caKey },
       generated: true,
-      reason,
+      reason: `${reason}: issued a new serving certificate signed by ${paths.caCert}`,
     };
   }
-
-  const bundle = await generateCertificates(opts);
-  const why = `${problem ?? 'serving certificate unusable'} and ${caProblem ?? 'CA unusable'}`;
-  const reason = `${why}: generated a new CA and serving certificate in ${dir}`;
-  await write(dir, bundle, why);
-  return { bundle, generated: true, reason };
+  const bundle = await generateCertificates({ ...opts, now });
+  await write(dir, bundle, reason);
+  return { bundle, generated: true, reason: `${reason}: generated a new CA and serving certificate in ${dir}` };
 }
 
 /** Writes new files; on failure the error says both why they were needed and where it failed. */

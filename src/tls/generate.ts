@@ -14,6 +14,7 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { generate as selfsignedGenerate } from 'selfsigned';
+import { DAY_MS } from './validity.ts';
 
 type SelfsignedOptions = NonNullable<Parameters<typeof selfsignedGenerate>[1]>;
 
@@ -60,8 +61,6 @@ export const DEFAULT_CA_VALIDITY_DAYS = 3650;
 
 /** IP SANs so local development (`https://127.0.0.1:8443`, `https://[::1]:8443`) verifies. */
 export const SERVING_IP_ADDRESSES: readonly string[] = Object.freeze(['127.0.0.1', '::1']);
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Certificates start a little in the past so that a node or API server whose clock is slightly

@@ -1,7 +1,7 @@
 /**
  * Reloads the serving certificate when the files in the certificate directory change, so a
  * renewed certificate is used without a restart, and refuses a pair that start-up would not
- * serve either (see `serving-checks.ts`).
+ * serve either (see `certificate-decision.ts`).
  *
  * The DIRECTORY is watched, not the files: kubelet updates a mounted Secret by writing a new
  * timestamped directory and atomically swapping the `..data` symlink that `tls.crt` and
@@ -19,8 +19,8 @@
 import { readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { certificatePaths, errorCode, parseCertificate, parseCertificates, parsePrivateKey, readOptionalFile } from './certificate-files.ts';
-import { servingProblem } from './serving-checks.ts';
+import { certificatePaths, errorCode, parseCertificate, parsePrivateKey, readOptionalFile } from './certificate-files.ts';
+import { parseMaterial, servingProblem } from './certificate-decision.ts';
 
 /** The PEM text the HTTPS server needs (`tls.crt` may hold a chain after the leaf). */
 export interface ServingPair {
@@ -90,21 +90,14 @@ export async function loadServingPair(dir: string, requirements: ReloadRequireme
   const [cert, key, caCert] = await Promise.all([readOptionalFile(paths.cert), readOptionalFile(paths.key), readOptionalFile(paths.caCert)]);
   if (cert === undefined) throw new Error(`${paths.cert} does not exist`);
   if (key === undefined) throw new Error(`${paths.key} does not exist`);
-  const pair = { cert, key };
-  checkPair(pair, paths.cert, paths.key);
   const trusted = caCert ?? requirements.startupCa;
-  const caFile = caCert === undefined ? `the CA the server started with (${paths.caCert} is gone)` : paths.caCert;
-  const problem = servingProblem(
-    {
-      chain: parseCertificates(cert, paths.cert),
-      key: parsePrivateKey(key, paths.key),
-      caCerts: trusted === undefined ? undefined : parseCertificates(trusted, caFile),
-    },
-    { ...paths, caCert: caFile },
-    { now: requirements.now?.() ?? new Date(), renewBeforeDays: 0, hostname: requirements.hostname },
-  );
+  const names = { ...paths, caCert: caCert === undefined ? `the CA the server started with (${paths.caCert} is gone)` : paths.caCert };
+  const material = parseMaterial({ cert, key, caCert: trusted }, names);
+  const now = requirements.now?.() ?? new Date();
+  // Also refuses a file that is not valid PEM, naming it.
+  const problem = servingProblem(material, names, { now, hostname: requirements.hostname, renewBeforeDays: 0, caRenewBeforeDays: 0 });
   if (problem !== undefined) throw new Error(problem);
-  return pair;
+  return { cert, key };
 }
 
 /** The valid pair on disk now, or undefined: the baseline that later changes compare with. */
