@@ -8,8 +8,8 @@
 import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
 import { isValidServicePortName } from './kubernetes-names.ts';
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
-import { isRecord, type KubeObject, type RuleId, type Violation } from './types.ts';
-import { fitMessage, type FittedMessage } from './messages.ts';
+import { isRecord, type KubeObject, type Violation } from './types.ts';
+import { fitMessage, LazilyWorded, type MessageForm } from './messages.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Which Services are skipped
@@ -316,15 +316,12 @@ export function validateServicePorts(service: KubeObject, hints: ProtocolHints =
 }
 
 function unsupportedProtocol(port: ServicePortEntry, hints: ProtocolHints): Violation {
-  const base = {
-    rule: 'port-protocol',
-    severity: 'error',
-    identity: `port-protocol|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
-  } as const;
-  if (port.appProtocol !== undefined) {
-    return { ...base, field: `${portPath(port)}.appProtocol`, ...unknownAppProtocolMessage(port, port.appProtocol, hints) };
+  const identity = `port-protocol|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`;
+  const { appProtocol } = port;
+  if (appProtocol !== undefined) {
+    return new LazilyWorded('port-protocol', 'error', `${portPath(port)}.appProtocol`, identity, () => unknownAppProtocolForms(port, appProtocol, hints));
   }
-  return { ...base, field: `${portPath(port)}.name`, ...unclassifiedNameMessage(port, hints) };
+  return new LazilyWorded('port-protocol', 'error', `${portPath(port)}.name`, identity, () => unclassifiedNameForms(port, hints));
 }
 
 /**
@@ -425,29 +422,29 @@ function appProtocolChoice(hint: AppProtocolHint | undefined, port: ServicePortE
   return protocol === 'tcp' ? `"tcp" (${reason})` : `"${protocol}" (${reason}; if it is not, "tcp")`;
 }
 
-/** The same text at each level of detail, most detailed first (fitMessage keeps the shorter ones). */
-function atEveryLength(rule: RuleId, text: (detail: Detail) => string): FittedMessage {
-  return fitMessage(rule, text('full'), text('cut'), text('bare'));
+/** The same text at each level of detail, most detailed first; the shorter ones are worded when read. */
+function atEveryLength(text: (detail: Detail) => string): readonly MessageForm[] {
+  return [text('full'), () => text('cut'), () => text('bare')];
 }
 
-function unclassifiedNameMessage(port: ServicePortEntry, hints: ProtocolHints): FittedMessage {
+function unclassifiedNameForms(port: ServicePortEntry, hints: ProtocolHints): readonly MessageForm[] {
   const suggestion = suggestProtocol(port, hints);
-  if (suggestion === undefined && isKubectlGeneratedName(port)) return generatedPortMessage(port);
-  return atEveryLength('port-protocol', (detail) => port.name === ''
+  if (suggestion === undefined && isKubectlGeneratedName(port)) return generatedPortForms(port);
+  return atEveryLength((detail) => port.name === ''
     ? `${describePort(port, detail)} has no name, so Istio cannot tell its protocol and will sniff it; ` +
       `name it ${nameChoice(port, suggestion, detail)}, or set appProtocol.`
     : `${describePort(port, detail)}: Istio cannot tell its protocol and will sniff it; ` +
       `rename it ${nameChoice(port, suggestion, detail)}, or set appProtocol.`);
 }
 
-function generatedPortMessage(port: ServicePortEntry): FittedMessage {
+function generatedPortForms(port: ServicePortEntry): readonly MessageForm[] {
   // The port number makes the examples: kubectl's name (8080-8080) says nothing more.
-  return atEveryLength('port-protocol', (detail) =>
+  return atEveryLength((detail) =>
     `${describePort(port, detail)}: Istio would sniff it, and kubectl create/expose cannot name ports: ` +
       `use --dry-run=client -o yaml, name it ${nameChoice(port, undefined, 'bare')}, then apply.`);
 }
 
-function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): FittedMessage {
+function unknownAppProtocolForms(port: ServicePortEntry, appProtocol: string, hints: ProtocolHints): readonly MessageForm[] {
   const byName = classifyPort({ ...port, appProtocol: undefined });
   const byLowerCase = classifyPort({ ...port, appProtocol: appProtocol.toLowerCase() });
   const fix = (detail: Detail): string => {
@@ -456,7 +453,7 @@ function unknownAppProtocolMessage(port: ServicePortEntry, appProtocol: string, 
     if (byName !== 'Unsupported') return `remove it so the name ${shown(port.name, detail)} decides (${prefixFor(byName)})`;
     return `set it to ${appProtocolChoice(appProtocolHint(port, appProtocol, hints), port, detail)}`;
   };
-  return atEveryLength('port-protocol', (detail) =>
+  return atEveryLength((detail) =>
     `${describePort(port, detail)}: appProtocol ${shown(appProtocol, detail === 'full' ? 'full' : 'cut')} is not a ` +
       `protocol Istio recognises, and it overrides the port name, so Istio will sniff this port; ${fix(detail)}.`);
 }
@@ -477,15 +474,15 @@ function externalNamePort(port: ServicePortEntry, unsupported: boolean, hints: P
     }
     return `name it ${nameChoice(port, suggestProtocol(port, hints), detail)}`;
   };
-  return {
-    rule: 'externalname-port',
-    severity: 'error',
-    field: `${portPath(port)}.${byAppProtocol ? 'appProtocol' : 'name'}`,
-    identity: `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
-    ...atEveryLength('externalname-port', (detail) =>
+  return new LazilyWorded(
+    'externalname-port',
+    'error',
+    `${portPath(port)}.${byAppProtocol ? 'appProtocol' : 'name'}`,
+    `externalname-port|${transportKey(port)}|${port.name}|${port.appProtocol ?? ''}`,
+    () => atEveryLength((detail) =>
       `${describePort(port, detail)}: Istio may not forward traffic to an ExternalName Service's port ${problem} ` +
         `(IST0150); ${fix(detail)}.`),
-  };
+  );
 }
 
 function duplicateName(port: ServicePortEntry, first: ServicePortEntry): Violation {
