@@ -97,3 +97,26 @@ t.test('a LazilyWorded violation words its message once, when first read, and sh
   t.same(JSON.parse(JSON.stringify(v)), { rule: 'port-protocol', severity: 'error', field: 'spec.ports[0]', message: 'short form', shorterMessages: ['tiny'], identity: 'id' });
   t.equal(judge({ subject: 'Service a/b', violations: [v], enforcement: 'deny' }).status?.message, 'Service a/b is not ready for the Istio mesh: [port-protocol] short form');
 });
+
+t.test('shorter forms given as functions are worded only when a warning needs them', async (t) => {
+  const asked: string[] = [];
+  const form = (text: string) => () => {
+    asked.push(text);
+    return text;
+  };
+  const lazy = () => new LazilyWorded('port-protocol', 'error', 'spec.ports[0]', 'id', () => [`full ${'x'.repeat(180)}`, form('cut form'), form('bare')]);
+  const denied = judge({ subject: 'Service a/b', violations: [lazy()], enforcement: 'deny' });
+  t.match(denied.status?.message, /\[port-protocol\] full x+$/);
+  t.same(asked, [], 'a denial reads the message only');
+  const warned = judge({ subject: 'Service a/b', violations: [lazy()], enforcement: 'warn' });
+  t.match(warned.warnings[0], /^Service a\/b: \[port-protocol\] full x+$/);
+  t.same(asked, [], 'a warning whose message fits beside its prefix reads no shorter form');
+  const longSubject = `Service ${'n'.repeat(63)}/${'m'.repeat(63)}`;
+  const cut = judge({ subject: longSubject, violations: [lazy()], enforcement: 'warn' });
+  t.equal(cut.warnings[0], `${longSubject}: [port-protocol] cut form`, 'a long prefix takes the first shorter form that fits');
+  t.same(asked, ['cut form', 'bare'], 'the shorter forms are worded then, once each');
+  const first = lazy();
+  t.same(first.shorterMessages, ['cut form', 'bare']);
+  t.same(first.shorterMessages, ['cut form', 'bare']);
+  t.same(asked, ['cut form', 'bare', 'cut form', 'bare'], 'and kept once worded');
+});
