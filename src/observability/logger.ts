@@ -38,6 +38,13 @@ export function serializeError(error: Error): SerializedError {
 
 export const LOG_SERIALIZERS = { err: serializeError };
 
+/**
+ * Lines go to stdout asynchronously: a synchronous write per line cost a system call per denial
+ * or mutation, which under load was a third of the CPU an admission took. Lines written while a
+ * write is in flight leave together in the next one, and none waits for a buffer to fill, so
+ * each still appears at once when the webhook is quiet. pino writes out what is pending when
+ * the process exits.
+ */
 export function createLogger(level: LevelWithSilent): PinoLogger {
-  return pino({ level, base: { service: 'mesh-admission' }, serializers: LOG_SERIALIZERS });
+  return pino({ level, base: { service: 'mesh-admission' }, serializers: LOG_SERIALIZERS }, pino.destination({ dest: 1, sync: false }));
 }
