@@ -4,19 +4,10 @@
  * message, status causes, warnings). Pure: no HTTP, no I/O.
  */
 import type { RuleId, Violation } from '../policies/types.ts';
-import { WARNING_LIMIT, prefixedWarning } from '../policies/messages.ts';
+import { limitWarnings, prefixedWarning, truncate } from '../warnings.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
 
-/** Kubernetes drops warnings longer than this; kubectl shows each on its own line. Alias of WARNING_LIMIT. */
-export const MAX_WARNING_LENGTH = WARNING_LIMIT;
-
-/**
- * At most this many warnings per answer; the rest are counted in a last one. The API server
- * keeps only about 4 KiB of warnings per request anyway, and a Service with thousands of bad
- * ports must not turn a small request into megabytes of answer.
- */
-export const MAX_WARNINGS = 20;
 /** Problems spelled out in a denial message, and causes listed in its details, at most. */
 export const MAX_LISTED_PROBLEMS = 20;
 export const MAX_CAUSES = 100;
@@ -111,21 +102,4 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
     message,
     details: { causes: denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })) },
   };
-}
-
-/**
- * The warnings of the first MAX_WARNINGS - 1 items and a last one counting the rest, when there
- * are too many. Only the items shown are formatted: a huge object can have 100,000 findings,
- * and fitting each message to the warning limit would cost more than judging it.
- */
-export function limitWarnings<T>(items: readonly T[], format: (item: T) => string, subject: string, reserved = 0): string[] {
-  const limit = MAX_WARNINGS - reserved;
-  if (items.length <= limit) return items.map(format);
-  const shown = items.slice(0, limit - 1).map(format);
-  const more = `… and ${items.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`;
-  return [...shown, truncate(`${subject}: ${more}`)];
-}
-
-export function truncate(text: string, max = MAX_WARNING_LENGTH): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -5,8 +5,8 @@
 import type { Config } from '../config.ts';
 import { isRecord, type KubeObject, type MutationResult } from '../policies/types.ts';
 import { kindKey, mutateObject, objectOverLimit, validateObject, type PolicyContext, type PolicySubject } from '../policies/catalog.ts';
-import { DENIAL_CODE, DENIAL_REASON, judge, limitWarnings, truncate, type JudgedViolation } from './decision.ts';
-import { prefixedWarning } from '../policies/messages.ts';
+import { DENIAL_CODE, DENIAL_REASON, judge, type JudgedViolation } from './decision.ts';
+import { limitWarnings, prefixedWarning, truncate } from '../warnings.ts';
 import { boundedPatch } from './bounded-patch.ts';
 import type { AdmissionRequest, AdmissionResponse } from './review.ts';
 
