@@ -7,18 +7,11 @@ import type { RuleId, Violation } from '../policies/types.ts';
 import { limitWarnings, prefixedWarning, truncate } from '../warnings.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
+import { denialStatus } from './responses.ts';
 
 /** Problems spelled out in a denial message, and causes listed in its details, at most. */
 export const MAX_LISTED_PROBLEMS = 20;
 export const MAX_CAUSES = 100;
-
-/**
- * A denial is answered as 403 Forbidden: kubectl then prints the whole message after
- * `admission webhook "…" denied the request:`. With 422 Invalid kubectl would print only the
- * causes and drop the webhook's name and the explanation.
- */
-export const DENIAL_CODE = 403;
-export const DENIAL_REASON = 'Forbidden';
 
 export interface JudgedViolation {
   readonly violation: Violation;
@@ -64,7 +57,7 @@ export function judge({ subject, warningSubject = subject, violations, previous,
   const warnings = limitWarnings(warned, (j) => prefixedWarning(warningSubject, `[${j.violation.rule}] `, j.violation), warningSubject, grandfathered > 0 ? 1 : 0);
   if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
-  return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
+  return { allowed: false, judged, warnings, status: denialOf(subject, denials) };
 }
 
 /**
@@ -88,7 +81,7 @@ function grandfatheringNote(grandfathered: number, warned: number): string {
   return `${which} already existed before this update, so ${grandfathered === 1 ? 'it does' : 'they do'} not block it; fix ${grandfathered === 1 ? 'it' : 'them'} when you can`;
 }
 
-function denialStatus(subject: string, denials: readonly Violation[]): AdmissionStatus {
+function denialOf(subject: string, denials: readonly Violation[]): AdmissionStatus {
   const lines = denials.slice(0, MAX_LISTED_PROBLEMS).map((v) => `[${v.rule}] ${v.message}`);
   const unlisted = denials.length - lines.length;
   if (unlisted > 0) lines.push(`… and ${unlisted} more (run \`mesh-admission check\` on the manifest to list them all)`);
@@ -96,10 +89,5 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
     denials.length === 1
       ? `${subject} is not ready for the Istio mesh: ${lines[0]}`
       : `${subject} is not ready for the Istio mesh (${denials.length} problems):\n- ${lines.join('\n- ')}`;
-  return {
-    code: DENIAL_CODE,
-    reason: DENIAL_REASON,
-    message,
-    details: { causes: denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })) },
-  };
+  return denialStatus(message, denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })));
 }
