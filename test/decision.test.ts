@@ -1,6 +1,6 @@
 import t from 'tap';
 import { judge, tallyRules } from '../src/admission/decision.ts';
-import { WARNING_LIMIT, truncate } from '../src/warnings.ts';
+import { MAX_WARNINGS, WARNING_LIMIT, truncate } from '../src/warnings.ts';
 import type { Violation } from '../src/policies/types.ts';
 import { LazilyWorded } from '../src/policies/messages.ts';
 
@@ -120,4 +120,15 @@ t.test('shorter forms given as functions are worded only when a warning needs th
   t.same(first.shorterMessages, ['cut form', 'bare']);
   t.same(first.shorterMessages, ['cut form', 'bare']);
   t.same(asked, ['cut form', 'bare', 'cut form', 'bare'], 'and kept once worded');
+});
+
+t.test('the grandfathering note counts toward the warning limit', async (t) => {
+  const errors: Violation[] = Array.from({ length: 30 }, (_, i) => ({
+    rule: 'port-protocol', severity: 'error', field: `spec.ports[${i}].name`, message: `problem ${i}`, identity: `id-${i}`,
+  }));
+  const judgement = judge({ subject: 'Service default/x', violations: errors, previous: errors, enforcement: 'deny' });
+  t.equal(judgement.allowed, true);
+  t.equal(judgement.warnings.length, MAX_WARNINGS);
+  t.match(judgement.warnings.at(-1), /already existed before this update/);
+  t.match(judgement.warnings.at(-2), /more warnings/);
 });
