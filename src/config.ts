@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
-import { isDns1123Label, isDns1123Subdomain } from './policies/kubernetes-names.ts';
+import { isDns1123Label, isDns1123Subdomain } from './kubernetes-names.ts';
 import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS, TCP_PORT_PREFIXES } from './policies/service-ports.ts';
 import type { InjectionMode } from './policies/namespace-injection.ts';
 

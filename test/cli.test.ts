@@ -355,3 +355,12 @@ t.test('serve: on/off flags accept the bare form, and true/false after them', as
   t.equal(wrong.code, 2);
   t.match(wrong.stderr, /Unexpected argument 'maybe'/);
 });
+
+t.test('certs --validity-days is checked like a setting', async (t) => {
+  const notANumber = await runCliCaptured(['certs', '--dir', '/tmp/never-written', '--validity-days', 'abc']);
+  t.equal(notANumber.code, 2);
+  t.match(notANumber.stderr, /invalid setting "--cert-validity-days": expected an integer/);
+  const tooShort = await runCliCaptured(['certs', '--dir', '/tmp/never-written', '--validity-days', '10']);
+  t.equal(tooShort.code, 2);
+  t.match(tooShort.stderr, /renewBeforeDays.*smaller than certificates\.validityDays/);
+});

@@ -131,3 +131,8 @@ t.test('the memory budget: defaults, every source, and a budget too small for on
   });
   t.throws(() => buildConfig({ flags: { 'max-connections': '0' } }), ConfigError);
 });
+
+t.test('udp is refused where a TCP port would be renamed to it', async (t) => {
+  t.throws(() => buildConfig({ flags: { 'default-protocol': 'udp' } }), /--default-protocol.*Istio protocol for TCP ports/);
+  t.throws(() => buildConfig({ file: { path: 'c.yaml', text: 'mutation:\n  nameHints: { dns: udp }' } }), /mutation\.nameHints\.dns/);
+});

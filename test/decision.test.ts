@@ -1,5 +1,6 @@
 import t from 'tap';
-import { judge, MAX_WARNING_LENGTH, tallyRules, truncate } from '../src/admission/decision.ts';
+import { judge, tallyRules } from '../src/admission/decision.ts';
+import { MAX_WARNINGS, WARNING_LIMIT, truncate } from '../src/warnings.ts';
 import type { Violation } from '../src/policies/types.ts';
 import { LazilyWorded } from '../src/policies/messages.ts';
 
@@ -46,10 +47,10 @@ t.test('no violations: allowed without warnings', async (t) => {
 
 t.test('warnings never exceed the Kubernetes limit', async (t) => {
   const long = truncate('x'.repeat(1000));
-  t.equal(long.length, MAX_WARNING_LENGTH);
+  t.equal(long.length, WARNING_LIMIT);
   t.equal(truncate('short'), 'short');
   const j = judge({ subject: 'x', violations: [{ ...error('a'), message: 'y'.repeat(600) }], enforcement: 'warn' });
-  t.ok(j.warnings.every((w) => w.length <= MAX_WARNING_LENGTH));
+  t.ok(j.warnings.every((w) => w.length <= WARNING_LIMIT));
 });
 
 t.test('each warning starts with its object and takes the most helpful form that fits after it', async (t) => {
@@ -69,7 +70,7 @@ t.test('when no form fits after a long subject, the subject is cut and the short
   const short = `the shortest form, with its advice to the end: ${'z'.repeat(100)}.`;
   const violation: Violation = { ...error('a'), message: `${'a'.repeat(230)}.`, shorterMessages: [short] };
   const [warning] = judge({ subject, violations: [violation], enforcement: 'warn' }).warnings;
-  t.equal(warning?.length, MAX_WARNING_LENGTH);
+  t.equal(warning?.length, WARNING_LIMIT);
   t.ok(warning?.endsWith(`s: [port-protocol] ${short}`), 'the shortest form whole, after the cut subject');
   t.match(warning, /^Service n+…s+: /, 'the subject keeps its start (kind, namespace) and its end (name)');
 });
@@ -119,4 +120,15 @@ t.test('shorter forms given as functions are worded only when a warning needs th
   t.same(first.shorterMessages, ['cut form', 'bare']);
   t.same(first.shorterMessages, ['cut form', 'bare']);
   t.same(asked, ['cut form', 'bare', 'cut form', 'bare'], 'and kept once worded');
+});
+
+t.test('the grandfathering note counts toward the warning limit', async (t) => {
+  const errors: Violation[] = Array.from({ length: 30 }, (_, i) => ({
+    rule: 'port-protocol', severity: 'error', field: `spec.ports[${i}].name`, message: `problem ${i}`, identity: `id-${i}`,
+  }));
+  const judgement = judge({ subject: 'Service default/x', violations: errors, previous: errors, enforcement: 'deny' });
+  t.equal(judgement.allowed, true);
+  t.equal(judgement.warnings.length, MAX_WARNINGS);
+  t.match(judgement.warnings.at(-1), /already existed before this update/);
+  t.match(judgement.warnings.at(-2), /more warnings/);
 });

@@ -220,3 +220,16 @@ t.test('a Gateway with 200,000 unexposed servers is judged, not a stack overflow
   t.equal(violations.length, 200_000);
   t.equal(violations[199_999]?.field, 'spec.servers[199999].port.number');
 });
+
+t.test('a deeply nested Gateway with the cluster unavailable is judged, not thrown on', async (t) => {
+  let nested: Record<string, unknown> = {};
+  for (let depth = 0; depth < 20_000; depth++) nested = { next: nested };
+  const deepGateway = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'deep', namespace: 'default' },
+    spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }], extra: nested },
+  };
+  const violations = validateGateway(deepGateway, unavailableWorld('the API is down'));
+  t.same(violations.map((v) => v.rule), ['traffic-checks-unavailable']);
+});

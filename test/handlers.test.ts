@@ -113,3 +113,9 @@ t.test('Pods: holdApplicationUntilProxyStarts is merged on CREATE only when enab
   t.equal(broken.response.patch, undefined);
   t.match(broken.response.warnings, [/could not be merged/]);
 });
+
+t.test('validation messages follow the configured hint tables', async (t) => {
+  const config = testConfig({}, 'mutation:\n  nameHints: { data: tcp }\n');
+  const request = review({ object: service('data', [{ name: 'data', port: 12345 }]) }).request as unknown as AdmissionRequest;
+  t.match(handleValidate(request, config).response.status?.message, /rename it "tcp-data" \(the name "data" suggests tcp\)/);
+});

@@ -2,7 +2,7 @@ import t from 'tap';
 import jsonpatch from 'fast-json-patch';
 import { parse } from 'yaml';
 import { HOLD_KEY, mutatePodProxyConfig, PROXY_CONFIG_ANNOTATION } from '../src/policies/pod-proxy-config.ts';
-import { WARNING_LIMIT } from '../src/policies/messages.ts';
+import { WARNING_LIMIT } from '../src/warnings.ts';
 import type { KubeObject } from '../src/policies/types.ts';
 
 function pod(annotations?: unknown, extra: { labels?: unknown; spec?: unknown } = {}): KubeObject {

@@ -12,7 +12,7 @@ import { handleMutate, handleValidate, MAX_MUTATION_DEPTH } from '../src/admissi
 import type { AdmissionRequest } from '../src/admission/review.ts';
 import { runCheck } from '../src/check/run-check.ts';
 import { classifyPort } from '../src/istio/protocol.ts';
-import { isDns1123Label } from '../src/policies/kubernetes-names.ts';
+import { isDns1123Label } from '../src/kubernetes-names.ts';
 import { proposePortNames, readServicePorts, suggestProtocol } from '../src/policies/service-ports.ts';
 import type { KubeObject } from '../src/policies/types.ts';
 import type { Config } from '../src/config.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { classifyPort, ISTIO_PORT_PREFIXES } from '../src/istio/protocol.ts';
-import { isValidServicePortName } from '../src/policies/kubernetes-names.ts';
+import { isValidServicePortName } from '../src/kubernetes-names.ts';
 import {
   DEFAULT_NAME_HINTS,
   DEFAULT_PORT_HINTS,

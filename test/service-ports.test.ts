@@ -7,7 +7,7 @@ import {
   suggestProtocol,
   validateServicePorts,
 } from '../src/policies/service-ports.ts';
-import { isDns1123Label, isValidServicePortName } from '../src/policies/kubernetes-names.ts';
+import { isDns1123Label, isValidServicePortName } from '../src/kubernetes-names.ts';
 import type { KubeObject, RuleId, Violation } from '../src/policies/types.ts';
 
 function service(ports: unknown, spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}): KubeObject {

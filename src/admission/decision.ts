@@ -4,30 +4,14 @@
  * message, status causes, warnings). Pure: no HTTP, no I/O.
  */
 import type { RuleId, Violation } from '../policies/types.ts';
-import { WARNING_LIMIT, prefixedWarning } from '../policies/messages.ts';
+import { limitWarnings, prefixedWarning, truncate } from '../warnings.ts';
 import type { Enforcement } from '../config.ts';
 import type { AdmissionStatus } from './review.ts';
+import { denialStatus } from './responses.ts';
 
-/** Kubernetes drops warnings longer than this; kubectl shows each on its own line. Alias of WARNING_LIMIT. */
-export const MAX_WARNING_LENGTH = WARNING_LIMIT;
-
-/**
- * At most this many warnings per answer; the rest are counted in a last one. The API server
- * keeps only about 4 KiB of warnings per request anyway, and a Service with thousands of bad
- * ports must not turn a small request into megabytes of answer.
- */
-export const MAX_WARNINGS = 20;
 /** Problems spelled out in a denial message, and causes listed in its details, at most. */
 export const MAX_LISTED_PROBLEMS = 20;
 export const MAX_CAUSES = 100;
-
-/**
- * A denial is answered as 403 Forbidden: kubectl then prints the whole message after
- * `admission webhook "…" denied the request:`. With 422 Invalid kubectl would print only the
- * causes and drop the webhook's name and the explanation.
- */
-export const DENIAL_CODE = 403;
-export const DENIAL_REASON = 'Forbidden';
 
 export interface JudgedViolation {
   readonly violation: Violation;
@@ -73,7 +57,7 @@ export function judge({ subject, warningSubject = subject, violations, previous,
   const warnings = limitWarnings(warned, (j) => prefixedWarning(warningSubject, `[${j.violation.rule}] `, j.violation), warningSubject, grandfathered > 0 ? 1 : 0);
   if (grandfathered > 0) warnings.push(truncate(`${warningSubject}: ${grandfatheringNote(grandfathered, warned.length)}`));
   if (denials.length === 0) return { allowed: true, judged, warnings };
-  return { allowed: false, judged, warnings, status: denialStatus(subject, denials) };
+  return { allowed: false, judged, warnings, status: denialOf(subject, denials) };
 }
 
 /**
@@ -97,7 +81,7 @@ function grandfatheringNote(grandfathered: number, warned: number): string {
   return `${which} already existed before this update, so ${grandfathered === 1 ? 'it does' : 'they do'} not block it; fix ${grandfathered === 1 ? 'it' : 'them'} when you can`;
 }
 
-function denialStatus(subject: string, denials: readonly Violation[]): AdmissionStatus {
+function denialOf(subject: string, denials: readonly Violation[]): AdmissionStatus {
   const lines = denials.slice(0, MAX_LISTED_PROBLEMS).map((v) => `[${v.rule}] ${v.message}`);
   const unlisted = denials.length - lines.length;
   if (unlisted > 0) lines.push(`… and ${unlisted} more (run \`mesh-admission check\` on the manifest to list them all)`);
@@ -105,27 +89,5 @@ function denialStatus(subject: string, denials: readonly Violation[]): Admission
     denials.length === 1
       ? `${subject} is not ready for the Istio mesh: ${lines[0]}`
       : `${subject} is not ready for the Istio mesh (${denials.length} problems):\n- ${lines.join('\n- ')}`;
-  return {
-    code: DENIAL_CODE,
-    reason: DENIAL_REASON,
-    message,
-    details: { causes: denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })) },
-  };
-}
-
-/**
- * The warnings of the first MAX_WARNINGS - 1 items and a last one counting the rest, when there
- * are too many. Only the items shown are formatted: a huge object can have 100,000 findings,
- * and fitting each message to the warning limit would cost more than judging it.
- */
-export function limitWarnings<T>(items: readonly T[], format: (item: T) => string, subject: string, reserved = 0): string[] {
-  const limit = MAX_WARNINGS - reserved;
-  if (items.length <= limit) return items.map(format);
-  const shown = items.slice(0, limit - 1).map(format);
-  const more = `… and ${items.length - shown.length} more warnings (run \`mesh-admission check\` on the manifest to see them all)`;
-  return [...shown, truncate(`${subject}: ${more}`)];
-}
-
-export function truncate(text: string, max = MAX_WARNING_LENGTH): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return denialStatus(message, denials.slice(0, MAX_CAUSES).map((v) => ({ reason: v.rule, message: v.message, field: v.field })));
 }

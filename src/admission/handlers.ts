@@ -5,21 +5,22 @@
 import type { Config } from '../config.ts';
 import { isRecord, type KubeObject, type MutationResult } from '../policies/types.ts';
 import { kindKey, mutateObject, objectOverLimit, validateObject, type PolicyContext, type PolicySubject } from '../policies/catalog.ts';
-import { DENIAL_CODE, DENIAL_REASON, judge, limitWarnings, truncate, type JudgedViolation } from './decision.ts';
-import { prefixedWarning } from '../policies/messages.ts';
+import { judge, type JudgedViolation } from './decision.ts';
+import { limitWarnings, prefixedWarning, truncate } from '../warnings.ts';
 import { boundedPatch } from './bounded-patch.ts';
-import type { AdmissionRequest, AdmissionResponse } from './review.ts';
+import type { AdmissionRequest } from './review.ts';
+import { allowed, denialStatus, denied, patched, type AdmissionAnswer } from './responses.ts';
 
 export type DecisionLabel = 'allowed' | 'denied' | 'warned' | 'mutated' | 'skipped';
 
 export interface Outcome {
-  readonly response: Omit<AdmissionResponse, 'uid'>;
+  readonly response: AdmissionAnswer;
   readonly decision: DecisionLabel;
   readonly judged: readonly JudgedViolation[];
 }
 
-const SKIPPED: Outcome = { response: { allowed: true }, decision: 'skipped', judged: [] };
-const ALLOWED: Outcome = { response: { allowed: true }, decision: 'allowed', judged: [] };
+const SKIPPED: Outcome = { response: allowed(), decision: 'skipped', judged: [] };
+const ALLOWED: Outcome = { response: allowed(), decision: 'allowed', judged: [] };
 
 /** `context` carries what cluster-aware policies need (e.g. the traffic world); opaque here. */
 export function handleValidate(request: AdmissionRequest, config: Config, context: PolicyContext = {}): Outcome {
@@ -42,11 +43,7 @@ export function handleValidate(request: AdmissionRequest, config: Config, contex
     previous,
     enforcement: config.enforcement,
   });
-  const response = {
-    allowed: judgement.allowed,
-    ...(judgement.status ? { status: judgement.status } : {}),
-    ...(judgement.warnings.length > 0 ? { warnings: judgement.warnings } : {}),
-  };
+  const response = judgement.status ? denied(judgement.status, judgement.warnings) : allowed(judgement.warnings);
   const decision: DecisionLabel = !judgement.allowed ? 'denied' : judgement.warnings.length > 0 ? 'warned' : 'allowed';
   return { response, decision, judged: judgement.judged };
 }
@@ -69,7 +66,7 @@ export function handleMutate(request: AdmissionRequest, config: Config): Outcome
   if (overLimit) return overLimit;
   if (nestedDeeperThan(subject.object, MAX_MUTATION_DEPTH)) {
     const warning = truncate(`${describe(request, subject)} was not mutated: it is nested more than ${MAX_MUTATION_DEPTH} levels deep`);
-    return { response: { allowed: true, warnings: [warning] }, decision: 'warned', judged: [] };
+    return { response: allowed([warning]), decision: 'warned', judged: [] };
   }
   const result = mutateObject(key, subject, config, request.operation, asObject(request.oldObject));
   return result ? patchOutcome(subject.object, result, describe(request, subject, DNS_LABEL_LENGTH)) : SKIPPED;
@@ -84,9 +81,9 @@ function overLimitOutcome(request: AdmissionRequest, subject: PolicySubject, key
   if (reason === undefined) return undefined;
   const message = `${describe(request, subject)} was not admitted: ${reason}`;
   if (config.enforcement === 'warn') {
-    return { response: { allowed: true, warnings: [truncate(message)] }, decision: 'warned', judged: [] };
+    return { response: allowed([truncate(message)]), decision: 'warned', judged: [] };
   }
-  return { response: { allowed: false, status: { code: DENIAL_CODE, reason: DENIAL_REASON, message } }, decision: 'denied', judged: [] };
+  return { response: denied(denialStatus(message)), decision: 'denied', judged: [] };
 }
 
 /**
@@ -102,18 +99,9 @@ function patchOutcome(original: KubeObject, result: MutationResult<KubeObject>, 
     // A note without a change says why a mutation could not be made (e.g. an unreadable
     // proxy.istio.io/config annotation): the user still gets it as a warning.
     if (result.notes.length === 0) return ALLOWED;
-    return { response: { allowed: true, warnings: warnings() }, decision: 'warned', judged: [] };
+    return { response: allowed(warnings()), decision: 'warned', judged: [] };
   }
-  return {
-    response: {
-      allowed: true,
-      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-      patchType: 'JSONPatch',
-      warnings: warnings(),
-    },
-    decision: 'mutated',
-    judged: [],
-  };
+  return { response: patched(patch, warnings()), decision: 'mutated', judged: [] };
 }
 
 /** Reads object only when it is a JSON object; anything else is not ours to judge. */

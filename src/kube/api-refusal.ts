@@ -6,6 +6,7 @@
  */
 import { isRecord } from '../policies/types.ts';
 import { httpStatus } from './istio-resources.ts';
+import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 
 /**
  * Everything `audit` and `check --cluster` read, cluster-wide and only by listing. The chart's
@@ -13,7 +14,7 @@ import { httpStatus } from './istio-resources.ts';
  */
 export const CLUSTER_READER_RULES: readonly { readonly apiGroups: readonly string[]; readonly resources: readonly string[]; readonly verbs: readonly string[] }[] = [
   { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['list'] },
-  { apiGroups: ['networking.istio.io'], resources: ['gateways', 'virtualservices', 'serviceentries'], verbs: ['list'] },
+  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: ['gateways', 'virtualservices', 'serviceentries'], verbs: ['list'] },
 ];
 
 /** The name of that ClusterRole for the chart's default release name (`<fullname>-audit`). */

@@ -12,7 +12,7 @@
  * Pure: no I/O; never throws on untrusted input.
  */
 import { parseProtocolWord, type IstioProtocol } from '../istio/protocol.ts';
-import { isValidServicePortName } from './kubernetes-names.ts';
+import { isValidServicePortName } from '../kubernetes-names.ts';
 import { quote } from './service-ports.ts';
 import {
   stringMap,

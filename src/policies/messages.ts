@@ -1,19 +1,9 @@
-/** Fitting policy messages into admission warnings, which Kubernetes limits in length. */
-import type { RuleId, Severity, Violation } from './types.ts';
-
-/** The API server rejects admission warnings longer than this. */
-export const WARNING_LIMIT = 256;
-
 /**
- * A message and, from most to least helpful, the shorter forms of it. The webhook starts each
- * warning with the object it is about (`Service shop/web: `), whose length only it knows: it
- * takes the first form that still fits after that prefix.
+ * Fitting policy messages into admission warnings, whose length Kubernetes limits (the limits
+ * and the warnings' shape are in warnings.ts).
  */
-export interface FittedMessage {
-  readonly message: string;
-  /** Present only when there are shorter forms. */
-  readonly shorterMessages?: readonly string[];
-}
+import type { RuleId, Severity, Violation } from './types.ts';
+import { WARNING_LIMIT, cut, type FittedMessage } from '../warnings.ts';
 
 /**
  * A form of a message, or how to word it once it is needed. A message's shorter forms are read
@@ -62,9 +52,6 @@ export function fitMessage(rule: RuleId | undefined, ...variants: readonly strin
   const shorterMessages = shorterForms(message, rest);
   return shorterMessages === undefined ? { message } : { message, shorterMessages };
 }
-
-/** A subject cut for room keeps at least this much of itself (`Service team…shop-frontend`). */
-const MIN_SUBJECT_LENGTH = 24;
 
 /**
  * A violation whose message is worded and fitted only when first read. A 7 MiB object can
@@ -117,37 +104,4 @@ export class LazilyWorded implements Violation {
     const { rule, severity, field, identity, message, shorterMessages } = this;
     return shorterMessages === undefined ? { rule, severity, field, message, identity } : { rule, severity, field, message, shorterMessages, identity };
   }
-}
-
-/**
- * `subject: tag` followed by the most helpful form of `fitted` that fits in one warning. When
- * none does, the shortest form is kept whole and the subject (the object's kind and names,
- * which only absurdly long names make this long) is cut instead: the message's advice is what
- * must survive. Only when even that leaves no room is the end of the line cut.
- */
-export function prefixedWarning(subject: string, tag: string, fitted: FittedMessage): string {
-  const prefix = `${subject}: ${tag}`;
-  // The shorter forms only when the message does not fit: reading them may word them.
-  if (prefix.length + fitted.message.length <= WARNING_LIMIT) return `${prefix}${fitted.message}`;
-  const forms = [fitted.message, ...(fitted.shorterMessages ?? [])];
-  const fitting = forms.find((form) => prefix.length + form.length <= WARNING_LIMIT);
-  if (fitting !== undefined) return `${prefix}${fitting}`;
-  const shortest = forms.at(-1) ?? '';
-  const subjectRoom = WARNING_LIMIT - `: ${tag}${shortest}`.length;
-  if (subjectRoom >= MIN_SUBJECT_LENGTH) return `${cutMiddle(subject, subjectRoom)}: ${tag}${shortest}`;
-  return cut(`${prefix}${shortest}`, WARNING_LIMIT);
-}
-
-/**
- * At most `max` characters of `text`, its middle replaced by an ellipsis: a subject's start
- * names the kind and namespace, its end the object.
- */
-function cutMiddle(text: string, max: number): string {
-  const head = Math.ceil((max - 1) / 2);
-  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
-}
-
-/** Cut to less than `max`, marked with an ellipsis. */
-function cut(text: string, max: number): string {
-  return text.length < max ? text : `${text.slice(0, max - 4)}...`;
 }

@@ -20,7 +20,8 @@ import {
   TCP_PORT_PREFIXES,
 } from './service-ports.ts';
 import type { KubeObject, MutationNote, MutationResult } from './types.ts';
-import { fitMessage, type FittedMessage } from './messages.ts';
+import { fitMessage } from './messages.ts';
+import type { FittedMessage } from '../warnings.ts';
 
 // The hint tables are shared with validation (for the examples in its messages); mutation is
 // where callers configure them, so they are offered here too.

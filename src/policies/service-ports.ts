@@ -6,7 +6,7 @@
  */
 
 import { classifyPort, ISTIO_PORT_PREFIXES, parseProtocolWord, prefixFor } from '../istio/protocol.ts';
-import { isValidServicePortName } from './kubernetes-names.ts';
+import { isValidServicePortName } from '../kubernetes-names.ts';
 import { ANALYZER_SKIPPED_NAMESPACES } from './system-namespaces.ts';
 import { isRecord, type KubeObject, type Violation } from './types.ts';
 import { fitMessage, LazilyWorded, type MessageForm } from './messages.ts';

@@ -15,6 +15,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { generate as selfsignedGenerate } from 'selfsigned';
 import { DAY_MS } from './validity.ts';
+import { isDns1123Label } from '../kubernetes-names.ts';
 
 type SelfsignedOptions = NonNullable<Parameters<typeof selfsignedGenerate>[1]>;
 
@@ -68,8 +69,6 @@ export const SERVING_IP_ADDRESSES: readonly string[] = Object.freeze(['127.0.0.1
  */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
-const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /**
  * selfsigned's certificate PEM lacks the final newline; without it, concatenating files
  * (`cat tls.crt ca.crt`, a chain in one file) produces invalid PEM.
@@ -91,7 +90,7 @@ export function serviceHostname(serviceName: string, namespace: string): string 
 function checkLabel(what: string, value: string): void {
   // The names end up in the certificate subject and SANs; anything else would also be an
   // invalid Kubernetes name, so failing early gives the clearer message.
-  if (value.length > 63 || !DNS_1123_LABEL.test(value)) {
+  if (!isDns1123Label(value)) {
     throw new Error(`${what} ${JSON.stringify(value)} is not a valid DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)`);
   }
 }
