@@ -19,6 +19,7 @@ Commands:
   certs            generate a CA and serving certificate, print the caBundle
   audit            apply the rules to the objects of a live cluster
   rules            list every rule: id, severity, kinds, Istio codes
+  policies         print the Service rules as ValidatingAdmissionPolicies (no webhook needed)
 
 Run \`mesh-admission <command> --help\` for a command's options.
 `;
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   certs: async () => (await import('./commands/certs.ts')).certsCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
   rules: async () => (await import('./commands/rules.ts')).rulesCommand,
+  policies: async () => (await import('./commands/policies.ts')).policiesCommand,
 };
 
 /**

@@ -12,7 +12,8 @@
  * Unicode versions differ, both results are non-ASCII and equal no protocol word.)
  */
 const NON_ASCII = /[^\0-\u007f]/u;
-const CAPITAL_I_WITH_DOT = '\u0130';
+/** The one code point whose Go lower case is ASCII although it is not (`i`); see above. */
+export const CAPITAL_I_WITH_DOT = '\u0130';
 
 export function goToLower(text: string): string {
   if (!NON_ASCII.test(text)) return text.toLowerCase();

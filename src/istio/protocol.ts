@@ -24,7 +24,7 @@ export type IstioProtocol =
   | 'Unsupported';
 
 /** Lower-case words Istio's protocol parser recognises, mapped to the protocol. */
-const PROTOCOL_WORDS: ReadonlyMap<string, IstioProtocol> = new Map([
+export const PROTOCOL_WORDS: ReadonlyMap<string, IstioProtocol> = new Map([
   ['tcp', 'TCP'],
   ['udp', 'UDP'],
   ['grpc', 'GRPC'],
@@ -48,16 +48,16 @@ export const ISTIO_PORT_PREFIXES: readonly string[] = [
  * Ports that Istio never sniffs: sniffing breaks server-first protocols (SMTP, DNS, MySQL,
  * MongoDB), so Istio treats an unclassified port with one of these numbers as plain TCP.
  */
-const SERVER_FIRST_PORTS: ReadonlySet<number> = new Set([25, 53, 3306, 27017]);
+export const SERVER_FIRST_PORTS: ReadonlySet<number> = new Set([25, 53, 3306, 27017]);
 
 /** Kubernetes' standard appProtocol values, matched exactly (case-sensitive) as Istio does. */
-const KUBERNETES_APP_PROTOCOLS: ReadonlyMap<string, IstioProtocol> = new Map([
+export const KUBERNETES_APP_PROTOCOLS: ReadonlyMap<string, IstioProtocol> = new Map([
   ['kubernetes.io/h2c', 'HTTP2'],
   ['kubernetes.io/ws', 'HTTP'],
   ['kubernetes.io/wss', 'HTTPS'],
 ]);
 
-const GRPC_WEB = 'grpc-web';
+export const GRPC_WEB = 'grpc-web';
 
 /** Parses one protocol word, ignoring case as Istio does (Go's lower-casing); anything else is Unsupported. */
 export function parseProtocolWord(word: string): IstioProtocol {

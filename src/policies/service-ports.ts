@@ -25,8 +25,8 @@ export const ALWAYS_SKIPPED_NAMESPACES: readonly string[] = ANALYZER_SKIPPED_NAM
  * reconcile, so Istio's analyzer leaves them alone and so must the webhook: denying one would
  * break Istio's own ambient mode.
  */
-const GATEWAY_MANAGED_LABEL = 'gateway.istio.io/managed';
-const ISTIO_GATEWAY_CONTROLLERS: ReadonlySet<unknown> = new Set([
+export const GATEWAY_MANAGED_LABEL = 'gateway.istio.io/managed';
+export const ISTIO_GATEWAY_CONTROLLERS: ReadonlySet<string> = new Set([
   'istio.io-gateway-controller',
   'istio.io-mesh-controller',
   'istio.io-eastwest-controller',
@@ -53,7 +53,7 @@ export function isServiceSkipped(
   }
   const labels = isRecord(metadata.labels) ? metadata.labels : {};
   return Object.hasOwn(labels, 'istio') || labels.release === 'istio' ||
-    (Object.hasOwn(labels, GATEWAY_MANAGED_LABEL) && ISTIO_GATEWAY_CONTROLLERS.has(labels[GATEWAY_MANAGED_LABEL]));
+    (Object.hasOwn(labels, GATEWAY_MANAGED_LABEL) && ISTIO_GATEWAY_CONTROLLERS.has(labels[GATEWAY_MANAGED_LABEL] as string));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,161 @@
+// The Service rules as ValidatingAdmissionPolicies (`mesh-admission policies`) against the
+// validating webhook, on a real kube-apiserver: the same corpus of Services is written into a
+// namespace only the policies judge and one only the webhook judges, and each write must get the
+// same verdict (allowed, warned or denied) — creates, and updates of Services stored before
+// either was installed (grandfathering).
+// Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
+import t from 'tap';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { runCli, startWebhook } from './webhook-server.ts';
+
+const POLICY_NAMESPACE = 'parity-policies';
+const WEBHOOK_NAMESPACE = 'parity-webhook';
+
+interface PortSpec {
+  readonly name?: string;
+  readonly port: number;
+  readonly protocol?: string;
+  readonly appProtocol?: string;
+}
+
+interface Case {
+  readonly title: string;
+  readonly ports: readonly PortSpec[];
+  readonly type?: string;
+  readonly labels?: Record<string, string>;
+}
+
+/** Every branch of Istio's classification, the skips, ExternalName and duplicates. */
+const CORPUS: readonly Case[] = [
+  { title: 'prefixed names', ports: [{ name: 'http-web', port: 80 }, { name: 'grpc-api', port: 9090 }, { name: 'tcp-db', port: 5432 }] },
+  // Port names are lower-case DNS labels (the API server rejects others), appProtocol values
+  // need not be: the case-insensitive branches are reached through appProtocol.
+  { title: 'bare protocol names', ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }, { name: 'tls', port: 8443 }, { name: 'redis', port: 6379 }] },
+  { title: 'unprefixed names', ports: [{ name: 'web', port: 8080 }, { name: 'metrics', port: 9102 }] },
+  { title: 'an unnamed port', ports: [{ port: 8080 }] },
+  { title: 'a grpc-web prefix', ports: [{ name: 'grpc-webx', port: 8080 }] },
+  { title: 'a grpc-web prefix in capitals', ports: [{ name: 'a', port: 8080, appProtocol: 'GRPC-WEBx' }] },
+  { title: 'http2 and mongo prefixes', ports: [{ name: 'http2-b', port: 8081 }, { name: 'mongo-x', port: 27018 }] },
+  { title: 'http_proxy', ports: [{ name: 'a', port: 3128, appProtocol: 'HTTP_PROXY' }] },
+  { title: 'a word only in part', ports: [{ name: 'httpx', port: 8080 }] },
+  { title: 'server-first ports unnamed', ports: [{ name: 'smtp', port: 25 }, { name: 'dns', port: 53 }, { name: 'mysqlx', port: 3306 }, { name: 'db', port: 27017 }] },
+  { title: 'UDP is classified whatever its name', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] },
+  { title: 'SCTP goes by its name', ports: [{ name: 'sig', port: 3868, protocol: 'SCTP' }] },
+  { title: 'SCTP with a prefix', ports: [{ name: 'tcp-sig', port: 3868, protocol: 'SCTP' }] },
+  { title: 'Kubernetes appProtocol values', ports: [{ name: 'a', port: 80, appProtocol: 'kubernetes.io/h2c' }, { name: 'b', port: 81, appProtocol: 'kubernetes.io/ws' }, { name: 'c', port: 82, appProtocol: 'kubernetes.io/wss' }] },
+  { title: 'a Kubernetes appProtocol value in capitals', ports: [{ name: 'a', port: 80, appProtocol: 'kubernetes.io/H2C' }] },
+  { title: 'appProtocol overrides a good name', ports: [{ name: 'http-web', port: 80, appProtocol: 'web' }] },
+  { title: 'appProtocol rescues a bad name', ports: [{ name: 'web', port: 80, appProtocol: 'http' }] },
+  { title: 'appProtocol in capitals, cut at its dash', ports: [{ name: 'web', port: 80, appProtocol: 'HTTPS-x' }, { name: 'db', port: 81, appProtocol: 'MySQL' }] },
+  { title: 'a bad port among good ones', ports: [{ name: 'http-web', port: 80 }, { name: 'admin', port: 9000 }] },
+  { title: 'ExternalName with a prefixed port', type: 'ExternalName', ports: [{ name: 'tcp-pg', port: 5432 }] },
+  { title: 'ExternalName with a bare tcp port', type: 'ExternalName', ports: [{ name: 'tcp', port: 5432 }] },
+  { title: 'ExternalName with an unprefixed port', type: 'ExternalName', ports: [{ name: 'pg', port: 5432 }] },
+  { title: 'Istio control plane label', labels: { istio: 'pilot' }, ports: [{ name: 'web', port: 8080 }] },
+  { title: 'release: istio', labels: { release: 'istio' }, ports: [{ name: 'web', port: 8080 }] },
+  { title: 'a waypoint istiod manages', labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller' }, ports: [{ name: 'mesh', port: 15008, appProtocol: 'hbone' }] },
+  { title: 'some other manager', labels: { 'gateway.istio.io/managed': 'someone-else' }, ports: [{ name: 'mesh', port: 15008, appProtocol: 'hbone' }] },
+  { title: 'opted out', labels: { 'mesh-admission.io/ignore': 'true' }, ports: [{ name: 'web', port: 8080 }] },
+];
+
+function service(name: string, namespace: string, spec: Case): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, labels: { app: name, ...spec.labels } },
+    spec: spec.type === 'ExternalName'
+      ? { type: 'ExternalName', externalName: 'db.example.com', ports: spec.ports }
+      : { selector: { app: name }, ports: spec.ports.map((p) => ({ ...p, targetPort: p.port })) },
+  };
+}
+
+type Verdict = 'allowed' | 'warned' | 'denied';
+
+/** What kubectl reports for one write: denied (non-zero exit), warned (a Warning line) or allowed. */
+async function write(cp: ControlPlane, verb: 'create' | 'replace', object: Record<string, unknown>): Promise<{ verdict: Verdict; output: string }> {
+  const r = await cp.kubectl([verb, '--dry-run=server', '-f', '-'], { input: JSON.stringify(object), allowFailure: true });
+  const output = `${r.stdout}${r.stderr}`.trim();
+  if (r.code !== 0) return { verdict: 'denied', output };
+  return { verdict: /^Warning: /m.test(r.stderr) ? 'warned' : 'allowed', output };
+}
+
+const binDir = await binariesOrSkip(t);
+if (binDir) {
+  const cp = await startControlPlane({ binDir, log: (line) => t.comment(line) });
+  t.teardown(() => cp.stop());
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'mesh-admission-policies-'));
+  t.teardown(() => rm(scratch, { recursive: true, force: true }));
+  for (const namespace of [POLICY_NAMESPACE, WEBHOOK_NAMESPACE]) await cp.kubectl(['create', 'namespace', namespace]);
+
+  // Stored before either judge exists: what an UPDATE must grandfather.
+  const LEGACY: Case = { title: 'legacy', ports: [{ name: 'web', port: 8080 }] };
+  for (const namespace of [POLICY_NAMESPACE, WEBHOOK_NAMESPACE]) {
+    await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify(service('legacy', namespace, LEGACY)) });
+  }
+
+  // Each judge sees one namespace only: the webhook's configuration leaves out the policies'
+  // namespace, and the policies exempt the webhook's.
+  const configFile = path.join(scratch, 'config.yaml');
+  await writeFile(configFile, `exemptNamespaces: [${WEBHOOK_NAMESPACE}]\n`);
+  const policiesYaml = await runCli(['policies', '--config', configFile]);
+  await cp.kubectl(['apply', '-f', '-'], { input: policiesYaml });
+  const webhook = await startWebhook();
+  t.teardown(() => webhook.stop());
+  const configurations = await runCli(['webhook-config', '--url', `https://127.0.0.1:${webhook.port}`, '--ca-file', path.join(webhook.certDir, 'ca.crt'), '--exclude-namespace', POLICY_NAMESPACE]);
+  const validating = parseAllDocuments(configurations).map((d) => d.toJS() as { kind: string }).filter((d) => d.kind === 'ValidatingWebhookConfiguration');
+  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: validating }) });
+
+  // The policies are loaded by the API server a moment after they are created.
+  const probe = service('probe', POLICY_NAMESPACE, { title: 'probe', ports: [{ name: 'web', port: 8080 }] });
+  for (const deadline = Date.now() + 30_000; (await write(cp, 'create', probe)).verdict !== 'denied'; ) {
+    if (Date.now() > deadline) throw new Error('the policies did not take effect within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+
+  t.test('creates: the same verdict from the policies and the webhook', async (t) => {
+    const verdicts = new Set<Verdict>();
+    for (const [index, spec] of CORPUS.entries()) {
+      const name = `case-${index}`;
+      const byPolicies = await write(cp, 'create', service(name, POLICY_NAMESPACE, spec));
+      const byWebhook = await write(cp, 'create', service(name, WEBHOOK_NAMESPACE, spec));
+      verdicts.add(byWebhook.verdict);
+      t.equal(byPolicies.verdict, byWebhook.verdict, `${spec.title}: ${byWebhook.verdict}`, { policies: byPolicies.output, webhook: byWebhook.output });
+    }
+    t.ok(verdicts.has('allowed') && verdicts.has('denied'), 'the corpus holds allowed and denied Services');
+  });
+
+  t.test('a denial names the ports and the fix', async (t) => {
+    const denied = await write(cp, 'create', service('named', POLICY_NAMESPACE, { title: 'named', ports: [{ name: 'web', port: 8080 }, { name: 'admin', port: 9000 }] }));
+    t.match(denied.output, /Service parity-policies\/named is not ready for the Istio mesh: \[port-protocol\] Istio cannot tell the protocol of port 8080 "web", port 9000 "admin" and will sniff it/);
+    t.match(denied.output, /"tcp-" otherwise/);
+  });
+
+  t.test('updates of a stored Service: a finding already stored warns, a new one denies', async (t) => {
+    const updates: { title: string; ports: PortSpec[] }[] = [
+      { title: 'unchanged bad port (label added)', ports: [{ name: 'web', port: 8080 }] },
+      { title: 'a second bad port added', ports: [{ name: 'web', port: 8080 }, { name: 'admin', port: 9000 }] },
+      { title: 'the bad port fixed', ports: [{ name: 'http-web', port: 8080 }] },
+      { title: 'the bad port renamed to another bad name', ports: [{ name: 'site', port: 8080 }] },
+    ];
+    const expected: Verdict[] = ['warned', 'denied', 'allowed', 'denied'];
+    for (const [index, update] of updates.entries()) {
+      const results = [];
+      for (const namespace of [POLICY_NAMESPACE, WEBHOOK_NAMESPACE]) {
+        const stored = JSON.parse((await cp.kubectl(['get', 'service', 'legacy', '-n', namespace, '-o', 'json'])).stdout) as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+        const changed = {
+          ...stored,
+          metadata: { ...stored.metadata, labels: { ...(stored.metadata['labels'] as object), touched: 'yes' } },
+          spec: { ...stored.spec, ports: update.ports.map((p) => ({ ...p, protocol: 'TCP', targetPort: p.port })) },
+        };
+        results.push(await write(cp, 'replace', changed));
+      }
+      const [byPolicies, byWebhook] = results as [{ verdict: Verdict; output: string }, { verdict: Verdict; output: string }];
+      t.equal(byPolicies.verdict, byWebhook.verdict, `${update.title}: the same verdict`, { policies: byPolicies.output, webhook: byWebhook.output });
+      t.equal(byWebhook.verdict, expected[index], `${update.title}: ${expected[index]}`);
+    }
+  });
+}
