@@ -19,6 +19,8 @@ import { webhookConfigurations, MUTATING_WEBHOOK_NAME, OPT_OUT_LABEL, POD_WEBHOO
 import { startServer } from '../src/server.ts';
 import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
 import { CLUSTER_READS } from '../src/policies/registry.ts';
+import { validatingPolicies } from '../src/cel/validating-policies.ts';
+import { CHART_POLICIES_TEMPLATE, chartPoliciesTemplate } from '../src/cel/chart-template.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -643,4 +645,21 @@ t.test('values.yaml documents every value, and README.md lists every documented 
   t.ok(leaves.length > 40, `found the values (${leaves.length})`);
   for (const leaf of leaves) t.ok(leaf.documented, `values.yaml documents ${leaf.path}`);
   for (const documentedPath of documentedPaths) t.ok(readme.includes(`\`${documentedPath}\``), `README.md lists \`${documentedPath}\``);
+});
+
+t.test('mode=policies: only the Service rules as ValidatingAdmissionPolicies, the same objects `mesh-admission policies` prints', async (t) => {
+  const objects = await template({ mode: 'policies', 'config.enforcement': 'warn', 'config.exemptNamespaces': '{legacy,batch}', 'image.repository': '' }, { namespace: 'platform' });
+  const config = buildConfig({ file: { path: 'values', text: 'serviceName: mesh-admission\nnamespace: platform\nexemptNamespaces: [legacy, batch]\nenforcement: warn\n' } });
+  const byName = (list: readonly { kind?: unknown; metadata?: unknown }[]) => [...list].sort((a, b) => `${a.kind}/${JSON.stringify(a.metadata)}`.localeCompare(`${b.kind}/${JSON.stringify(b.metadata)}`));
+  t.same(byName(objects), byName(validatingPolicies(config)), 'no Deployment, Service, certificate or webhook: just the policies and their bindings');
+  const denying = await template({ mode: 'policies' }, { namespace: 'platform' });
+  t.same(find(denying, 'ValidatingAdmissionPolicyBinding').map((b) => b.spec.validationActions), [['Deny'], ['Warn']], 'enforcement deny: new findings deny, stored ones warn');
+});
+
+t.test('the policies template is the one generated from the code (npm run generate:chart-policies)', async (t) => {
+  t.equal(await readFile(path.join(REPO, CHART_POLICIES_TEMPLATE), 'utf8'), chartPoliciesTemplate());
+});
+
+t.test('an unknown mode is refused at install', async (t) => {
+  await t.rejects(template({ mode: 'kyverno' }), /mode.*(webhook|policies)|value must be one of/);
 });

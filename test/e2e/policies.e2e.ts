@@ -5,13 +5,16 @@
 // either was installed (grandfathering).
 // Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
 import t from 'tap';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { binariesOrSkip, startControlPlane, type ControlPlane } from './control-plane.ts';
 import { runCli, startWebhook } from './webhook-server.ts';
 
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const POLICY_NAMESPACE = 'parity-policies';
 const WEBHOOK_NAMESPACE = 'parity-webhook';
 
@@ -74,6 +77,14 @@ function service(name: string, namespace: string, spec: Case): Record<string, un
 }
 
 type Verdict = 'allowed' | 'warned' | 'denied';
+
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env, timeout: 180_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 /** What kubectl reports for one write: denied (non-zero exit), warned (a Warning line) or allowed. */
 async function write(cp: ControlPlane, verb: 'create' | 'replace', object: Record<string, unknown>): Promise<{ verdict: Verdict; output: string }> {
@@ -157,5 +168,39 @@ if (binDir) {
       t.equal(byPolicies.verdict, byWebhook.verdict, `${update.title}: the same verdict`, { policies: byPolicies.output, webhook: byWebhook.output });
       t.equal(byWebhook.verdict, expected[index], `${update.title}: ${expected[index]}`);
     }
+  });
+
+  t.test('helm install --set mode=policies enforces the rules with no pod, and uninstall removes them', async (t) => {
+    await cp.kubectl(['delete', '-f', '-'], { input: policiesYaml });
+    await cp.kubectl(['delete', 'validatingwebhookconfiguration', 'mesh-admission']);
+    await cp.kubectl(['create', 'namespace', 'apps']);
+    const bad = service('shop', 'apps', { title: 'bad', ports: [{ name: 'web', port: 8080 }] });
+    /** The verdict on `bad` once it is `expected`, or the last one after 30 s (the API server loads and drops policies a moment after they change). */
+    const settled = async (expected: Verdict) => {
+      let last = await write(cp, 'create', bad);
+      for (const deadline = Date.now() + 30_000; last.verdict !== expected && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        last = await write(cp, 'create', bad);
+      }
+      return last;
+    };
+    t.equal((await settled('allowed')).verdict, 'allowed', 'nothing judges Services before the install');
+
+    const helm = await run('bash', [path.join(REPO, 'scripts', 'helm.sh')], process.env);
+    t.equal(helm.code, 0, helm.stderr);
+    const helmBin = helm.stdout.trim().split('\n').pop()!;
+    const helmEnv = { ...process.env, KUBECONFIG: cp.kubeconfigPath, HELM_CACHE_HOME: path.join(scratch, 'helm-cache'), HELM_CONFIG_HOME: path.join(scratch, 'helm-config'), HELM_DATA_HOME: path.join(scratch, 'helm-data') };
+    const install = await run(helmBin, ['install', 'platform', path.join(REPO, 'charts', 'mesh-admission'), '--namespace', 'mesh-system', '--create-namespace', '--set', 'mode=policies', '--wait', '--timeout', '60s'], helmEnv);
+    t.equal(install.code, 0, `helm install: ${install.stderr}`);
+    const denied = await settled('denied');
+    t.equal(denied.verdict, 'denied', denied.output);
+    t.match(denied.output, /ValidatingAdmissionPolicy 'platform-mesh-admission-service-ports'.*Service apps\/shop is not ready for the Istio mesh: \[port-protocol\]/s);
+    t.equal((await write(cp, 'create', service('good', 'apps', { title: 'good', ports: [{ name: 'http-web', port: 8080 }] }))).verdict, 'allowed');
+    const workloads = JSON.parse((await cp.kubectl(['get', 'deployments,pods,services', '-n', 'mesh-system', '-o', 'json'])).stdout) as { items: unknown[] };
+    t.same(workloads.items, [], 'no Deployment, Pod or Service: nothing that can be down');
+
+    const uninstall = await run(helmBin, ['uninstall', 'platform', '--namespace', 'mesh-system', '--wait'], helmEnv);
+    t.equal(uninstall.code, 0, uninstall.stderr);
+    t.equal((await settled('allowed')).verdict, 'allowed', 'after helm uninstall nothing judges Services');
   });
 }
