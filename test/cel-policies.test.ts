@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { validatingPolicies } from '../src/cel/validating-policies.ts';
+import { mutatingPolicies } from '../src/cel/mutating-policies.ts';
 import { isClassified } from '../src/cel/port-classification.ts';
 import { buildConfig } from '../src/config.ts';
 import { KUBERNETES_APP_PROTOCOLS, PROTOCOL_WORDS, SERVER_FIRST_PORTS } from '../src/istio/protocol.ts';
@@ -69,4 +70,20 @@ t.test('the command prints YAML or a JSON List, and refuses other formats', asyn
   const help = await runCliCaptured(['policies', '--help']);
   t.match(help.stdout, /Usage: mesh-admission policies/);
   t.match((await runCliCaptured(['--help'])).stdout, /policies\s+print the Service rules as ValidatingAdmissionPolicies/);
+});
+
+t.test('--mutations: the namespace label of the configured injection mode, skipped where the webhook skips it', async (t) => {
+  const labelOf = (text: string) => {
+    const [policy] = mutatingPolicies(buildConfig({ file: { path: 'c.yaml', text } })) as { spec: { mutations: { applyConfiguration: { expression: string } }[]; matchConditions: { expression: string }[] } }[];
+    return policy && { expression: policy.spec.mutations[0]!.applyConfiguration.expression, excluded: policy.spec.matchConditions[0]!.expression };
+  };
+  t.equal(labelOf('{}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio-injection": "enabled"}}}');
+  t.equal(labelOf('injection: {mode: revision, revision: canary}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio.io/rev": "canary"}}}');
+  t.equal(labelOf('injection: {mode: ambient}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio.io/dataplane-mode": "ambient"}}}');
+  t.same(mutatingPolicies(buildConfig({ file: { path: 'c.yaml', text: 'injection: {enabled: false}\n' } })), [], 'injection disabled: no policy');
+  const excluded = labelOf('namespace: platform\nexemptNamespaces: [legacy]\ninjection: {excludedNamespaces: [batch]}\n')!.excluded;
+  for (const name of ['kube-system', 'istio-system', 'platform', 'legacy', 'batch']) t.ok(excluded.includes(`"${name}"`), `${name} is never labelled`);
+  const json = await runCliCaptured(['policies', '--mutations', '-o', 'json']);
+  t.same((JSON.parse(json.stdout).items as { kind: string }[]).map((item) => item.kind).slice(-2), ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
+  t.notOk((JSON.parse((await runCliCaptured(['policies', '-o', 'json'])).stdout).items as { kind: string }[]).some((item) => item.kind.startsWith('Mutating')), 'only with --mutations');
 });

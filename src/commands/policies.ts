@@ -1,11 +1,12 @@
 /** `mesh-admission policies`: the Service rules as ValidatingAdmissionPolicies, for clusters without the webhook. */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { mutatingPolicies } from '../cel/mutating-policies.ts';
 import { validatingPolicies } from '../cel/validating-policies.ts';
 import { loadConfig } from './load-config.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
-export const POLICIES_USAGE = `Usage: mesh-admission policies [--config FILE] [-o yaml|json]
+export const POLICIES_USAGE = `Usage: mesh-admission policies [--config FILE] [--mutations] [-o yaml|json]
 
 Prints ValidatingAdmissionPolicies and their bindings (YAML) that make the API server itself
 enforce the Service rules that need only the Service: port-protocol (Istio's exact port
@@ -14,11 +15,16 @@ classification), externalname-port and port-name-duplicate, with the webhook's s
 plane) and its grandfathering of findings already stored (they warn on UPDATE). Needs
 Kubernetes 1.30 or newer. Pipe it to \`kubectl apply -f -\`.
 
-Not covered: the mutations (port renames, the injection label), the Namespace, Gateway and
-VirtualService rules; those need the webhook.
+With --mutations, also a MutatingAdmissionPolicy and its binding that give each new namespace
+the injection label of the configured mode, as the webhook does (Kubernetes 1.36 or newer).
+
+Not covered: the Service port renames, the Namespace, Gateway and VirtualService rules; those
+need the webhook.
 
       --config FILE         the webhook's config file: enforcement (deny: Deny, warn: Warn),
-                            exemptNamespaces, namespace, serviceName (the objects' name prefix)
+                            exemptNamespaces, namespace, serviceName (the objects' name prefix),
+                            injection (with --mutations)
+      --mutations           also the namespace injection label (MutatingAdmissionPolicy)
   -o, --output FORMAT       yaml (default) or json (a List)
 `;
 
@@ -27,6 +33,7 @@ export async function policiesCommand(argv: readonly string[], io: CommandIO): P
     args: [...argv],
     options: {
       config: { type: 'string' },
+      mutations: { type: 'boolean', default: false },
       output: { type: 'string', short: 'o', default: 'yaml' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -37,7 +44,8 @@ export async function policiesCommand(argv: readonly string[], io: CommandIO): P
     return 0;
   }
   if (values.output !== 'yaml' && values.output !== 'json') throw new UsageError(`unknown output format "${values.output}"; use yaml or json`);
-  const objects = validatingPolicies(await loadConfig({ config: values.config }, io.env));
+  const config = await loadConfig({ config: values.config }, io.env);
+  const objects = [...validatingPolicies(config), ...(values.mutations ? mutatingPolicies(config) : [])];
   io.stdout(values.output === 'json' ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n` : objects.map((object) => stringify(object, { lineWidth: 0 })).join('---\n'));
   return 0;
 }

@@ -43,7 +43,7 @@ export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = Object.freeze([
  * (including opting out with `istio-injection=disabled` or `istio.io/dataplane-mode=none`),
  * so the webhook stays out of it.
  */
-const DECISION_LABELS: readonly string[] = [INJECTION_LABEL, REVISION_LABEL, DATAPLANE_MODE_LABEL];
+export const DECISION_LABELS: readonly string[] = [INJECTION_LABEL, REVISION_LABEL, DATAPLANE_MODE_LABEL];
 
 /** Kubernetes names are at most 63 characters; longer junk is cut so warnings stay short. */
 const MAX_DISPLAY_LENGTH = 63;
@@ -73,7 +73,7 @@ interface LabelPlan {
 }
 
 /** The label the configured mode adds, or undefined when the options cannot produce one. */
-function planLabel(options: InjectionOptions): LabelPlan | undefined {
+export function planLabel(options: InjectionOptions): LabelPlan | undefined {
   switch (options.mode) {
     case 'istio-injection':
       return {

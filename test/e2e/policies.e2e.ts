@@ -203,4 +203,45 @@ if (binDir) {
     t.equal(uninstall.code, 0, uninstall.stderr);
     t.equal((await settled('allowed')).verdict, 'allowed', 'after helm uninstall nothing judges Services');
   });
+
+  t.test('the namespace injection label: the same namespace from the MutatingAdmissionPolicy and the mutating webhook', async (t) => {
+    interface NamespaceCase { readonly title: string; readonly labels?: Record<string, string> }
+    const cases: readonly NamespaceCase[] = [
+      { title: 'a plain namespace' },
+      { title: 'opted out with istio-injection=disabled', labels: { 'istio-injection': 'disabled' } },
+      { title: 'a revision chosen', labels: { 'istio.io/rev': 'canary' } },
+      { title: 'ambient opted out', labels: { 'istio.io/dataplane-mode': 'none' } },
+      { title: 'labelled to be ignored', labels: { 'mesh-admission.io/ignore': 'true' } },
+      { title: 'other labels only', labels: { team: 'shop' } },
+    ];
+    const byPolicy = cases.map((_, index) => `ns-policy-${index}`);
+    const byWebhook = cases.map((_, index) => `ns-webhook-${index}`);
+    const configFile = path.join(scratch, 'mutations.yaml');
+    await writeFile(configFile, `exemptNamespaces: [${byWebhook.join(', ')}]\n`);
+    const mutating = parseAllDocuments(await runCli(['policies', '--config', configFile, '--mutations'])).map((d) => d.toJS() as { kind: string }).filter((d) => d.kind.startsWith('Mutating'));
+    t.same(mutating.map((d) => d.kind), ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
+    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: mutating }) });
+    const webhookConfigs = await runCli(['webhook-config', '--url', `https://127.0.0.1:${webhook.port}`, '--ca-file', path.join(webhook.certDir, 'ca.crt'), ...byPolicy.flatMap((name) => ['--exclude-namespace', name])]);
+    const mutatingWebhook = parseAllDocuments(webhookConfigs).map((d) => d.toJS() as { kind: string }).filter((d) => d.kind === 'MutatingWebhookConfiguration');
+    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: mutatingWebhook }) });
+    t.teardown(() => cp.kubectl(['delete', 'mutatingwebhookconfiguration', 'mesh-admission', '--ignore-not-found']));
+
+    const created = async (name: string, labels: Record<string, string> = {}) => {
+      const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }), allowFailure: true });
+      if (r.code !== 0) return `refused: ${r.stderr}`;
+      const labelsAfter = (JSON.parse(r.stdout) as { metadata: { labels?: Record<string, string> } }).metadata.labels ?? {};
+      return Object.fromEntries(Object.entries(labelsAfter).filter(([key]) => key !== 'kubernetes.io/metadata.name'));
+    };
+    // The policy takes effect a moment after it is created.
+    for (const deadline = Date.now() + 30_000; JSON.stringify(await created(byPolicy[0]!)) !== JSON.stringify({ 'istio-injection': 'enabled' }) && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    for (const [index, spec] of cases.entries()) {
+      const fromPolicy = await created(byPolicy[index]!, spec.labels);
+      const fromWebhook = await created(byWebhook[index]!, spec.labels);
+      t.same(fromPolicy, fromWebhook, `${spec.title}: ${JSON.stringify(fromWebhook)}`);
+    }
+    t.same(await created(byPolicy[0]!), { 'istio-injection': 'enabled' }, 'a plain namespace gets the label');
+    t.same(await created('istio-system'), {}, 'istio-system is never labelled');
+  });
 }

@@ -1,0 +1,63 @@
+/**
+ * The namespace injection label as a MutatingAdmissionPolicy the API server applies itself
+ * (admissionregistration.k8s.io/v1, Kubernetes 1.36 or newer): a new namespace gets the label
+ * of the configured injection mode unless it is excluded or already carries a decision about
+ * the mesh — the webhook's namespace mutation, without the webhook. `mesh-admission policies
+ * --mutations` prints it after the validating policies.
+ *
+ * Not here: the Service port renames, whose hints, collision checks and stability across
+ * redeploys stay with the webhook.
+ */
+import type { Config } from '../config.ts';
+import { ALWAYS_EXCLUDED_NAMESPACES, DECISION_LABELS, planLabel } from '../policies/namespace-injection.ts';
+import { injectionOptions } from '../policies/registry.ts';
+import { exemptNamespaces, OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
+import { celList, celString } from './port-classification.ts';
+
+const API_VERSION = 'admissionregistration.k8s.io/v1';
+
+type PolicyConfig = Pick<Config, 'injection' | 'exemptNamespaces' | 'namespace' | 'serviceName' | 'mutation'>;
+
+/** The policy and its binding, or nothing when the config adds no label (injection disabled). */
+export function mutatingPolicies(config: PolicyConfig): Record<string, unknown>[] {
+  const options = injectionOptions(config);
+  const label = options.enabled ? planLabel(options) : undefined;
+  if (label === undefined) return [];
+  const name = `${config.serviceName}-namespace-injection`;
+  const excluded = [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, ...exemptNamespaces(config), ...options.excludedNamespaces])];
+  const labels = 'object.metadata.labels';
+  const managedBy = { 'app.kubernetes.io/managed-by': 'mesh-admission' };
+  return [
+    {
+      apiVersion: API_VERSION,
+      kind: 'MutatingAdmissionPolicy',
+      metadata: { name, labels: managedBy },
+      spec: {
+        failurePolicy: 'Fail',
+        reinvocationPolicy: 'Never',
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['namespaces'] }],
+        },
+        matchConditions: [
+          { name: 'not-excluded', expression: `!has(object.metadata.name) || !(object.metadata.name in ${celList(excluded)})` },
+          { name: 'no-mesh-decision-yet', expression: `!has(${labels}) || !${celList(DECISION_LABELS)}.exists(key, key in ${labels})` },
+        ],
+        mutations: [
+          {
+            patchType: 'ApplyConfiguration',
+            applyConfiguration: { expression: `Object{metadata: Object.metadata{labels: {${celString(label.key)}: ${celString(label.value)}}}}` },
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: API_VERSION,
+      kind: 'MutatingAdmissionPolicyBinding',
+      metadata: { name, labels: managedBy },
+      spec: {
+        policyName: name,
+        matchResources: { objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] } },
+      },
+    },
+  ];
+}
