@@ -13,7 +13,7 @@ import { CLUSTER_READER_ROLE } from '../kube/api-refusal.ts';
 import { OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
 import { DEFAULT_PAGE_SIZE, isValidPageSize } from '../kube/paginated-list.ts';
 import { auditCluster, type ClusterAudit } from '../kube/cluster-audit.ts';
-import { writeReports } from '../kube/report-writer.ts';
+import { REPORT_WRITER_ROLE, REPORT_WRITER_VERBS, writeReports } from '../kube/report-writer.ts';
 import { VALIDATED_MODULES } from '../policies/registry.ts';
 import { loadConfig } from './load-config.ts';
 import { progressLine } from './progress-line.ts';
@@ -49,7 +49,8 @@ exemptNamespaces and objects labelled ${OPT_OUT_LABEL}=true.
                             and ClusterReport
 
 Reading needs list on namespaces and services in all namespaces: the chart's ClusterRole
-${CLUSTER_READER_ROLE} grants it.
+${CLUSTER_READER_ROLE} grants it. --write-reports also needs ${REPORT_WRITER_VERBS.join(', ')} on the
+reports: the chart's ClusterRole ${REPORT_WRITER_ROLE} grants that, for both formats.
 
 Exit status: 0 no errors, 1 error-level violations, 2 the cluster could not be read.
 `;

@@ -7,6 +7,22 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { REPORT_APIS, REPORT_OWNER, REPORT_OWNER_LABEL, type PolicyReportObject, type ReportFormat } from '../check/policy-reports.ts';
 import { describeError, httpStatus } from './istio-resources.ts';
 import { KubeConfigError } from './kubeconfig.ts';
+import { apiRefusal } from './api-refusal.ts';
+
+/**
+ * What `writeReports` calls on the report resources (list them cluster-wide, create, replace,
+ * delete): the chart's ClusterRoles grant exactly these (test/chart.test.ts checks it).
+ */
+export const REPORT_WRITER_VERBS: readonly string[] = ['list', 'create', 'update', 'delete'];
+
+/** The name of the chart's ClusterRole for `audit --write-reports`, for the default release (`<fullname>-report-writer`). */
+export const REPORT_WRITER_ROLE = 'mesh-admission-report-writer';
+
+/** The RBAC rule that lets a user or the webhook write the reports of `format`. */
+export function reportWriterRule(format: ReportFormat): { apiGroups: string[]; resources: string[]; verbs: string[] } {
+  const { group, namespaced, cluster } = REPORT_APIS[format];
+  return { apiGroups: [group], resources: [namespaced.plural, cluster.plural], verbs: [...REPORT_WRITER_VERBS] };
+}
 
 export interface ReportWriteResult {
   readonly created: number;
@@ -59,7 +75,14 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
       result.deleted += 1;
     }
   } catch (error) {
-    const hint = httpStatus(error) === 404 ? ': the cluster does not serve them; install their CRDs first' : '';
+    const status = httpStatus(error);
+    const refusal = status === 403 ? apiRefusal(error) : undefined;
+    const refused = refusal?.verb === undefined ? '' : ` (refused to ${refusal.verb} ${refusal.resource ?? 'them'}${refusal.user === undefined ? '' : ` for User "${refusal.user}"`})`;
+    const hint = status === 404
+      ? ': the cluster does not serve them; install their CRDs first'
+      : status === 403
+        ? `${refused}; writing them needs ${REPORT_WRITER_VERBS.join(', ')} on ${namespaced.plural} and ${cluster.plural} (API group ${group}) in all namespaces: the Helm chart's ClusterRole ${REPORT_WRITER_ROLE} (<release fullname>-report-writer) grants them, and its reports.interval grants them to the webhook`
+        : '';
     throw new KubeConfigError(`cannot write ${what} reports to ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}: ${describeError(error)}${hint}`);
   }
   return result;
