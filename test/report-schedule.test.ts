@@ -38,19 +38,23 @@ function fakeTimer() {
 
 /** Runs the test settles by hand, counting how many are in flight at once. */
 function controlledRuns() {
-  const settle: { resolve: (value: string) => void; reject: (error: Error) => void }[] = [];
+  const settle: { resolve: (value: string) => void; reject: (error: unknown) => void }[] = [];
+  const signals: AbortSignal[] = [];
   let inFlight = 0;
   let mostInFlight = 0;
   return {
-    run: () => {
+    run: (signal: AbortSignal) => {
+      signals.push(signal);
       inFlight++;
       mostInFlight = Math.max(mostInFlight, inFlight);
       return new Promise<string>((resolve, reject) => settle.push({ resolve, reject })).finally(() => inFlight--);
     },
     started: () => settle.length,
     mostInFlight: () => mostInFlight,
+    /** The signal the latest run was given. */
+    signal: () => signals[signals.length - 1]!,
     resolve: (value: string) => settle[settle.length - 1]!.resolve(value),
-    reject: (error: Error) => settle[settle.length - 1]!.reject(error),
+    reject: (error: unknown) => settle[settle.length - 1]!.reject(error),
   };
 }
 
@@ -143,18 +147,34 @@ t.test('close cancels the planned run', async (t) => {
   t.same(clock.delays(), [], 'closing twice is harmless');
 });
 
-t.test('close during a run: the run finishes and is reported, nothing is planned after it', async (t) => {
+t.test('close during a run: its signal aborts; a run that finishes anyway is reported, nothing is planned after it', async (t) => {
   const clock = fakeTimer();
   const runs = controlledRuns();
   const outcomes: string[] = [];
-  const schedule = startSchedule({ intervalMs: 1_000, run: runs.run, onSuccess: (result) => outcomes.push(result), onFailure: () => {}, timer: clock.timer });
+  const schedule = startSchedule({ intervalMs: 1_000, run: runs.run, onSuccess: (result) => outcomes.push(result), onFailure: () => outcomes.push('failed'), timer: clock.timer });
   clock.fire();
+  t.equal(runs.signal().aborted, false, 'a running run is not told to stop');
   schedule.close();
+  t.equal(runs.signal().aborted, true, 'close tells the run in flight to stop');
   runs.resolve('last');
   await schedule.idle();
   t.same(outcomes, ['last']);
   t.same(clock.delays(), [], 'no next run planned');
   t.equal(runs.started(), 1);
+});
+
+t.test('a run stopped by close is no failure; any other failure after close still is', async (t) => {
+  for (const [how, failure, expected] of [['stopped by the abort', undefined, []], ['failing on its own', new Error('HTTP 500'), ['HTTP 500']]] as const) {
+    const clock = fakeTimer();
+    const runs = controlledRuns();
+    const failures: string[] = [];
+    const schedule = startSchedule({ intervalMs: 1_000, run: runs.run, onSuccess: () => {}, onFailure: (error) => failures.push((error as Error).message), timer: clock.timer });
+    clock.fire();
+    schedule.close();
+    runs.reject(failure ?? runs.signal().reason);
+    await schedule.idle();
+    t.same(failures, expected, how);
+  }
 });
 
 t.test('close before the first run: it never runs', async (t) => {

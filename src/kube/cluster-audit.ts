@@ -30,6 +30,8 @@ export interface ClusterAuditOptions {
   readonly pageSize: number;
   /** Called after each page is judged, with the totals so far (the command's progress line). */
   readonly onPage?: ((read: number, findings: number) => void) | undefined;
+  /** Stops the audit between two list calls (serve shutting down); it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Rejects with a KubeConfigError ("the cluster could not be read") when a list call fails. */
@@ -40,6 +42,7 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
   let checkedObjects = 0;
   let readObjects = 0;
   for (const module of VALIDATED_MODULES) {
+    options.signal?.throwIfAborted();
     const kind = module.kind.kind;
     const lister = await listerOrKubeConfigError(kubeConfig, module, server);
     if (!lister) continue;
@@ -54,6 +57,7 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
       checkedObjects += result.checkedObjects;
       readObjects += objects.length;
       options.onPage?.(readObjects, findings.length);
+      options.signal?.throwIfAborted();
     }
   }
   return { findings, checkedObjects, readObjects };

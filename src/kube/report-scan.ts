@@ -39,9 +39,9 @@ export async function startReportScan(config: Config, logger: Logger, deps: Repo
   return startSchedule({
     intervalMs,
     timer: deps.timer,
-    run: async () => {
-      const audit = await auditCluster(kubeConfig, config, { pageSize: DEFAULT_PAGE_SIZE });
-      const written = await writeReports(kubeConfig, format, buildReports(audit.findings, format, new Date()));
+    run: async (signal) => {
+      const audit = await auditCluster(kubeConfig, config, { pageSize: DEFAULT_PAGE_SIZE, signal });
+      const written = await writeReports(kubeConfig, format, buildReports(audit.findings, format, new Date()), signal);
       return { audit, written };
     },
     onSuccess: ({ audit, written }, durationMs) => {

@@ -34,7 +34,8 @@ interface StoredReport {
   readonly metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
 
-export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat, reports: readonly PolicyReportObject[]): Promise<ReportWriteResult> {
+/** `signal` stops the writing between two API calls (serve shutting down); it then rejects with the signal's reason. */
+export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat, reports: readonly PolicyReportObject[], signal?: AbortSignal): Promise<ReportWriteResult> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const { group, version, namespaced, cluster } = REPORT_APIS[format];
   const labelSelector = `${REPORT_OWNER_LABEL}=${REPORT_OWNER}`;
@@ -44,7 +45,7 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
   try {
     const stored = new Map<string, StoredReport>();
     for (const plural of [namespaced.plural, cluster.plural]) {
-      const list = (await retryTooManyRequests(() => api.listClusterCustomObject({ group, version, plural, labelSelector }))) as { items?: StoredReport[] };
+      const list = (await retryTooManyRequests(() => api.listClusterCustomObject({ group, version, plural, labelSelector }), signal)) as { items?: StoredReport[] };
       for (const item of list.items ?? []) stored.set(key(item.metadata?.namespace, item.metadata?.name), item);
     }
     for (const report of reports) {
@@ -55,14 +56,14 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
       if (existing === undefined) {
         await retryTooManyRequests(() => namespace === undefined
           ? api.createClusterCustomObject({ group, version, plural, body: report })
-          : api.createNamespacedCustomObject({ group, version, namespace, plural, body: report }));
+          : api.createNamespacedCustomObject({ group, version, namespace, plural, body: report }), signal);
         result.created += 1;
       } else {
         // The stored version makes a concurrent writer's change a conflict, not a silent loss.
         const body = { ...report, metadata: { ...report.metadata, resourceVersion: existing.metadata?.resourceVersion } };
         await retryTooManyRequests(() => namespace === undefined
           ? api.replaceClusterCustomObject({ group, version, plural, name, body })
-          : api.replaceNamespacedCustomObject({ group, version, namespace, plural, name, body }));
+          : api.replaceNamespacedCustomObject({ group, version, namespace, plural, name, body }), signal);
         result.updated += 1;
       }
     }
@@ -71,10 +72,11 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
       const namespace = stale.metadata?.namespace;
       await retryTooManyRequests(() => namespace === undefined
         ? api.deleteClusterCustomObject({ group, version, plural: cluster.plural, name })
-        : api.deleteNamespacedCustomObject({ group, version, namespace, plural: namespaced.plural, name }));
+        : api.deleteNamespacedCustomObject({ group, version, namespace, plural: namespaced.plural, name }), signal);
       result.deleted += 1;
     }
   } catch (error) {
+    if (signal?.aborted && error === signal.reason) throw error;
     const status = httpStatus(error);
     const refusal = status === 403 ? apiRefusal(error) : undefined;
     const refused = refusal?.verb === undefined ? '' : ` (refused to ${refusal.verb} ${refusal.resource ?? 'them'}${refusal.user === undefined ? '' : ` for User "${refusal.user}"`})`;
@@ -92,8 +94,9 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
  * The API server answers 429 while a new CRD's storage is still initializing, asking the
  * client to retry (kubectl does); client-node does not, so the reads and writes retry a few times.
  */
-async function retryTooManyRequests<T>(write: () => Promise<T>, attempts = 10, delayMs = 500): Promise<T> {
+async function retryTooManyRequests<T>(write: () => Promise<T>, signal: AbortSignal | undefined, attempts = 10, delayMs = 500): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
     try {
       return await write();
     } catch (error) {
