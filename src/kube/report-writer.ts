@@ -42,12 +42,15 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
   const what = `${group}/${version} ${namespaced.kind} and ${cluster.kind}`;
   const key = (namespace: string | undefined, name: string | undefined) => `${namespace ?? ''}/${name ?? ''}`;
   const result = { created: 0, updated: 0, deleted: 0 };
+  // A 404 while listing means the resource is not served; later, that a report went meanwhile.
+  let listing = true;
   try {
     const stored = new Map<string, StoredReport>();
     for (const plural of [namespaced.plural, cluster.plural]) {
       const list = (await retryTooManyRequests(() => api.listClusterCustomObject({ group, version, plural, labelSelector }), signal)) as { items?: StoredReport[] };
       for (const item of list.items ?? []) stored.set(key(item.metadata?.namespace, item.metadata?.name), item);
     }
+    listing = false;
     for (const report of reports) {
       const { name, namespace } = report.metadata;
       const plural = namespace === undefined ? cluster.plural : namespaced.plural;
@@ -70,19 +73,26 @@ export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat,
     for (const stale of stored.values()) {
       const name = stale.metadata?.name ?? '';
       const namespace = stale.metadata?.namespace;
-      await retryTooManyRequests(() => namespace === undefined
-        ? api.deleteClusterCustomObject({ group, version, plural: cluster.plural, name })
-        : api.deleteNamespacedCustomObject({ group, version, namespace, plural: namespaced.plural, name }), signal);
-      result.deleted += 1;
+      try {
+        await retryTooManyRequests(() => namespace === undefined
+          ? api.deleteClusterCustomObject({ group, version, plural: cluster.plural, name })
+          : api.deleteNamespacedCustomObject({ group, version, namespace, plural: namespaced.plural, name }), signal);
+        result.deleted += 1;
+      } catch (error) {
+        // Already deleted by another writer (a second webhook replica): what this run wanted.
+        if (httpStatus(error) !== 404) throw error;
+      }
     }
   } catch (error) {
     if (signal?.aborted && error === signal.reason) throw error;
     const status = httpStatus(error);
     const refusal = status === 403 ? apiRefusal(error) : undefined;
     const refused = refusal?.verb === undefined ? '' : ` (refused to ${refusal.verb} ${refusal.resource ?? 'them'}${refusal.user === undefined ? '' : ` for User "${refusal.user}"`})`;
-    const hint = status === 404
+    const hint = status === 404 && listing
       ? ': the cluster does not serve them; install their CRDs first'
-      : status === 403
+      : status === 404 || status === 409
+        ? ': another writer (another webhook replica?) changed a report meanwhile; the next run writes it again'
+        : status === 403
         ? `${refused}; writing them needs ${REPORT_WRITER_VERBS.join(', ')} on ${namespaced.plural} and ${cluster.plural} (API group ${group}) in all namespaces: the Helm chart's ClusterRole ${REPORT_WRITER_ROLE} (<release fullname>-report-writer) grants them, and its reports.interval grants them to the webhook`
         : '';
     throw new KubeConfigError(`cannot write ${what} reports to ${kubeConfig.getCurrentCluster()?.server ?? 'the cluster'}: ${describeError(error)}${hint}`);
