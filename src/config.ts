@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { isDns1123Label, isDns1123Subdomain } from './kubernetes-names.ts';
 import { DEFAULT_NAME_HINTS, DEFAULT_PORT_HINTS, TCP_PORT_PREFIXES } from './policies/service-ports.ts';
 import type { InjectionMode } from './policies/namespace-injection.ts';
+import { REPORT_FORMATS, type ReportFormat } from './check/policy-reports.ts';
 
 /**
  * What the shutdown grace keeps back after the drain deadline: stopping the caches and
@@ -100,6 +101,14 @@ export interface Config {
     readonly mutatingWebhook: string | undefined;
     readonly podIps: readonly string[];
   };
+  /**
+   * `serve` audits the cluster every `intervalMs` (the first time once it serves) and writes
+   * the findings as reports of `format`, as `audit --write-reports` does; undefined: never.
+   */
+  readonly reports: {
+    readonly intervalMs: number | undefined;
+    readonly format: ReportFormat;
+  };
 }
 
 export class ConfigError extends Error {
@@ -139,6 +148,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   injection: { enabled: true, mode: 'istio-injection', revision: undefined, excludedNamespaces: [] },
   certificates: { validityDays: 365, renewBeforeDays: 30, secretName: undefined },
   registration: { validatingWebhook: undefined, mutatingWebhook: undefined, podIps: [] },
+  reports: { intervalMs: undefined, format: 'policyreport' },
 });
 
 /**
@@ -147,6 +157,8 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
  */
 interface ScalarSetting {
   readonly path: string;
+  /** Where the parsed value goes in Config, when not at `path` (a duration written `10m` is kept in ms). */
+  readonly target?: string;
   readonly flag: string;
   readonly env: string;
   readonly parse: (raw: unknown, setting: string) => unknown;
@@ -190,6 +202,8 @@ const SCALAR_SETTINGS: readonly ScalarSetting[] = [
   { path: 'registration.validatingWebhook', flag: 'register-validating', env: 'MESH_ADMISSION_REGISTER_VALIDATING', parse: dnsSubdomain },
   { path: 'registration.mutatingWebhook', flag: 'register-mutating', env: 'MESH_ADMISSION_REGISTER_MUTATING', parse: dnsSubdomain },
   { path: 'registration.podIps', flag: 'pod-ips', env: 'MESH_ADMISSION_POD_IPS', parse: ipList },
+  { path: 'reports.interval', target: 'reports.intervalMs', flag: 'report-interval', env: 'MESH_ADMISSION_REPORT_INTERVAL', parse: reportInterval },
+  { path: 'reports.format', flag: 'report-format', env: 'MESH_ADMISSION_REPORT_FORMAT', parse: oneOf(REPORT_FORMATS) },
 ];
 
 /** Config-file paths of the hint tables: whole tables replace the defaults. */
@@ -221,9 +235,10 @@ export function buildConfig(sources: ConfigSources): Config {
     const fromFlag = sources.flags?.[setting.flag];
     const fromEnv = sources.env?.[setting.env];
     const fromFile = getPath(fileValues, setting.path);
-    if (fromFlag !== undefined) setPath(merged, setting.path, setting.parse(fromFlag, `--${setting.flag}`));
-    else if (fromEnv !== undefined && fromEnv !== '') setPath(merged, setting.path, setting.parse(fromEnv, setting.env));
-    else if (fromFile !== undefined && fromFile !== null) setPath(merged, setting.path, setting.parse(fromFile, setting.path));
+    const target = setting.target ?? setting.path;
+    if (fromFlag !== undefined) setPath(merged, target, setting.parse(fromFlag, `--${setting.flag}`));
+    else if (fromEnv !== undefined && fromEnv !== '') setPath(merged, target, setting.parse(fromEnv, setting.env));
+    else if (fromFile !== undefined && fromFile !== null) setPath(merged, target, setting.parse(fromFile, setting.path));
   }
   rejectUnknownKeys(fileValues, sources.file?.path);
 
@@ -348,6 +363,22 @@ function ipList(raw: unknown, setting: string): string[] {
     if (typeof item !== 'string' || isIP(item) === 0) throw new ConfigError(`${setting}[${index}]`, `${JSON.stringify(item)} is not an IP address`);
     return item;
   });
+}
+
+/** The shortest and longest report interval: a scan a second at most, and within what a timer can wait. */
+export const MIN_REPORT_INTERVAL_MS = 1_000;
+export const MAX_REPORT_INTERVAL_MS = 24 * 60 * 60 * 1_000;
+
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/** A duration in hours, minutes and seconds (`90s`, `10m`, `1h30m`), in milliseconds. */
+function reportInterval(raw: unknown, setting: string): number {
+  const match = typeof raw === 'string' && raw.trim() !== '' ? DURATION.exec(raw.trim()) : null;
+  if (!match) throw new ConfigError(setting, `expected a duration such as 30s, 10m or 1h30m, got ${JSON.stringify(raw)}`);
+  const [hours, minutes, seconds] = [match[1], match[2], match[3]].map((part) => Number(part ?? 0)) as [number, number, number];
+  const ms = ((hours * 60 + minutes) * 60 + seconds) * 1_000;
+  if (ms < MIN_REPORT_INTERVAL_MS || ms > MAX_REPORT_INTERVAL_MS) throw new ConfigError(setting, `must be between 1s and 24h, got ${JSON.stringify(raw)}`);
+  return ms;
 }
 
 function boolean(raw: unknown, setting: string): boolean {

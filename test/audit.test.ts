@@ -11,6 +11,9 @@ import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runCli } from '../src/cli.ts';
+import { buildConfig } from '../src/config.ts';
+import { auditCluster } from '../src/kube/cluster-audit.ts';
+import { loadKubeConfig } from '../src/kube/kubeconfig.ts';
 import { svc } from './helpers/traffic.ts';
 import { tempDir } from './helpers/temp-dir.ts';
 
@@ -188,4 +191,17 @@ t.test('a refused list: which verb on which resource, for whom, and the ClusterR
   const unauthorized = await audit([]);
   t.equal(unauthorized.code, 2);
   t.match(unauthorized.stderr, /did not accept the kubeconfig's credentials \(HTTP 401 Unauthorized\)/);
+});
+
+t.test('an aborted signal stops the audit between two list calls (serve shutting down)', async (t) => {
+  const kubeConfig = loadKubeConfig({ kubeconfig, env: {} });
+  const stop = new AbortController();
+  calls.length = 0;
+  const stopped = auditCluster(kubeConfig, buildConfig({}), { pageSize: 2, signal: stop.signal, onPage: () => stop.abort(new Error('shutting down')) });
+  await t.rejects(stopped, { message: 'shutting down' }, 'rejects with the reason, not as a cluster read error');
+  t.equal(calls.length, 1, 'no list call after the page that saw the abort');
+  calls.length = 0;
+  const whole = await auditCluster(kubeConfig, buildConfig({}), { pageSize: 2 });
+  t.equal(whole.readObjects, namespaces.length + services.length, 'without a signal every page is read');
+  t.equal(calls.length, Math.ceil(namespaces.length / 2) + Math.ceil(services.length / 2));
 });

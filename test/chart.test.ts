@@ -21,6 +21,8 @@ import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
 import { CLUSTER_READS } from '../src/policies/registry.ts';
 import { validatingPolicies } from '../src/cel/validating-policies.ts';
 import { CHART_POLICIES_TEMPLATE, chartPoliciesTemplate } from '../src/cel/chart-template.ts';
+import { REPORT_APIS, REPORT_FORMATS } from '../src/check/policy-reports.ts';
+import { REPORT_WRITER_ROLE, reportWriterRule } from '../src/kube/report-writer.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHART = path.join(REPO, 'charts', 'mesh-admission');
@@ -240,9 +242,9 @@ for (const [index, variant] of VARIANTS.entries()) {
     });
 
     t.test('RBAC: least privilege, by name, no wildcards', async (t) => {
-      // The audit role is for people, not the webhook: checked on its own below.
-      const auditRole = one(objects, 'ClusterRole', `${fullname}-audit`);
-      const roles = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')].filter((role) => role !== auditRole);
+      // The audit and report-writer roles are for people, not the webhook: checked on their own below.
+      const peoplesRoles = [one(objects, 'ClusterRole', `${fullname}-audit`), one(objects, 'ClusterRole', `${fullname}-report-writer`)];
+      const roles = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')].filter((role) => !peoplesRoles.includes(role));
       const rules = roles.flatMap((role) => role.rules.map((rule: any) => ({ role: role.kind, ...rule })));
       const texts = JSON.stringify(rules);
       t.notMatch(texts, /\*/, "no '*' in any rule");
@@ -277,6 +279,10 @@ for (const [index, variant] of VARIANTS.entries()) {
         t.equal(readable, variant.traffic, `list/watch ${kind.resource} only with traffic checks`);
       }
       t.equal(allows('', 'namespaces', 'list').length, 0, 'namespaces are never listed');
+      for (const format of REPORT_FORMATS) {
+        const { group, namespaced } = REPORT_APIS[format];
+        t.equal(allows(group, namespaced.plural, 'create').length, 0, `no ${namespaced.kind} writes without reports.interval`);
+      }
       for (const binding of [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')]) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }], `${binding.kind} binds the webhook ServiceAccount only`);
         t.ok(roles.some((r) => r.kind === binding.roleRef.kind && r.metadata.name === binding.roleRef.name), `${binding.kind} refers to a rendered role`);
@@ -290,6 +296,15 @@ for (const [index, variant] of VARIANTS.entries()) {
       const bindings = [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')];
       t.notOk(bindings.some((binding) => binding.roleRef.name === auditRole.metadata.name), 'the chart binds it to no one');
       if (fullname === 'mesh-admission') t.equal(auditRole.metadata.name, CLUSTER_READER_ROLE, 'the name the message gives, for the default release');
+    });
+
+    t.test('the report-writer ClusterRole: what audit --write-reports writes, either format, bound to nobody', async (t) => {
+      const writerRole = one(objects, 'ClusterRole', `${fullname}-report-writer`);
+      t.same(writerRole.rules, REPORT_FORMATS.map(reportWriterRule), 'exactly the calls of the report writer, on both formats\' reports');
+      t.notMatch(JSON.stringify(writerRole.rules), /"get"|"watch"|"patch"|\*/, 'nothing the writer does not call');
+      const bindings = [...find(objects, 'ClusterRoleBinding'), ...find(objects, 'RoleBinding')];
+      t.notOk(bindings.some((binding) => binding.roleRef.name === writerRole.metadata.name), 'the chart binds it to no one');
+      if (fullname === 'mesh-admission') t.equal(writerRole.metadata.name, REPORT_WRITER_ROLE, 'the name the writer\'s "forbidden" message gives, for the default release');
     });
 
     t.test('webhook configurations mirror src/webhook-config.ts', async (t) => {
@@ -378,9 +393,38 @@ for (const [index, variant] of VARIANTS.entries()) {
   });
 }
 
-t.test('auditRole.enabled=false leaves the audit ClusterRole out', async (t) => {
+t.test('auditRole.enabled=false leaves the audit and report-writer ClusterRoles out', async (t) => {
   const objects = await template({ 'auditRole.enabled': 'false' });
   t.same(find(objects, 'ClusterRole').map((role) => role.metadata.name), ['mesh-admission'], 'only the webhook\'s own');
+});
+
+t.test('reports.interval: off by default; on, serve gets the flags and its ServiceAccount what the audit reads and the writer writes', async (t) => {
+  const serveArgs = (objects: readonly K8sObject[]) => one(objects, 'Deployment').spec.template.spec.containers[0].args as string[];
+  const off = await template({});
+  t.notOk(serveArgs(off).some((arg) => arg.startsWith('--report-')), 'no report flags by default');
+  t.same(find(off, 'ClusterRole', 'mesh-admission-reports'), [], 'no reports role by default');
+
+  for (const format of REPORT_FORMATS) {
+    const objects = await template({ 'reports.interval': '10m', 'reports.format': format, 'auditRole.enabled': 'false' });
+    const flags = flagsOf(serveArgs(objects));
+    t.equal(flags['report-interval'], '10m');
+    t.equal(flags['report-format'], format);
+    const configMap = one(objects, 'ConfigMap');
+    delete flags['config'];
+    const config = buildConfig({ flags, env: { MESH_ADMISSION_NAMESPACE: 'mesh-system' }, file: { path: 'config.yaml', text: configMap.data['config.yaml'] } });
+    t.same(config.reports, { intervalMs: 600_000, format }, `serve reads them as every 10 minutes, ${format}`);
+
+    const role = one(objects, 'ClusterRole', 'mesh-admission-reports');
+    t.same(role.rules, [...CLUSTER_READER_RULES, reportWriterRule(format)], `${format}: the audit's reads and the writer's calls on this format's reports, nothing else`);
+    t.notMatch(JSON.stringify(role.rules), /\*/, 'no wildcards');
+    const binding = one(objects, 'ClusterRoleBinding', 'mesh-admission-reports');
+    t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'mesh-admission-reports' });
+    const account = one(objects, 'Deployment').spec.template.spec.serviceAccountName;
+    t.same(binding.subjects, [{ kind: 'ServiceAccount', name: account, namespace: 'mesh-system' }], 'bound to the webhook\'s ServiceAccount');
+    const other = REPORT_APIS[REPORT_FORMATS.find((f) => f !== format)!];
+    const granted = [...find(objects, 'ClusterRole'), ...find(objects, 'Role')].flatMap((r) => r.rules);
+    t.notOk(granted.some((rule: any) => rule.apiGroups.includes(other.group)), `nothing on ${other.group}`);
+  }
 });
 
 t.test('tests.keepFailedPod keeps a failed helm test pod for its logs', async (t) => {
@@ -517,6 +561,9 @@ t.test('the schema rejects bad values', async (t) => {
     [{ runAsUser: '0' }, /runAsUser/],
     [{ unknownSetting: 'x' }, /additional properties 'unknownSetting'/],
     [{ 'holdApplicationUntilProxyStarts.enabled': 'maybe' }, /holdApplicationUntilProxyStarts/],
+    [{ 'reports.interval': '10 minutes' }, /reports\/interval/],
+    [{ 'reports.interval': '600' }, /reports\/interval/],
+    [{ 'reports.format': 'csv' }, /reports\/format.*one of 'policyreport', 'openreports'/],
     [{ 'autoscaling.enabled': 'true', 'autoscaling.minReplicas': '4', 'autoscaling.maxReplicas': '3' }, /autoscaling\.maxReplicas \(3\) is below autoscaling\.minReplicas \(4\)/],
     [{ 'autoscaling.targetCPUUtilizationPercentage': '0' }, /targetCPUUtilizationPercentage.*minimum/],
     [{ 'autoscaling.minReplicas': '0' }, /minReplicas.*minimum/],

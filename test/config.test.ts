@@ -136,3 +136,24 @@ t.test('udp is refused where a TCP port would be renamed to it', async (t) => {
   t.throws(() => buildConfig({ flags: { 'default-protocol': 'udp' } }), /--default-protocol.*Istio protocol for TCP ports/);
   t.throws(() => buildConfig({ file: { path: 'c.yaml', text: 'mutation:\n  nameHints: { dns: udp }' } }), /mutation\.nameHints\.dns/);
 });
+
+t.test('reports: off by default; an interval as a duration and a format from every source', async (t) => {
+  t.same(buildConfig({}).reports, { intervalMs: undefined, format: 'policyreport' }, 'no periodic reports unless asked');
+  t.same(buildConfig({ flags: { 'report-interval': '10m', 'report-format': 'openreports' } }).reports, { intervalMs: 600_000, format: 'openreports' });
+  t.same(buildConfig({ env: { MESH_ADMISSION_REPORT_INTERVAL: '1h30m', MESH_ADMISSION_REPORT_FORMAT: 'policyreport' } }).reports, { intervalMs: 5_400_000, format: 'policyreport' });
+  const file = { path: 'c.yaml', text: 'reports:\n  interval: 90s\n  format: openreports\n' };
+  t.same(buildConfig({ file }).reports, { intervalMs: 90_000, format: 'openreports' }, 'the file writes it as reports.interval');
+  t.equal(buildConfig({ file, flags: { 'report-interval': '1s' } }).reports.intervalMs, 1_000, 'the flag wins over the file');
+  t.equal(buildConfig({ flags: { 'report-interval': '24h' } }).reports.intervalMs, 86_400_000, 'the longest interval');
+  t.throws(() => buildConfig({ file: { path: 'c.yaml', text: 'reports:\n  intervalMs: 1000\n' } }), { message: 'invalid setting "reports.intervalMs": unknown setting in c.yaml' }, 'the file key is the duration, not the milliseconds');
+});
+
+t.test('bad report settings are refused, naming the setting and the accepted values', async (t) => {
+  for (const bad of ['10', '10 minutes', 'm', '1d', '-5m', '1.5h', '   ']) {
+    t.throws(() => buildConfig({ flags: { 'report-interval': bad } }), { message: `invalid setting "--report-interval": expected a duration such as 30s, 10m or 1h30m, got ${JSON.stringify(bad)}` }, bad);
+  }
+  t.throws(() => buildConfig({ flags: { 'report-interval': '0s' } }), { message: 'invalid setting "--report-interval": must be between 1s and 24h, got "0s"' });
+  t.throws(() => buildConfig({ env: { MESH_ADMISSION_REPORT_INTERVAL: '25h' } }), { message: 'invalid setting "MESH_ADMISSION_REPORT_INTERVAL": must be between 1s and 24h, got "25h"' });
+  t.throws(() => buildConfig({ file: { path: 'c.yaml', text: 'reports:\n  interval: 600\n' } }), { message: 'invalid setting "reports.interval": expected a duration such as 30s, 10m or 1h30m, got 600' });
+  t.throws(() => buildConfig({ flags: { 'report-format': 'csv' } }), { message: 'invalid setting "--report-format": expected one of policyreport, openreports, got "csv"' });
+});

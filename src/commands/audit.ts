@@ -1,26 +1,20 @@
 /**
  * `mesh-admission audit`: the webhook's rules over every kind the registry validates, as the
  * live cluster stores them, plus the rules only stored objects can break (a namespace that
- * missed its injection label). Each kind is read in pages and judged page by page, so memory
- * holds one page and the findings, however large the cluster; the Gateway and VirtualService
- * rules also consult the cluster's Services, Gateways and ServiceEntries, read once.
+ * missed its injection label), printed like `check` and optionally written as policy reports.
+ * The reading and judging is src/kube/cluster-audit.ts, which `serve --report-interval` runs too.
  */
 import { parseArgs } from 'node:util';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { hasErrors, runCheck, type CheckResult } from '../check/run-check.ts';
-import { buildReports, REPORT_APIS, REPORT_FORMATS, type ReportedFinding, type ReportFormat } from '../check/policy-reports.ts';
+import { hasErrors, type CheckResult } from '../check/run-check.ts';
+import { buildReports, REPORT_APIS, REPORT_FORMATS, type ReportFormat } from '../check/policy-reports.ts';
 import { formatJson, formatText } from '../check/format.ts';
-import type { SourcedObject } from '../check/load-manifests.ts';
-import type { KubeObject } from '../policies/types.ts';
-import { clusterReadError, loadKubeConfig } from '../kube/kubeconfig.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { CLUSTER_READER_ROLE } from '../kube/api-refusal.ts';
 import { OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
-import { DEFAULT_PAGE_SIZE, isValidPageSize, listPages, type ListPage, type PageFetcher } from '../kube/paginated-list.ts';
-import { kindLister } from '../kube/kind-pages.ts';
-import { listTrafficObjects } from '../kube/cluster-world.ts';
-import { writeReports } from '../kube/report-writer.ts';
-import { VALIDATED_MODULES, type PolicyModule } from '../policies/registry.ts';
-import { worldFromObjects, type TrafficWorld } from '../policies/traffic-world.ts';
+import { DEFAULT_PAGE_SIZE, isValidPageSize } from '../kube/paginated-list.ts';
+import { auditCluster, type ClusterAudit } from '../kube/cluster-audit.ts';
+import { REPORT_WRITER_ROLE, REPORT_WRITER_VERBS, writeReports } from '../kube/report-writer.ts';
+import { VALIDATED_MODULES } from '../policies/registry.ts';
 import { loadConfig } from './load-config.ts';
 import { progressLine } from './progress-line.ts';
 import { UsageError, type CommandIO } from './io.ts';
@@ -55,7 +49,8 @@ exemptNamespaces and objects labelled ${OPT_OUT_LABEL}=true.
                             and ClusterReport
 
 Reading needs list on namespaces and services in all namespaces: the chart's ClusterRole
-${CLUSTER_READER_ROLE} grants it.
+${CLUSTER_READER_ROLE} grants it. --write-reports also needs ${REPORT_WRITER_VERBS.join(', ')} on the
+reports: the chart's ClusterRole ${REPORT_WRITER_ROLE} grants that, for both formats.
 
 Exit status: 0 no errors, 1 error-level violations, 2 the cluster could not be read.
 `;
@@ -88,34 +83,17 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   if (!REPORT_FORMATS.includes(reportFormat)) throw new UsageError(`unknown report format "${values['report-format']}"; use ${REPORT_FORMATS.join(' or ')}`);
   const config = await loadConfig({ config: values.config, namespace: values['webhook-namespace'] }, io.env);
   const kubeConfig = loadKubeConfig({ context: values.context, kubeconfig: values.kubeconfig, env: io.env });
-  const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
-  const traffic = lazyTrafficWorld(kubeConfig, pageSize);
-
-  const findings: ReportedFinding[] = [];
-  let checkedObjects = 0;
-  let read = 0;
   const progress = io.stderrIsTTY ? progressLine(io.stderr) : undefined;
+  let audit: ClusterAudit;
   try {
-    for (const module of VALIDATED_MODULES) {
-      const kind = module.kind.kind;
-      const lister = await listerOrKubeConfigError(kubeConfig, module, server);
-      if (!lister) continue;
-      for await (const page of pagesOrKubeConfigError(kind, lister.fetchPage, pageSize, server)) {
-        const items = page.items ?? [];
-        if (items.length === 0) continue;
-        const objects = items.map((item): SourcedObject => ({ object: { apiVersion: lister.apiVersion, kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
-        const world = module.reads.length > 0 ? await traffic() : undefined;
-        const result = runCheck(objects, config, { fix: false, stored: true, ...(world ? { traffic: world } : {}) });
-        const uids = new Map(items.map((item) => [`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`, item.metadata?.uid]));
-        findings.push(...result.findings.map((finding) => ({ ...finding, apiVersion: lister.apiVersion, uid: uids.get(`${finding.namespace}/${finding.name}`) })));
-        checkedObjects += result.checkedObjects;
-        read += objects.length;
-        progress?.show(`audit: ${read} objects read, ${findings.length} ${findings.length === 1 ? 'finding' : 'findings'} so far`);
-      }
-    }
+    audit = await auditCluster(kubeConfig, config, {
+      pageSize,
+      onPage: (read, findings) => progress?.show(`audit: ${read} objects read, ${findings} ${findings === 1 ? 'finding' : 'findings'} so far`),
+    });
   } finally {
     progress?.clear();
   }
+  const { findings, checkedObjects } = audit;
 
   if (values['write-reports']) {
     const reports = buildReports(findings, reportFormat, new Date());
@@ -128,35 +106,4 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
   const result: CheckResult = { findings, objects: [], fixes: [], checkedObjects };
   io.stdout(values.output === 'json' ? formatJson(result) : formatText(result));
   return hasErrors(result) ? 1 : 0;
-}
-
-/** How to list the module's kind; undefined when the cluster does not serve it (Istio not installed). */
-async function listerOrKubeConfigError(kubeConfig: KubeConfig, module: PolicyModule, server: string) {
-  try {
-    return await kindLister(kubeConfig, module.kind);
-  } catch (error) {
-    throw clusterReadError(error, `list ${module.kind.kind}s`, server);
-  }
-}
-
-/**
- * The cluster as the Gateway and VirtualService rules look things up in it, read on first use:
- * a cluster without Istio objects never pays for listing its Services twice.
- */
-function lazyTrafficWorld(kubeConfig: KubeConfig, pageSize: number): () => Promise<TrafficWorld> {
-  let world: Promise<TrafficWorld> | undefined;
-  return () => {
-    // listTrafficObjects already turns a failed read into "the cluster could not be read".
-    world ??= listTrafficObjects(kubeConfig, pageSize).then((objects) => worldFromObjects(objects, { complete: true }));
-    return world;
-  };
-}
-
-/** The pages of one kind; a failed list call becomes "the cluster could not be read" (exit 2). */
-async function* pagesOrKubeConfigError(kind: string, fetchPage: PageFetcher<KubernetesObject>, pageSize: number, server: string): AsyncGenerator<ListPage<KubernetesObject>> {
-  try {
-    yield* listPages(fetchPage, { pageSize, what: `listing ${kind}s` });
-  } catch (error) {
-    throw clusterReadError(error, `list ${kind}s`, server);
-  }
 }

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace';
 import { BOOLEAN_SETTING_FLAGS, SETTING_FLAGS } from '../config.ts';
 import { startServer } from '../server.ts';
 import { startCertificateLifecycle } from '../kube/certificate-lifecycle.ts';
+import { startReportScan } from '../kube/report-scan.ts';
 import { loadConfig } from './load-config.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { CommandIO } from './io.ts';
@@ -40,6 +41,9 @@ Certificates missing from the cert dir are generated (ca.crt, ca.key, tls.crt, t
       --register-mutating N     keep this mutating config's caBundle      MESH_ADMISSION_REGISTER_MUTATING
                                 (and install its planned webhooks)
       --pod-ips A,B             install them once the Service routes here MESH_ADMISSION_POD_IPS
+      --report-interval D       audit the cluster and write the findings  MESH_ADMISSION_REPORT_INTERVAL
+                                as reports every D (30s, 10m, 1h; off)
+      --report-format F         policyreport (default) or openreports     MESH_ADMISSION_REPORT_FORMAT
   On/off flags given bare mean true (\`--traffic-checks\`); \`--flag false\` turns one off.
   (all settings: see the README's configuration reference)
 `;
@@ -93,12 +97,21 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
     throw error;
   }
   await certificates.start();
+  let reports: Awaited<ReturnType<typeof startReportScan>>;
+  try {
+    reports = await startReportScan(config, logger, { env: io.env });
+  } catch (error) {
+    certificates.close();
+    await server.close();
+    throw error;
+  }
 
   await new Promise<void>((resolve) => {
     closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (...args: unknown[]) => logger.error(args, 'shutdown') } }, async ({ signal, err }) => {
       if (err) logger.error({ err }, 'fatal error, shutting down');
       else logger.info({ signal }, 'shutting down: readiness off, draining in-flight requests');
       certificates.close();
+      reports.close();
       await server.close();
       logger.info('stopped');
       resolve();

@@ -18,6 +18,8 @@ export interface WebhookServer {
   readonly probePort: number;
   readonly certDir: string;
   readonly logs: Record<string, unknown>[];
+  /** The first log line (already written or still to come) that matches; rejects after timeoutMs or when serve exits. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startWebhook(args: string[] = [], options: { certDir?: str
     probePort: ports.probePort,
     certDir,
     logs,
+    waitForLog: followed.waitFor,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

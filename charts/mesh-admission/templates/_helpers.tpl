@@ -167,3 +167,33 @@ objectSelector:
 {{- define "mesh-admission.pdbMinAvailable" -}}
 {{- min (int .Values.podDisruptionBudget.minAvailable) (sub (int (include "mesh-admission.minReplicas" .)) 1) }}
 {{- end }}
+
+{{/*
+What `mesh-admission audit` reads, cluster-wide and only by listing: CLUSTER_READER_RULES of
+src/kube/api-refusal.ts (test/chart.test.ts checks both agree). The rules of the audit
+ClusterRole, and of the webhook's own when it writes reports (reports.interval).
+*/}}
+{{- define "mesh-admission.auditReadRules" -}}
+- apiGroups: [""]
+  resources: ["namespaces", "services"]
+  verbs: ["list"]
+- apiGroups: ["networking.istio.io"]
+  resources: ["gateways", "virtualservices", "serviceentries"]
+  verbs: ["list"]
+{{- end }}
+
+{{/*
+What writing the reports of one format takes (the format is the argument): the calls of
+src/kube/report-writer.ts (REPORT_WRITER_VERBS), on the namespaced and the cluster report.
+*/}}
+{{- define "mesh-admission.reportWriteRules" -}}
+{{- if eq . "openreports" }}
+- apiGroups: ["openreports.io"]
+  resources: ["reports", "clusterreports"]
+  verbs: ["list", "create", "update", "delete"]
+{{- else }}
+- apiGroups: ["wgpolicyk8s.io"]
+  resources: ["policyreports", "clusterpolicyreports"]
+  verbs: ["list", "create", "update", "delete"]
+{{- end }}
+{{- end }}
