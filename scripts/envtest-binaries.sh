@@ -28,7 +28,7 @@
 set -euo pipefail
 
 # ---- pinned versions ---------------------------------------------------------
-K8S_VERSION="${ENVTEST_K8S_VERSION:-v1.35.4}"     # k8s.io/kubernetes (latest 1.35 patch on the proxy)
+K8S_VERSION="${ENVTEST_K8S_VERSION:-v1.37.2}"     # k8s.io/kubernetes (latest 1.37 patch on the proxy)
 ETCD_VERSION="${ENVTEST_ETCD_VERSION:-v3.6.16}"   # go.etcd.io/etcd/server/v3 (latest 3.6 patch on the proxy)
 # ------------------------------------------------------------------------------
 

@@ -29,15 +29,15 @@ if (binDir) {
     const cp = await startControlPlane({ binDir, log: (line) => t.comment(line) });
     t.teardown(() => cp.stop());
 
-    t.match(cp.version, /^v1\.35\.\d+$/, 'apiserver /version gitVersion is 1.35');
+    t.match(cp.version, /^v1\.37\.\d+$/, 'apiserver /version gitVersion is 1.37');
     t.match(cp.serverUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
 
     const version = JSON.parse((await cp.kubectl(['version', '-o', 'json'])).stdout) as {
       clientVersion?: { gitVersion?: string };
       serverVersion?: { gitVersion?: string };
     };
-    t.match(version.serverVersion?.gitVersion, /^v1\.35\./, 'kubectl sees a v1.35 server');
-    t.match(version.clientVersion?.gitVersion, /^v1\.35\./, 'kubectl is v1.35');
+    t.match(version.serverVersion?.gitVersion, /^v1\.37\./, 'kubectl sees a v1.37 server');
+    t.match(version.clientVersion?.gitVersion, /^v1\.37\./, 'kubectl is v1.37');
     t.equal(version.serverVersion?.gitVersion, cp.version);
 
     // Namespace round trip.

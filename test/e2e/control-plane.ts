@@ -47,7 +47,7 @@ export interface ControlPlane {
   dataDir: string;
   /** Runs `kubectl --kubeconfig <kubeconfigPath> ...args`; rejects on a non-zero exit unless allowFailure. */
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
-  /** kube-apiserver gitVersion from /version, e.g. "v1.35.4". */
+  /** kube-apiserver gitVersion from /version, e.g. "v1.37.2". */
   version: string;
   /** Bearer token of the admin user (group system:masters). */
   adminToken: string;
@@ -569,6 +569,10 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
       '--disable-admission-plugins=ServiceAccount',
+      // The default reconciler publishes the advertise address as the kubernetes Service's
+      // endpoint, which newer API servers refuse for a loopback address; nothing here reaches
+      // the API server through that Service.
+      '--endpoint-reconciler-type=none',
       ...(opts.apiserverArgs ?? []),
     ], apiserverLog);
     children.push(apiserver);
