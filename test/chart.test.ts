@@ -20,6 +20,7 @@ import { startServer } from '../src/server.ts';
 import { plannedWebhooks } from '../src/kube/webhook-installation.ts';
 import { CLUSTER_READS } from '../src/policies/registry.ts';
 import { validatingPolicies } from '../src/cel/validating-policies.ts';
+import { mutatingPolicies } from '../src/cel/mutating-policies.ts';
 import { CHART_POLICIES_TEMPLATE, chartPoliciesTemplate } from '../src/cel/chart-template.ts';
 import { REPORT_APIS, REPORT_FORMATS } from '../src/check/policy-reports.ts';
 import { REPORT_WRITER_ROLE, reportWriterRule } from '../src/kube/report-writer.ts';
@@ -709,4 +710,20 @@ t.test('the policies template is the one generated from the code (npm run genera
 
 t.test('an unknown mode is refused at install', async (t) => {
   await t.rejects(template({ mode: 'kyverno' }), /mode.*(webhook|policies)|value must be one of/);
+});
+
+t.test('mode=policies on an API server that serves MutatingAdmissionPolicy: the namespace label too, for each injection mode', async (t) => {
+  const withMutatingPolicies = ['--api-versions', 'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy'];
+  const cases: { sets: Record<string, string>; config: string }[] = [
+    { sets: {}, config: '' },
+    { sets: { 'config.injection.mode': 'revision', 'config.injection.revision': 'canary' }, config: 'injection: {mode: revision, revision: canary}\n' },
+    { sets: { 'config.injection.mode': 'ambient', 'config.injection.excludedNamespaces': '{batch}', 'config.exemptNamespaces': '{legacy}' }, config: 'injection: {mode: ambient, excludedNamespaces: [batch]}\nexemptNamespaces: [legacy]\n' },
+  ];
+  for (const { sets, config } of cases) {
+    const objects = await template({ mode: 'policies', ...sets }, { namespace: 'platform', extraArgs: withMutatingPolicies });
+    const expected = mutatingPolicies(buildConfig({ file: { path: 'values', text: `serviceName: mesh-admission\nnamespace: platform\n${config}` } }));
+    t.same(objects.filter((o) => o.kind.startsWith('Mutating')), expected, `the same MutatingAdmissionPolicy as \`policies --mutations\` (${JSON.stringify(sets)})`);
+  }
+  t.same(find(await template({ mode: 'policies', 'config.injection.enabled': 'false' }, { extraArgs: withMutatingPolicies }), 'MutatingAdmissionPolicy'), [], 'injection disabled: none');
+  t.same(find(await template({ mode: 'policies' }), 'MutatingAdmissionPolicy'), [], 'an API server without it (before 1.36): none, and the install still works');
 });

@@ -196,6 +196,17 @@ if (binDir) {
     t.equal(denied.verdict, 'denied', denied.output);
     t.match(denied.output, /ValidatingAdmissionPolicy 'platform-mesh-admission-service-ports'.*Service apps\/shop is not ready for the Istio mesh: \[port-protocol\]/s);
     t.equal((await write(cp, 'create', service('good', 'apps', { title: 'good', ports: [{ name: 'http-web', port: 8080 }] }))).verdict, 'allowed');
+    // The API server serves MutatingAdmissionPolicy, so the chart installed the namespace label too.
+    const labelsOfNew = async () => {
+      const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } }) });
+      return (JSON.parse(r.stdout) as { metadata: { labels?: Record<string, string> } }).metadata.labels ?? {};
+    };
+    let labels = await labelsOfNew();
+    for (const deadline = Date.now() + 30_000; labels['istio-injection'] === undefined && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      labels = await labelsOfNew();
+    }
+    t.equal(labels['istio-injection'], 'enabled', 'a new namespace gets istio-injection=enabled');
     const workloads = JSON.parse((await cp.kubectl(['get', 'deployments,pods,services', '-n', 'mesh-system', '-o', 'json'])).stdout) as { items: unknown[] };
     t.same(workloads.items, [], 'no Deployment, Pod or Service: nothing that can be down');
 
