@@ -7,7 +7,10 @@
  *   - `bench-none`: no webhook is called (the baseline);
  *   - `bench-webhook`: mesh-admission (production build) is called, mutating and validating;
  *   - `bench-echo`: the bare Fastify echo is called the same way, i.e. the cost of calling any
- *     webhook from this API server on this machine (TLS, HTTP/2, AdmissionReview encoding).
+ *     webhook from this API server on this machine (TLS, HTTP/2, AdmissionReview encoding);
+ *   - `bench-policies`: no webhook; the ValidatingAdmissionPolicies of `mesh-admission policies`
+ *     judge the Service inside the API server (they rename nothing, so every Service created
+ *     there already has prefixed ports).
  * Both webhook configurations are registered for the whole run and pick their namespace with a
  * namespaceSelector (kept with the generated system-namespace exclusions). Registration goes
  * through the API (no kubectl processes); the timed creates start once a dry-run create shows
@@ -24,16 +27,20 @@ import {
   type V1MutatingWebhookConfiguration,
   type V1Service,
   type V1ServicePort,
+  type V1ValidatingAdmissionPolicy,
+  type V1ValidatingAdmissionPolicyBinding,
   type V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { webhookConfigurations } from '../src/webhook-config.ts';
+import { validatingPolicies } from '../src/cel/validating-policies.ts';
+import { buildConfig } from '../src/config.ts';
 import { findBinaries, startControlPlane, type ControlPlane } from '../test/e2e/control-plane.ts';
 import { FIXABLE_PORTS, GOOD_PORTS, serviceObject } from './fixtures.ts';
 import { percentile } from './load.ts';
 import { freePort, sleep, spawnEcho, spawnWebhook, waitReady, type Child } from './processes.ts';
 
-export type Mode = 'none' | 'webhook' | 'echo';
-const MODES: readonly Mode[] = ['none', 'webhook', 'echo'];
+export type Mode = 'none' | 'webhook' | 'echo' | 'policies';
+const MODES: readonly Mode[] = ['none', 'webhook', 'echo', 'policies'];
 const MODE_LABEL = 'mesh-admission-bench';
 
 export interface ModeStats {
@@ -47,9 +54,10 @@ export interface ApiServerResult {
   readonly perMode?: number;
   /** Milliseconds per create. */
   readonly stats?: Record<Mode, ModeStats>;
-  /** Median added to a create by mesh-admission, and by the echo. */
+  /** Median added to a create by mesh-admission, by the echo, and by the admission policies. */
   readonly addedByWebhook?: number;
   readonly addedByEcho?: number;
+  readonly addedByPolicies?: number;
   /** Medians by mode for Services that mesh-admission leaves alone, and for those it patches. */
   readonly bySubset?: Record<'fine' | 'renamed', Record<Mode, number>>;
 }
@@ -121,7 +129,18 @@ export async function runApiServer(options: { certDir: string; perMode?: number;
       await admission.createValidatingWebhookConfiguration({ body: validating });
       await admission.createMutatingWebhookConfiguration({ body: mutating });
     }
-    // Active when the mutating webhook renames `web` and the validating one denies `debug` (no hint).
+    // The policies judge only their namespace.
+    const policyObjects = validatingPolicies(buildConfig({ file: { path: 'bench', text: 'serviceName: mesh-admission-bench\n' } }));
+    for (const object of policyObjects) {
+      if (object['kind'] === 'ValidatingAdmissionPolicy') await admission.createValidatingAdmissionPolicy({ body: object as unknown as V1ValidatingAdmissionPolicy });
+      else {
+        const binding = object as unknown as V1ValidatingAdmissionPolicyBinding;
+        binding.spec!.matchResources = { namespaceSelector: { matchLabels: { [MODE_LABEL]: 'policies' } } };
+        await admission.createValidatingAdmissionPolicyBinding({ body: binding });
+      }
+    }
+    // Active when the mutating webhook renames `web` and the validating one denies `debug` (no
+    // hint), and the policies deny `web`.
     const deadline = Date.now() + 15_000;
     for (;;) {
       const probe = await core.createNamespacedService({
@@ -132,17 +151,23 @@ export async function runApiServer(options: { certDir: string; perMode?: number;
       const denied = await core
         .createNamespacedService({ namespace: 'bench-webhook', dryRun: 'All', body: { metadata: { name: 'probe' }, spec: { ports: [{ name: 'debug', port: 5005 }] } } })
         .then(() => false, () => true);
-      if (probe.spec?.ports?.[0]?.name === 'http-web' && denied) break;
+      const deniedByPolicies = await core
+        .createNamespacedService({ namespace: 'bench-policies', dryRun: 'All', body: { metadata: { name: 'probe' }, spec: { ports: [{ name: 'web', port: 80 }] } } })
+        .then(() => false, () => true);
+      if (probe.spec?.ports?.[0]?.name === 'http-web' && denied && deniedByPolicies) break;
       if (Date.now() > deadline) throw new Error('the API server did not start calling the webhook within 15 s');
       await sleep(20);
     }
 
     let sequence = 0;
-    const subsets: Record<'fine' | 'renamed', Record<Mode, number[]>> = { fine: { none: [], webhook: [], echo: [] }, renamed: { none: [], webhook: [], echo: [] } };
+    const subsets: Record<'fine' | 'renamed', Record<Mode, number[]>> = {
+      fine: { none: [], webhook: [], echo: [], policies: [] },
+      renamed: { none: [], webhook: [], echo: [], policies: [] },
+    };
     const create = async (mode: Mode): Promise<number> => {
       sequence += 1;
       const namespace = `bench-${mode}`;
-      const renamed = Math.floor(sequence / MODES.length) % 2 === 0;
+      const renamed = mode !== 'policies' && Math.floor(sequence / MODES.length) % 2 === 0;
       const body = serviceBody(`svc-${sequence}`, namespace, renamed);
       const t0 = performance.now();
       await core.createNamespacedService({ namespace, body, fieldManager: 'kubectl-client-side-apply' });
@@ -153,7 +178,7 @@ export async function runApiServer(options: { certDir: string; perMode?: number;
     // Warm-up: connections from the API server to both webhooks, caches, JIT.
     for (let i = 0; i < 20; i++) for (const mode of MODES) await create(mode);
     for (const subset of Object.values(subsets)) for (const mode of MODES) subset[mode].length = 0;
-    const samples: Record<Mode, number[]> = { none: [], webhook: [], echo: [] };
+    const samples: Record<Mode, number[]> = { none: [], webhook: [], echo: [], policies: [] };
     for (let i = 0; i < perMode; i++) {
       // Rotate the order too, so no mode always follows the same one.
       for (let j = 0; j < MODES.length; j++) {
@@ -174,6 +199,7 @@ export async function runApiServer(options: { certDir: string; perMode?: number;
       stats,
       addedByWebhook: stats.webhook.median - stats.none.median,
       addedByEcho: stats.echo.median - stats.none.median,
+      addedByPolicies: stats.policies.median - stats.none.median,
       bySubset: {
         fine: medians(subsets.fine),
         renamed: medians(subsets.renamed),

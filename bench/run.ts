@@ -230,6 +230,7 @@ function apiServerTable(result: ApiServerResult): { table: string; goals: string
       `| no webhook called | ${result.perMode} | ${fmt(stats.none.median)} ms | ${fmt(stats.none.p99)} ms | |`,
       `| **mesh-admission** called (mutating + validating) | ${result.perMode} | ${fmt(stats.webhook.median)} ms | ${fmt(stats.webhook.p99)} ms | **${fmt(addedByWebhook)} ms** |`,
       `| Fastify echo called the same way (the floor) | ${result.perMode} | ${fmt(stats.echo.median)} ms | ${fmt(stats.echo.p99)} ms | ${fmt(addedByEcho)} ms |`,
+      `| no webhook: \`mesh-admission policies\` (ValidatingAdmissionPolicies; Services already prefixed) | ${result.perMode} | ${fmt(stats.policies.median)} ms | ${fmt(stats.policies.p99)} ms | ${fmt(result.addedByPolicies ?? NaN)} ms |`,
       ...(result.bySubset
         ? [
             '',
