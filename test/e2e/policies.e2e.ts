@@ -210,6 +210,13 @@ if (binDir) {
     const workloads = JSON.parse((await cp.kubectl(['get', 'deployments,pods,services', '-n', 'mesh-system', '-o', 'json'])).stdout) as { items: unknown[] };
     t.same(workloads.items, [], 'no Deployment, Pod or Service: nothing that can be down');
 
+    // helm upgrade to enforcement warn: the same bad Service is now admitted with a warning.
+    const upgrade = await run(helmBin, ['upgrade', 'platform', path.join(REPO, 'charts', 'mesh-admission'), '--namespace', 'mesh-system', '--reuse-values', '--set', 'config.enforcement=warn', '--wait', '--timeout', '60s'], helmEnv);
+    t.equal(upgrade.code, 0, `helm upgrade: ${upgrade.stderr}`);
+    const warned = await settled('warned');
+    t.equal(warned.verdict, 'warned', warned.output);
+    t.match(warned.output, /Warning: .*Service apps\/shop is not ready for the Istio mesh: \[port-protocol\]/);
+
     const uninstall = await run(helmBin, ['uninstall', 'platform', '--namespace', 'mesh-system', '--wait'], helmEnv);
     t.equal(uninstall.code, 0, uninstall.stderr);
     t.equal((await settled('allowed')).verdict, 'allowed', 'after helm uninstall nothing judges Services');
