@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -87,4 +88,21 @@ t.test('SIGTERM after a rapid-reset burst, with stalled requests open, exits 0 w
   t.ok(tookMs < GRACE_MS, `exited ${tookMs} ms after SIGTERM, within the ${GRACE_MS} ms grace`);
   t.ok(logs.lines.some((l) => l['msg'] === 'drain deadline reached: closed the connections still open'), 'the forced close is logged');
   t.ok(logs.lines.some((l) => l['msg'] === 'stopped'));
+});
+
+t.test('the shutdown lines come out whole and in order, ending with "stopped" (the log is written asynchronously)', async (t) => {
+  const certDir = await tempDir(t, 'shutdown-order-');
+  // stdout to a file, as a container runtime takes it: a write still in flight at exit shows there.
+  const logFile = join(certDir, 'serve.log');
+  for (let round = 1; round <= 8; round++) {
+    const out = openSync(logFile, 'w');
+    const child = spawn(process.execPath, ['src/cli.ts', 'serve', '--port', '0', '--probe-port', '0', '--host', '127.0.0.1', '--probe-host', '127.0.0.1', '--cert-dir', certDir], { stdio: ['ignore', out, 'pipe'] });
+    closeSync(out);
+    for (let waited = 0; !(await readFile(logFile, 'utf8')).includes('"mesh-admission serving"') && waited < 15_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+    child.kill('SIGTERM');
+    t.equal(await closed, 0, `round ${round}: exit 0`);
+    const messages = (await readFile(logFile, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
+    t.same(messages.slice(-2), ['shutting down: readiness off, draining in-flight requests', 'stopped'], `round ${round}: the last two lines, in order`);
+  }
 });

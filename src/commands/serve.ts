@@ -6,7 +6,7 @@ import { startServer } from '../server.ts';
 import { startCertificateLifecycle } from '../kube/certificate-lifecycle.ts';
 import { startReportScan } from '../kube/report-scan.ts';
 import { loadConfig } from './load-config.ts';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger, finishLog } from '../observability/logger.ts';
 import type { CommandIO } from './io.ts';
 
 export const SERVE_USAGE = `Usage: mesh-admission serve [options]
@@ -114,6 +114,8 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
       reports.close();
       await server.close();
       logger.info('stopped');
+      // The log is written asynchronously and the process exits after this callback.
+      await finishLog(logger);
       resolve();
     });
   });

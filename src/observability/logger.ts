@@ -45,6 +45,23 @@ export const LOG_SERIALIZERS = { err: serializeError };
  * each still appears at once when the webhook is quiet. pino writes out what is pending when
  * the process exits.
  */
+/**
+ * Writes out every pending line, in order, and ends the log: the last thing `serve` does before
+ * the process exits. (pino's own exit hook writes pending lines synchronously, which can land
+ * before a write still in flight: the shutdown's lines came out of order, or not at all.)
+ */
+export function finishLog(logger: PinoLogger): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { destroyed?: boolean; end?: () => void; once: (event: string, listener: () => void) => void }
+    | undefined;
+  if (stream === undefined || typeof stream.end !== 'function' || stream.destroyed === true) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', resolve);
+    stream.once('error', resolve);
+    stream.end?.();
+  });
+}
+
 export function createLogger(level: LevelWithSilent): PinoLogger {
   return pino({ level, base: { service: 'mesh-admission' }, serializers: LOG_SERIALIZERS }, pino.destination({ dest: 1, sync: false }));
 }

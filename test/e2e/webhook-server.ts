@@ -48,7 +48,8 @@ export async function startWebhook(args: string[] = [], options: { certDir?: str
     waitForLog: followed.waitFor,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
+        // 'close', not 'exit': the last log lines may still be in the pipe when the process exits.
+        const exited = new Promise((resolve) => child.once('close', resolve));
         child.kill('SIGTERM');
         await exited;
       }
