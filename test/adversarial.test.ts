@@ -285,7 +285,7 @@ t.test('slow clients are cut off by the configured timeouts (slowloris)', async 
 
   await t.test('HTTP/2: a stream whose body trickles gets 408 at requestTimeoutMs', async (t) => {
     const started = performance.now();
-    const session = http2.connect(`https://localhost:${port}`, { ca });
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
     session.on('error', () => undefined);
     const req = session.request({ ':method': 'POST', ':path': '/validate', 'content-type': 'application/json' });
     req.write('{');
@@ -308,7 +308,7 @@ t.test('slow clients are cut off by the configured timeouts (slowloris)', async 
 
   await t.test('HTTP/2: a session with no request is closed with GOAWAY', async (t) => {
     const started = performance.now();
-    const session = http2.connect(`https://localhost:${port}`, { ca });
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
     session.on('error', () => undefined);
     const goaway = new Promise<number>((resolve) => session.on('goaway', (code) => resolve(code)));
     await new Promise((resolve) => session.on('close', resolve));

@@ -40,7 +40,7 @@ function answer(stream: http2.ClientHttp2Stream) {
 
 t.test('over the body-byte budget: 503 JSON with Retry-After at once, the HTTP/1.1 connection closed', async (t) => {
   const { port, ca } = await started(t, { 'max-body-bytes-in-flight': String(7 * MiB) });
-  const session = http2.connect(`https://localhost:${port}`, { ca });
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
   t.teardown(() => session.destroy());
   holdingStream(session, 7 * MiB);
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -66,7 +66,7 @@ t.test('over the body-byte budget: 503 JSON with Retry-After at once, the HTTP/1
 
 t.test('over the requests in flight: the HTTP/2 stream is refused unprocessed, and an idle connection still gets its answer', async (t) => {
   const { port, ca } = await started(t, { 'max-requests-in-flight': '1' });
-  const busy = http2.connect(`https://localhost:${port}`, { ca });
+  const busy = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
   t.teardown(() => busy.destroy());
   holdingStream(busy, 100);
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -79,7 +79,7 @@ t.test('over the requests in flight: the HTTP/2 stream is refused unprocessed, a
 
   // Declared small, as the API server declares every body: one without Content-Length may be
   // as large as the body limit, so it gets no guaranteed place.
-  const idle = http2.connect(`https://localhost:${port}`, { ca });
+  const idle = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
   t.teardown(() => idle.destroy());
   const body = JSON.stringify(review({ uid: 'idle' }));
   const stream = idle.request({ ':method': 'POST', ':path': '/validate', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -92,10 +92,10 @@ t.test('over the requests in flight: the HTTP/2 stream is refused unprocessed, a
 
 t.test('connections beyond maxConnections are closed at accept; open ones keep being served', async (t) => {
   const { port, ca } = await started(t, { 'max-connections': '1' });
-  const first = http2.connect(`https://localhost:${port}`, { ca });
+  const first = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
   t.teardown(() => first.destroy());
   await new Promise((resolve, reject) => first.once('connect', resolve).once('error', reject));
-  const second = http2.connect(`https://localhost:${port}`, { ca });
+  const second = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
   const outcome = await new Promise<string>((resolve) => {
     second.once('connect', () => resolve('connected'));
     second.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));

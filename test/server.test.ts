@@ -46,7 +46,7 @@ function postHttp1(port: number, ca: string, path: string, body: unknown, server
 
 function postHttp2(port: number, ca: string, path: string, body: unknown) {
   return new Promise<{ status: number; json: any; alpn: string | false | null }>((resolve, reject) => {
-    const session = http2.connect(`https://localhost:${port}`, { ca });
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' });
     session.on('error', reject);
     const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
     let status = 0;
@@ -82,7 +82,7 @@ t.test('HTTP/2 over TLS, negotiated with ALPN', async (t) => {
 
 t.test('HTTP/2: a session that served a request outlives the headers deadline (no handshake per admission)', async (t) => {
   const { server, ca } = await started(t, { 'headers-timeout-ms': '300' });
-  const session = http2.connect(`https://localhost:${server.webhookPort}`, { ca });
+  const session = http2.connect(`https://127.0.0.1:${server.webhookPort}`, { ca, servername: 'localhost' });
   t.teardown(() => session.destroy());
   let closed = false;
   session.on('close', () => { closed = true; });
