@@ -11,10 +11,9 @@
 import type { Config } from '../config.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES, DECISION_LABELS, planLabel } from '../policies/namespace-injection.ts';
 import { injectionOptions } from '../policies/registry.ts';
-import { exemptNamespaces, OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
+import { exemptNamespaces } from '../policies/webhook-scope.ts';
+import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
 import { celList, celString } from './port-classification.ts';
-
-const API_VERSION = 'admissionregistration.k8s.io/v1';
 
 type PolicyConfig = Pick<Config, 'injection' | 'exemptNamespaces' | 'namespace' | 'serviceName' | 'mutation'>;
 
@@ -26,12 +25,11 @@ export function mutatingPolicies(config: PolicyConfig): Record<string, unknown>[
   const name = `${config.serviceName}-namespace-injection`;
   const excluded = [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, ...exemptNamespaces(config), ...options.excludedNamespaces])];
   const labels = 'object.metadata.labels';
-  const managedBy = { 'app.kubernetes.io/managed-by': 'mesh-admission' };
   return [
     {
-      apiVersion: API_VERSION,
+      apiVersion: ADMISSION_POLICY_API_VERSION,
       kind: 'MutatingAdmissionPolicy',
-      metadata: { name, labels: managedBy },
+      metadata: { name, labels: MANAGED_BY },
       spec: {
         failurePolicy: 'Fail',
         reinvocationPolicy: 'Never',
@@ -51,12 +49,12 @@ export function mutatingPolicies(config: PolicyConfig): Record<string, unknown>[
       },
     },
     {
-      apiVersion: API_VERSION,
+      apiVersion: ADMISSION_POLICY_API_VERSION,
       kind: 'MutatingAdmissionPolicyBinding',
-      metadata: { name, labels: managedBy },
+      metadata: { name, labels: MANAGED_BY },
       spec: {
         policyName: name,
-        matchResources: { objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] } },
+        matchResources: { objectSelector: optOutSelector() },
       },
     },
   ];

@@ -14,10 +14,9 @@
  */
 import type { Config } from '../config.ts';
 import { ALWAYS_SKIPPED_NAMESPACES, GATEWAY_MANAGED_LABEL, ISTIO_GATEWAY_CONTROLLERS } from '../policies/service-ports.ts';
-import { exemptNamespaces, OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
+import { exemptNamespaces } from '../policies/webhook-scope.ts';
+import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
 import { celList, celString, describePort, field, isClassified, samePort } from './port-classification.ts';
-
-const API_VERSION = 'admissionregistration.k8s.io/v1';
 
 type PolicyConfig = Pick<Config, 'enforcement' | 'exemptNamespaces' | 'namespace' | 'serviceName'>;
 
@@ -42,9 +41,9 @@ interface Validation {
 
 function policy(name: string, validations: readonly Validation[]): Record<string, unknown> {
   return {
-    apiVersion: API_VERSION,
+    apiVersion: ADMISSION_POLICY_API_VERSION,
     kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'mesh-admission' } },
+    metadata: { name, labels: MANAGED_BY },
     spec: {
       // An expression that cannot be evaluated denies, as the webhook's failurePolicy does.
       failurePolicy: 'Fail',
@@ -60,15 +59,15 @@ function policy(name: string, validations: readonly Validation[]): Record<string
 
 function binding(policyName: string, validationActions: readonly string[], skippedNamespaces: readonly string[]): Record<string, unknown> {
   return {
-    apiVersion: API_VERSION,
+    apiVersion: ADMISSION_POLICY_API_VERSION,
     kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name: policyName, labels: { 'app.kubernetes.io/managed-by': 'mesh-admission' } },
+    metadata: { name: policyName, labels: MANAGED_BY },
     spec: {
       policyName,
       validationActions,
       matchResources: {
         namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: skippedNamespaces }] },
-        objectSelector: { matchExpressions: [{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['true'] }] },
+        objectSelector: optOutSelector(),
       },
     },
   };
