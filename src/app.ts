@@ -2,14 +2,12 @@
  * buildApp(config) → the Fastify instance serving the two webhooks. Separate from listen()
  * so tests drive it with app.inject and the entry point decides about TLS and ports.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import type { Http2SecureServer } from 'node:http2';
 import type { Config } from './config.ts';
-import { bounded, handleMutate, handleValidate, type Outcome } from './admission/handlers.ts';
-import { tallyRules } from './admission/decision.ts';
 import type { PolicyContext } from './policies/catalog.ts';
-import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './admission/review.ts';
+import { admissionRoutes } from './admission/routes.ts';
 import { errorReply, TooManyJsonValuesError } from './http/error-replies.ts';
 import { countJsonValues } from './http/json-values.ts';
 import { guardConnections, idleBackstopMs } from './http/connection-guard.ts';
@@ -56,12 +54,6 @@ export interface AppDependencies {
 /** nghttp2's own buffers per HTTP/2 connection, in MB (Node's default is 10). */
 const HTTP2_SESSION_MEMORY_MB = 1;
 
-type Webhook = 'validate' | 'mutate';
-const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, context: PolicyContext) => Outcome> = {
-  validate: (review, config, context) => handleValidate(review.request, config, context),
-  mutate: (review, config) => handleMutate(review.request, config),
-};
-
 export function buildApp(config: Config, deps: AppDependencies): FastifyInstance {
   const options: FastifyServerOptions & Record<string, unknown> = {
     bodyLimit: config.bodyLimitBytes,
@@ -101,7 +93,6 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     server.maxConnections = config.maxConnections;
   }
   guardBudget(app, createRequestBudget(config));
-  const { metrics } = deps;
   // Only JSON is an AdmissionReview; anything else must be answered 415, not parsed as text.
   app.removeContentTypeParser(['text/plain']);
   // Fastify's own JSON parser (prototype-poisoning checks included), after a count of the
@@ -132,64 +123,6 @@ export function buildApp(config: Config, deps: AppDependencies): FastifyInstance
     }),
   );
 
-  for (const webhook of Object.keys(HANDLERS) as Webhook[]) {
-    app.post<{ Body: AdmissionReview }>(
-      `/${webhook}`,
-      { schema: { body: admissionReviewSchema, response: { 200: admissionReviewResponseSchema } } },
-      async (request) => {
-        const started = process.hrtime.bigint();
-        const review = request.body;
-        const outcome = HANDLERS[webhook](review, config, deps.policyContext ?? {});
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const { kind, operation, uid } = review.request;
-        metrics.requests.inc({ webhook, kind: metrics.kindLabel(kind.kind), operation, decision: outcome.decision });
-        metrics.duration.observe({ webhook }, seconds);
-        const tally = tallyRules(outcome.judged);
-        for (const [rule, { enforced, warned }] of tally) {
-          if (enforced > 0) metrics.violations.inc({ rule, enforced: 'true' }, enforced);
-          if (warned > 0) metrics.violations.inc({ rule, enforced: 'false' }, warned);
-        }
-        logOutcome(request.log, webhook, review, outcome, seconds, [...tally.keys()]);
-        return reviewResponse(review.apiVersion, { uid, ...outcome.response });
-      },
-    );
-    const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) =>
-      reply.code(405).header('allow', 'POST').send({
-        statusCode: 405,
-        error: 'Method Not Allowed',
-        message: `${request.method} is not allowed on /${webhook}; send the AdmissionReview with POST`,
-      });
-    app.route({
-      method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-      url: `/${webhook}`,
-      // Answered before the body is parsed: a wrong method is the answer, whatever the body.
-      onRequest: methodNotAllowed,
-      handler: methodNotAllowed,
-    });
-  }
+  app.register(admissionRoutes, { config, metrics: deps.metrics, policyContext: deps.policyContext ?? {} });
   return app;
-}
-
-const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
-
-/** One line per denial, warning or mutation; plain allows only at debug level (hot path). */
-function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionReview, outcome: Outcome, seconds: number, rules: readonly string[]): void {
-  const quiet = outcome.decision === 'allowed' || outcome.decision === 'skipped';
-  if (quiet && !VERBOSE_LEVELS.has(log.level)) return;
-  const { request } = review;
-  const entry = {
-    webhook,
-    uid: request.uid,
-    kind: bounded(request.kind.kind),
-    namespace: request.namespace === undefined ? undefined : bounded(request.namespace),
-    name: request.name === undefined ? undefined : bounded(request.name),
-    operation: request.operation,
-    dryRun: request.dryRun,
-    decision: outcome.decision,
-    // Distinct rules: a Service with thousands of bad ports must not make a huge log line.
-    rules,
-    durationMs: Math.round(seconds * 1e6) / 1e3,
-  };
-  if (quiet) log.debug(entry, 'admission');
-  else log.info(entry, 'admission');
 }

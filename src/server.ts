@@ -99,6 +99,23 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     logger,
   );
 
+  const renewal = options.externallyManagedCertificates ? undefined : setInterval(() => {
+    ensureCertificates(config.certDir, certificateOptions)
+      .then((result) => {
+        if (result.generated) logger.info({ reason: result.reason }, 'certificates renewed');
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'certificate renewal failed'));
+  }, RENEWAL_CHECK_INTERVAL_MS);
+  renewal?.unref();
+  // Whatever closes the app (shutdown, a failed start) stops what serves it. onClose hooks run
+  // once the listener has closed and its last request is answered, so no request in flight
+  // loses the caches it reads.
+  app.addHook('onClose', async () => {
+    clearInterval(renewal);
+    certificates.close();
+    await traffic?.stop();
+  });
+
   const webhookConnections = trackConnections(app.server);
   const probeConnections = trackConnections(probe.server);
   try {
@@ -108,19 +125,8 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     // Nothing may outlive a failed start: a listening port or a running watch would keep the
     // process alive, unready, after the CLI has reported the failure.
     await Promise.allSettled([app.close(), probe.close()]);
-    await traffic?.stop();
-    certificates.close();
     throw error;
   }
-
-  const renewal = options.externallyManagedCertificates ? undefined : setInterval(() => {
-    ensureCertificates(config.certDir, certificateOptions)
-      .then((result) => {
-        if (result.generated) logger.info({ reason: result.reason }, 'certificates renewed');
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'certificate renewal failed'));
-  }, RENEWAL_CHECK_INTERVAL_MS);
-  renewal?.unref();
 
   const webhookPort = (app.server.address() as AddressInfo).port;
   const probePort = (probe.server.address() as AddressInfo).port;
@@ -136,18 +142,12 @@ export async function startServer(config: Config, logger: FastifyBaseLogger, opt
     async close() {
       shuttingDown = true;
       if (config.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDelayMs));
-      clearInterval(renewal);
-      certificates.close();
       const deadline = Date.now() + drainMs(config);
-      try {
-        // Both ports drain side by side; one failing to close must not leave the other open.
-        const closed = await Promise.allSettled([webhookConnections.closeBy(() => app.close(), deadline), probeConnections.closeBy(() => probe.close(), deadline)]);
-        const destroyed = closed.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);
-        if (destroyed > 0) logger.warn({ destroyed }, 'drain deadline reached: closed the connections still open');
-        for (const result of closed) if (result.status === 'rejected') logger.error({ err: result.reason as unknown }, 'closing a listener failed');
-      } finally {
-        await traffic?.stop();
-      }
+      // Both ports drain side by side; one failing to close must not leave the other open.
+      const closed = await Promise.allSettled([webhookConnections.closeBy(() => app.close(), deadline), probeConnections.closeBy(() => probe.close(), deadline)]);
+      const destroyed = closed.reduce((sum, result) => sum + (result.status === 'fulfilled' ? result.value : 0), 0);
+      if (destroyed > 0) logger.warn({ destroyed }, 'drain deadline reached: closed the connections still open');
+      for (const result of closed) if (result.status === 'rejected') logger.error({ err: result.reason as unknown }, 'closing a listener failed');
     },
   };
 }

@@ -13,6 +13,7 @@ import { issueServingCertificate } from '../src/tls/generate.ts';
 import { review, service, testConfig } from './helpers/reviews.ts';
 import { followServeLogs } from './helpers/serve-logs.ts';
 import { tempDir } from './helpers/temp-dir.ts';
+import { unavailableWorld } from '../src/policies/traffic-world.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -223,4 +224,42 @@ t.test('a start that fails on the probe port releases the webhook port it had al
   const again = await listen(webhookPort);
   t.pass(`port ${webhookPort} can be bound again`);
   await closeServer(again);
+});
+
+/** Traffic caches that only count how often they are stopped. */
+function countingCaches() {
+  const caches = {
+    stopped: 0,
+    world: unavailableWorld('not read in this test'),
+    notReadyReason: () => undefined,
+    waitForSync: async () => true,
+    stop: async () => {
+      caches.stopped++;
+    },
+  };
+  return caches;
+}
+
+t.test('closing the server stops the traffic caches once', async (t) => {
+  const certDir = await tempDir(t, 'serve-caches-');
+  const config = testConfig({ port: '0', 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, 'traffic-checks': 'true' });
+  const traffic = countingCaches();
+  const server = await startServer(config, silent, { traffic });
+  t.equal(traffic.stopped, 0, 'running while the server serves');
+  await server.close();
+  t.equal(traffic.stopped, 1);
+});
+
+t.test('a start that fails on its port stops the traffic caches it had started', async (t) => {
+  const net = await import('node:net');
+  const taken = await new Promise<import('node:net').Server>((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => resolve(server));
+  });
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const certDir = await tempDir(t, 'serve-caches-failed-');
+  const port = String((taken.address() as import('node:net').AddressInfo).port);
+  const config = testConfig({ port, 'probe-port': '0', host: '127.0.0.1', 'probe-host': '127.0.0.1', 'cert-dir': certDir, 'traffic-checks': 'true' });
+  const traffic = countingCaches();
+  await t.rejects(startServer(config, silent, { traffic }), { code: 'EADDRINUSE' });
+  t.equal(traffic.stopped, 1);
 });
