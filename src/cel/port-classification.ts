@@ -19,13 +19,23 @@ export function celList(values: readonly (string | number)[]): string {
   return `[${values.map((value) => (typeof value === 'number' ? String(value) : celString(value))).join(', ')}]`;
 }
 
+/**
+ * A map whose keys are the (possibly repeated) strings of `list`, for lookups in constant time:
+ * the API server stops an expression past its cost limit, and a scan of every port for each
+ * port made a Service of 1,000 ports exceed it. Sorted first, so repeats are neighbours and
+ * dropped (a map literal must not repeat a key).
+ */
+export function setOf(list: string): string {
+  return `[${list}.sort()].map(sorted, sorted.transformList(i, n, i == 0 || sorted[i - 1] != n, n))[0].transformMapEntry(i, n, {n: true})`;
+}
+
 /** A port's optional string field, `''` when absent. */
 export function field(port: string, name: 'name' | 'appProtocol' | 'protocol'): string {
   return `(has(${port}.${name}) ? ${port}.${name} : '')`;
 }
 
 /** The Kubernetes transport protocol, TCP when absent (as the API server defaults it). */
-function transport(port: string): string {
+export function transport(port: string): string {
   return `(has(${port}.protocol) ? ${port}.protocol : 'TCP')`;
 }
 
@@ -44,12 +54,12 @@ function isProtocolWord(word: string): string {
 }
 
 /** The label cut at its first `-` (Istio's `http-web` is the word `http`). */
-function firstWord(text: string): string {
+export function firstWord(text: string): string {
   return `(${text}.indexOf('-') >= 0 ? ${text}.substring(0, ${text}.indexOf('-')) : ${text})`;
 }
 
 /** Whether the label names a protocol: a `grpc-web` prefix (any case), else its first word. */
-function labelNamesProtocol(text: string): string {
+export function labelNamesProtocol(text: string): string {
   const prefix = GRPC_WEB.length;
   return `((${text}.size() >= ${prefix} && ${text}.substring(0, ${prefix}).lowerAscii() == ${celString(GRPC_WEB)}) || ${isProtocolWord(firstWord(text))})`;
 }
@@ -69,11 +79,11 @@ export function isClassified(port: string): string {
 }
 
 /**
- * Whether two ports are the same finding's subject: same port number, transport, name and
- * appProtocol (the identity the webhook grandfathers findings by on UPDATE).
+ * A port's identity as a finding's subject: port number, transport, name and appProtocol (what
+ * the webhook grandfathers findings by on UPDATE), as one string to look up in a set.
  */
-export function samePort(a: string, b: string): string {
-  return `(${a}.port == ${b}.port && ${transport(a)} == ${transport(b)} && ${field(a, 'name')} == ${field(b, 'name')} && ${field(a, 'appProtocol')} == ${field(b, 'appProtocol')})`;
+export function portIdentity(port: string): string {
+  return `(string(${port}.port) + '/' + ${transport(port)} + '/' + ${field(port, 'name')} + '/' + ${field(port, 'appProtocol')})`;
 }
 
 /** `port 80 "web"` (or `port 80` when unnamed), as the policy messages name a port. */

@@ -16,7 +16,7 @@ import type { Config } from '../config.ts';
 import { ALWAYS_SKIPPED_NAMESPACES, GATEWAY_MANAGED_LABEL, ISTIO_GATEWAY_CONTROLLERS } from '../policies/service-ports.ts';
 import { exemptNamespaces } from '../policies/webhook-scope.ts';
 import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
-import { celList, celString, describePort, field, isClassified, samePort } from './port-classification.ts';
+import { celList, celString, describePort, field, isClassified, portIdentity, setOf } from './port-classification.ts';
 
 type PolicyConfig = Pick<Config, 'enforcement' | 'exemptNamespaces' | 'namespace' | 'serviceName'>;
 
@@ -76,7 +76,7 @@ function binding(policyName: string, validationActions: readonly string[], skipp
 const LABELS = 'object.metadata.labels';
 
 /** Istio's control plane (labelled `istio` or `release: istio`) and istiod's managed gateways are left alone. */
-const MATCH_CONDITIONS = [
+export const MATCH_CONDITIONS = [
   { name: 'not-istio-control-plane', expression: `!has(${LABELS}) || (!('istio' in ${LABELS}) && (!('release' in ${LABELS}) || ${LABELS}['release'] != 'istio'))` },
   {
     name: 'not-managed-by-istiod',
@@ -84,11 +84,15 @@ const MATCH_CONDITIONS = [
   },
 ];
 
-/** Ports of the stored object that are `p`'s (UPDATE); none on CREATE. */
-const STORED = `(oldObject != null && has(oldObject.spec.ports) && oldObject.spec.ports.exists(o, ${samePort('o', 'p')}))`;
+/** Whether the stored object (UPDATE) has a port that is `p`; never on CREATE. */
+const STORED = `(${portIdentity('p')} in variables.storedPorts)`;
 
 const VARIABLES = [
   { name: 'ports', expression: 'has(object.spec.ports) ? object.spec.ports : []' },
+  { name: 'storedPorts', expression: setOf(`(oldObject != null && has(oldObject.spec.ports) ? oldObject.spec.ports : []).map(o, ${portIdentity('o')})`) },
+  { name: 'sortedNames', expression: "variables.ports.filter(p, has(p.name)).map(p, p.name).sort()" },
+  // Each name given to more than one port, once.
+  { name: 'duplicateNames', expression: 'variables.sortedNames.transformList(i, n, i > 0 && variables.sortedNames[i - 1] == n && (i == 1 || variables.sortedNames[i - 2] != n), n)' },
   { name: 'unclassified', expression: `variables.ports.filter(p, !${isClassified('p')})` },
   {
     name: 'externalNameMisfits',
@@ -101,8 +105,14 @@ const VARIABLES = [
 
 const NOT_READY = `variables.subject + ' is not ready for the Istio mesh: '`;
 
+/** Ports a message names; the rest are counted. */
+const LISTED_PORTS = 10;
+
 function listed(variable: string): string {
-  return `${variable}.map(p, ${describePort('p')}).join(', ')`;
+  return (
+    `${variable}.transformList(i, p, i < ${LISTED_PORTS}, ${describePort('p')}).join(', ')` +
+    ` + (${variable}.size() > ${LISTED_PORTS} ? ' and ' + string(${variable}.size() - ${LISTED_PORTS}) + ' more' : '')`
+  );
 }
 
 const PORT_PROTOCOL_FIX =
@@ -121,8 +131,8 @@ const NEW_FINDINGS: readonly Validation[] = [
     reason: 'Forbidden',
   },
   {
-    expression: "variables.ports.all(p, !has(p.name) || variables.ports.filter(q, has(q.name) && q.name == p.name).size() == 1)",
-    messageExpression: `${NOT_READY} + '[port-name-duplicate] the port names ' + variables.ports.filter(p, has(p.name) && variables.ports.filter(q, has(q.name) && q.name == p.name).size() > 1).map(p, '"' + p.name + '"').join(', ') + ' are used more than once; Kubernetes and Istio need unique port names.'`,
+    expression: 'variables.duplicateNames.size() == 0',
+    messageExpression: `${NOT_READY} + '[port-name-duplicate] the port names ' + variables.duplicateNames.map(n, '"' + n + '"').join(', ') + ' are used more than once; Kubernetes and Istio need unique port names.'`,
     reason: 'Forbidden',
   },
 ];
@@ -132,10 +142,10 @@ const ALREADY_THERE = `' already existed before this update, so it does not bloc
 const PREEXISTING_FINDINGS: readonly Validation[] = [
   {
     expression: 'variables.unclassified.size() == variables.newUnclassified.size()',
-    messageExpression: `variables.subject + ': [port-protocol] Istio cannot tell the protocol of ' + variables.unclassified.filter(p, ${STORED}).map(p, ${describePort('p')}).join(', ') + ' and will sniff it; this' + ${ALREADY_THERE}`,
+    messageExpression: `variables.subject + ': [port-protocol] Istio cannot tell the protocol of ' + ${listed(`variables.unclassified.filter(p, ${STORED})`)} + ' and will sniff it; this' + ${ALREADY_THERE}`,
   },
   {
     expression: 'variables.externalNameMisfits.size() == variables.newExternalNameMisfits.size()',
-    messageExpression: `variables.subject + ': [externalname-port] Istio may not forward traffic to this ExternalName Service\\'s ' + variables.externalNameMisfits.filter(p, ${STORED}).map(p, ${describePort('p')}).join(', ') + ' (IST0150); this' + ${ALREADY_THERE}`,
+    messageExpression: `variables.subject + ': [externalname-port] Istio may not forward traffic to this ExternalName Service\\'s ' + ${listed(`variables.externalNameMisfits.filter(p, ${STORED})`)} + ' (IST0150); this' + ${ALREADY_THERE}`,
   },
 ];
