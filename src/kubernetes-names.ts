@@ -4,9 +4,12 @@
  */
 
 /** Kubernetes' limit for a DNS-1123 label (RFC 1123 host name part). */
-const DNS1123_LABEL_MAX_LENGTH = 63;
+export const DNS1123_LABEL_MAX_LENGTH = 63;
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Also written into the admission policies' CEL, whose `matches` takes the same syntax. */
+export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+const DNS1123_LABEL = new RegExp(DNS1123_LABEL_PATTERN);
 
 /**
  * Kubernetes' IsDNS1123Label: lower-case letters, digits and '-', starting and ending with a

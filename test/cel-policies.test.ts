@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { validatingPolicies } from '../src/cel/validating-policies.ts';
-import { mutatingPolicies } from '../src/cel/mutating-policies.ts';
+import { namespaceLabelPolicies } from '../src/cel/mutating-policies.ts';
+import { portRenamePolicies } from '../src/cel/port-renames.ts';
+import { ALWAYS_SKIPPED_NAMESPACES, DEFAULT_PROTOCOL_HINTS, normalisedHints } from '../src/policies/service-ports.ts';
 import { isClassified } from '../src/cel/port-classification.ts';
 import { buildConfig } from '../src/config.ts';
 import { KUBERNETES_APP_PROTOCOLS, PROTOCOL_WORDS, SERVER_FIRST_PORTS } from '../src/istio/protocol.ts';
@@ -74,16 +76,41 @@ t.test('the command prints YAML or a JSON List, and refuses other formats', asyn
 
 t.test('--mutations: the namespace label of the configured injection mode, skipped where the webhook skips it', async (t) => {
   const labelOf = (text: string) => {
-    const [policy] = mutatingPolicies(buildConfig({ file: { path: 'c.yaml', text } })) as { spec: { mutations: { applyConfiguration: { expression: string } }[]; matchConditions: { expression: string }[] } }[];
+    const [policy] = namespaceLabelPolicies(buildConfig({ file: { path: 'c.yaml', text } })) as { spec: { mutations: { applyConfiguration: { expression: string } }[]; matchConditions: { expression: string }[] } }[];
     return policy && { expression: policy.spec.mutations[0]!.applyConfiguration.expression, excluded: policy.spec.matchConditions[0]!.expression };
   };
   t.equal(labelOf('{}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio-injection": "enabled"}}}');
   t.equal(labelOf('injection: {mode: revision, revision: canary}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio.io/rev": "canary"}}}');
   t.equal(labelOf('injection: {mode: ambient}\n')?.expression, 'Object{metadata: Object.metadata{labels: {"istio.io/dataplane-mode": "ambient"}}}');
-  t.same(mutatingPolicies(buildConfig({ file: { path: 'c.yaml', text: 'injection: {enabled: false}\n' } })), [], 'injection disabled: no policy');
+  t.same(namespaceLabelPolicies(buildConfig({ file: { path: 'c.yaml', text: 'injection: {enabled: false}\n' } })), [], 'injection disabled: no namespace policy');
   const excluded = labelOf('namespace: platform\nexemptNamespaces: [legacy]\ninjection: {excludedNamespaces: [batch]}\n')!.excluded;
   for (const name of ['kube-system', 'istio-system', 'platform', 'legacy', 'batch']) t.ok(excluded.includes(`"${name}"`), `${name} is never labelled`);
   const json = await runCliCaptured(['policies', '--mutations', '-o', 'json']);
   t.same((JSON.parse(json.stdout).items as { kind: string }[]).map((item) => item.kind).slice(-2), ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
   t.notOk((JSON.parse((await runCliCaptured(['policies', '-o', 'json'])).stdout).items as { kind: string }[]).some((item) => item.kind.startsWith('Mutating')), 'only with --mutations');
+});
+
+t.test('--mutations: the port renames, with the hint tables of the config and the webhook\'s skips', async (t) => {
+  interface RenamePolicy {
+    metadata: { name: string };
+    spec: { variables?: { name: string; expression: string }[]; matchConditions?: unknown[]; policyName?: string; matchResources?: { namespaceSelector: { matchExpressions: { values: string[] }[] } } };
+  }
+  const renames = (text: string) => portRenamePolicies(buildConfig({ file: { path: 'c.yaml', text } })) as unknown as RenamePolicy[];
+  const [policy, binding] = renames('{}\n');
+  t.equal(policy!.metadata.name, 'mesh-admission-service-port-names');
+  t.equal(binding!.spec.policyName, 'mesh-admission-service-port-names');
+  const variable = (p: RenamePolicy, name: string) => p.spec.variables!.find((v) => v.name === name)!.expression;
+  t.same(JSON.parse(variable(policy!, 'nameHints')), Object.fromEntries(normalisedHints(DEFAULT_PROTOCOL_HINTS).names), 'the built-in name hints');
+  t.same(JSON.parse(variable(policy!, 'portHints')), Object.fromEntries(normalisedHints(DEFAULT_PROTOCOL_HINTS).ports), 'the built-in port hints');
+  t.equal(variable(policy!, 'defaultProtocol'), '""', 'no default protocol: ports without a hint are left to validation');
+  const [custom] = renames("mutation: {nameHints: {Site: http2}, portHints: {'7000': grpc}, defaultProtocol: TCP}\n");
+  t.same(JSON.parse(variable(custom!, 'nameHints')), { site: 'http2' }, 'the config replaces the table; keys lower-cased as the webhook reads them');
+  t.same(JSON.parse(variable(custom!, 'portHints')), { '7000': 'grpc' });
+  t.equal(variable(custom!, 'defaultProtocol'), '"tcp"');
+  const [, skipping] = renames('namespace: platform\nexemptNamespaces: [legacy]\n');
+  const skipped = skipping!.spec.matchResources!.namespaceSelector.matchExpressions[0]!.values;
+  for (const name of [...ALWAYS_SKIPPED_NAMESPACES, 'legacy']) t.ok(skipped.includes(name), `${name} is skipped, as the webhook skips it`);
+  t.same(policy!.spec.matchConditions, (validatingPolicies(buildConfig({}))[0] as unknown as RenamePolicy).spec.matchConditions, "Istio's control plane is left alone as the validating policies leave it");
+  const kinds = (JSON.parse((await runCliCaptured(['policies', '--mutations', '-o', 'json'])).stdout).items as { kind: string; metadata: { name: string } }[]).map((item) => `${item.kind} ${item.metadata.name}`);
+  t.ok(kinds.includes('MutatingAdmissionPolicy mesh-admission-service-port-names') && kinds.includes('MutatingAdmissionPolicyBinding mesh-admission-service-port-names'), 'printed with --mutations');
 });

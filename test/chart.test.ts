@@ -712,18 +712,25 @@ t.test('an unknown mode is refused at install', async (t) => {
   await t.rejects(template({ mode: 'kyverno' }), /mode.*(webhook|policies)|value must be one of/);
 });
 
-t.test('mode=policies on an API server that serves MutatingAdmissionPolicy: the namespace label too, for each injection mode', async (t) => {
+t.test('mode=policies on an API server that serves MutatingAdmissionPolicy: the port renames and the namespace label too, for each injection mode', async (t) => {
   const withMutatingPolicies = ['--api-versions', 'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy'];
   const cases: { sets: Record<string, string>; config: string }[] = [
     { sets: {}, config: '' },
     { sets: { 'config.injection.mode': 'revision', 'config.injection.revision': 'canary' }, config: 'injection: {mode: revision, revision: canary}\n' },
     { sets: { 'config.injection.mode': 'ambient', 'config.injection.excludedNamespaces': '{batch}', 'config.exemptNamespaces': '{legacy}' }, config: 'injection: {mode: ambient, excludedNamespaces: [batch]}\nexemptNamespaces: [legacy]\n' },
+    {
+      sets: { 'config.mutation.nameHints.Web': 'http2', 'config.mutation.nameHints.db': 'tcp', 'config.mutation.portHints.8080': 'http', 'config.mutation.defaultProtocol': 'tcp' },
+      config: "mutation: {nameHints: {Web: http2, db: tcp}, portHints: {'8080': http}, defaultProtocol: tcp}\n",
+    },
   ];
   for (const { sets, config } of cases) {
     const objects = await template({ mode: 'policies', ...sets }, { namespace: 'platform', extraArgs: withMutatingPolicies });
     const expected = mutatingPolicies(buildConfig({ file: { path: 'values', text: `serviceName: mesh-admission\nnamespace: platform\n${config}` } }));
-    t.same(objects.filter((o) => o.kind.startsWith('Mutating')), expected, `the same MutatingAdmissionPolicy as \`policies --mutations\` (${JSON.stringify(sets)})`);
+    // helm orders objects by kind; the command prints each policy before its binding.
+    const byName = (list: readonly { kind: string; metadata: { name: string } }[]) => [...list].sort((a, b) => `${a.kind} ${a.metadata.name}`.localeCompare(`${b.kind} ${b.metadata.name}`));
+    t.same(byName(objects.filter((o) => o.kind.startsWith('Mutating'))), byName(expected as never[]), `the same MutatingAdmissionPolicies as \`policies --mutations\` (${JSON.stringify(sets)})`);
   }
-  t.same(find(await template({ mode: 'policies', 'config.injection.enabled': 'false' }, { extraArgs: withMutatingPolicies }), 'MutatingAdmissionPolicy'), [], 'injection disabled: none');
+  const withoutInjection = find(await template({ mode: 'policies', 'config.injection.enabled': 'false' }, { extraArgs: withMutatingPolicies }), 'MutatingAdmissionPolicy');
+  t.same(withoutInjection.map((o) => o.metadata.name), ['mesh-admission-service-port-names'], 'injection disabled: the port renames only');
   t.same(find(await template({ mode: 'policies' }), 'MutatingAdmissionPolicy'), [], 'an API server without it (before 1.36): none, and the install still works');
 });

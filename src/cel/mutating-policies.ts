@@ -1,12 +1,9 @@
 /**
- * The namespace injection label as a MutatingAdmissionPolicy the API server applies itself
- * (admissionregistration.k8s.io/v1, Kubernetes 1.36 or newer): a new namespace gets the label
- * of the configured injection mode unless it is excluded or already carries a decision about
- * the mesh — the webhook's namespace mutation, without the webhook. `mesh-admission policies
- * --mutations` prints it after the validating policies.
- *
- * Not here: the Service port renames, whose hints, collision checks and stability across
- * redeploys stay with the webhook.
+ * The webhook's mutations as MutatingAdmissionPolicies the API server applies itself
+ * (admissionregistration.k8s.io/v1, Kubernetes 1.36 or newer), printed by `mesh-admission
+ * policies --mutations` after the validating policies: the Service port renames
+ * (port-renames.ts), and the namespace injection label — a new namespace gets the label of the
+ * configured injection mode unless it is excluded or already carries a decision about the mesh.
  */
 import type { Config } from '../config.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES, DECISION_LABELS, planLabel } from '../policies/namespace-injection.ts';
@@ -14,11 +11,17 @@ import { injectionOptions } from '../policies/registry.ts';
 import { exemptNamespaces } from '../policies/webhook-scope.ts';
 import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
 import { celList, celString } from './port-classification.ts';
+import { portRenamePolicies } from './port-renames.ts';
 
 type PolicyConfig = Pick<Config, 'injection' | 'exemptNamespaces' | 'namespace' | 'serviceName' | 'mutation'>;
 
-/** The policy and its binding, or nothing when the config adds no label (injection disabled). */
+/** The Service port renames, then the namespace label (when the config adds one), each with its binding. */
 export function mutatingPolicies(config: PolicyConfig): Record<string, unknown>[] {
+  return [...portRenamePolicies(config), ...namespaceLabelPolicies(config)];
+}
+
+/** The policy and its binding, or nothing when the config adds no label (injection disabled). */
+export function namespaceLabelPolicies(config: PolicyConfig): Record<string, unknown>[] {
   const options = injectionOptions(config);
   const label = options.enabled ? planLabel(options) : undefined;
   if (label === undefined) return [];

@@ -15,16 +15,18 @@ classification), externalname-port and port-name-duplicate, with the webhook's s
 plane) and its grandfathering of findings already stored (they warn on UPDATE). Needs
 Kubernetes 1.30 or newer. Pipe it to \`kubectl apply -f -\`.
 
-With --mutations, also a MutatingAdmissionPolicy and its binding that give each new namespace
-the injection label of the configured mode, as the webhook does (Kubernetes 1.36 or newer).
+With --mutations, also MutatingAdmissionPolicies and their bindings (Kubernetes 1.36 or
+newer): the Service port renames, from the same hints and stable across redeploys as the
+webhook's (silent: a policy cannot warn), and the injection label of the configured mode for
+each new namespace.
 
-Not covered: the Service port renames, the Namespace, Gateway and VirtualService rules; those
-need the webhook.
+Not covered: the Namespace, Gateway and VirtualService rules; those need the webhook.
 
       --config FILE         the webhook's config file: enforcement (deny: Deny, warn: Warn),
                             exemptNamespaces, namespace, serviceName (the objects' name prefix),
-                            injection (with --mutations)
-      --mutations           also the namespace injection label (MutatingAdmissionPolicy)
+                            mutation and injection (with --mutations)
+      --mutations           also the port renames and the namespace injection label
+                            (MutatingAdmissionPolicies)
   -o, --output FORMAT       yaml (default) or json (a List)
 `;
 

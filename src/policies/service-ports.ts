@@ -220,6 +220,18 @@ export function suggestProtocol(
 }
 
 /**
+ * The hints as `suggestProtocol` reads them: name keys lower-cased, each key's first usable
+ * protocol, the default only when usable. What the admission policies' CEL looks hints up in.
+ */
+export function normalisedHints(hints: ProtocolHints): { names: ReadonlyMap<string, string>; ports: ReadonlyMap<string, string>; fallback: string | undefined } {
+  return {
+    names: hintIndex(hints.nameHints, NAME_HINT_INDEXES, lowerCase),
+    ports: hintIndex(hints.portHints, PORT_HINT_INDEXES, asIs),
+    fallback: usableProtocol(hints.defaultProtocol),
+  };
+}
+
+/**
  * A hint table as a map from normalised key to protocol: for each key, the first entry (in
  * table order) with a usable protocol. Own entries only: a port named `constructor` must not
  * find Object.prototype's. Frozen tables (the defaults, and every table in the frozen config)

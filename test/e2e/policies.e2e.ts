@@ -4,7 +4,7 @@
 // same verdict (allowed, warned or denied) — creates, and updates of Services stored before
 // either was installed (grandfathering).
 // Run: npm run test:e2e. Skips when the binaries are unavailable, unless E2E_REQUIRED=1.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -174,7 +174,8 @@ if (binDir) {
     await cp.kubectl(['delete', '-f', '-'], { input: policiesYaml });
     await cp.kubectl(['delete', 'validatingwebhookconfiguration', 'mesh-admission']);
     await cp.kubectl(['create', 'namespace', 'apps']);
-    const bad = service('shop', 'apps', { title: 'bad', ports: [{ name: 'web', port: 8080 }] });
+    // No hint knows "site", so no rename rescues it.
+    const bad = service('shop', 'apps', { title: 'bad', ports: [{ name: 'site', port: 8080 }] });
     /** The verdict on `bad` once it is `expected`, or the last one after 30 s (the API server loads and drops policies a moment after they change). */
     const settled = async (expected: Verdict) => {
       let last = await write(cp, 'create', bad);
@@ -207,6 +208,16 @@ if (binDir) {
       labels = await labelsOfNew();
     }
     t.equal(labels['istio-injection'], 'enabled', 'a new namespace gets istio-injection=enabled');
+    const renamedPorts = async () => {
+      const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], { input: JSON.stringify(service('web', 'apps', { title: 'renamed', ports: [{ name: 'web', port: 8080 }] })), allowFailure: true });
+      return r.code === 0 ? (JSON.parse(r.stdout) as { spec: { ports: { name: string }[] } }).spec.ports.map((p) => p.name) : [];
+    };
+    let ports = await renamedPorts();
+    for (const deadline = Date.now() + 30_000; ports[0] !== 'http-web' && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      ports = await renamedPorts();
+    }
+    t.same(ports, ['http-web'], 'a port with a hint is renamed, not denied');
     const workloads = JSON.parse((await cp.kubectl(['get', 'deployments,pods,services', '-n', 'mesh-system', '-o', 'json'])).stdout) as { items: unknown[] };
     t.same(workloads.items, [], 'no Deployment, Pod or Service: nothing that can be down');
 
@@ -237,7 +248,12 @@ if (binDir) {
     const configFile = path.join(scratch, 'mutations.yaml');
     await writeFile(configFile, `exemptNamespaces: [${byWebhook.join(', ')}]\n`);
     const mutating = parseAllDocuments(await runCli(['policies', '--config', configFile, '--mutations'])).map((d) => d.toJS() as { kind: string }).filter((d) => d.kind.startsWith('Mutating'));
-    t.same(mutating.map((d) => d.kind), ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
+    t.same(mutating.map((d) => `${d.kind} ${(d as unknown as { metadata: { name: string } }).metadata.name}`), [
+      'MutatingAdmissionPolicy mesh-admission-service-port-names',
+      'MutatingAdmissionPolicyBinding mesh-admission-service-port-names',
+      'MutatingAdmissionPolicy mesh-admission-namespace-injection',
+      'MutatingAdmissionPolicyBinding mesh-admission-namespace-injection',
+    ]);
     await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: mutating }) });
     const webhookConfigs = await runCli(['webhook-config', '--url', `https://127.0.0.1:${webhook.port}`, '--ca-file', path.join(webhook.certDir, 'ca.crt'), ...byPolicy.flatMap((name) => ['--exclude-namespace', name])]);
     const mutatingWebhook = parseAllDocuments(webhookConfigs).map((d) => d.toJS() as { kind: string }).filter((d) => d.kind === 'MutatingWebhookConfiguration');
@@ -262,4 +278,98 @@ if (binDir) {
     t.same(await created(byPolicy[0]!), { 'istio-injection': 'enabled' }, 'a plain namespace gets the label');
     t.same(await created('istio-system'), {}, 'istio-system is never labelled');
   });
+
+  t.test('port renames: the same Service from the MutatingAdmissionPolicy and the mutating webhook, on create and on every redeploy', async (t) => {
+    const byPolicies = 'renames-policies';
+    const byWebhook = 'renames-webhook';
+    for (const namespace of [byPolicies, byWebhook]) await cp.kubectl(['create', 'namespace', namespace]);
+    await cp.kubectl(['delete', 'mutatingadmissionpolicies,mutatingadmissionpolicybindings', '-l', 'app.kubernetes.io/managed-by=mesh-admission']);
+    const configFile = path.join(scratch, 'renames.yaml');
+    await writeFile(configFile, `exemptNamespaces: [${byWebhook}]\n`);
+    const policies = await runCli(['policies', '--config', configFile, '--mutations']);
+    await cp.kubectl(['apply', '-f', '-'], { input: policies });
+    t.teardown(() => cp.kubectl(['delete', '-f', '-'], { input: policies }));
+    const configurations = await runCli(['webhook-config', '--url', `https://127.0.0.1:${webhook.port}`, '--ca-file', path.join(webhook.certDir, 'ca.crt'), '--exclude-namespace', byPolicies]);
+    await cp.kubectl(['apply', '-f', '-'], { input: configurations });
+    t.teardown(() => cp.kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'mesh-admission', '--ignore-not-found']));
+
+    interface Written { readonly verdict: Verdict; readonly ports: string; readonly output: string }
+    const portsOf = (json: string) => JSON.stringify((JSON.parse(json) as { spec: { ports?: { name?: string; port: number; protocol: string }[] } }).spec.ports?.map((p) => [p.name ?? '', p.port, p.protocol]) ?? []);
+    /** A write through kubectl: the verdict and the ports the API server answers with. */
+    const written = async (args: string[], object: Record<string, unknown>): Promise<Written> => {
+      const r = await cp.kubectl([...args, '-o', 'json', '-f', '-'], { input: JSON.stringify(object), allowFailure: true });
+      const output = `${r.stdout}${r.stderr}`.trim();
+      if (r.code !== 0) return { verdict: 'denied', ports: '', output };
+      return { verdict: /^Warning: /m.test(r.stderr) ? 'warned' : 'allowed', ports: portsOf(r.stdout), output };
+    };
+    /**
+     * The same ports, and denied by both or by neither. A policy cannot return warnings, so where
+     * the webhook explains each rename in a warning the policy renames silently.
+     */
+    const sameOutcome = (t: Test, title: string, fromPolicies: Written, fromWebhook: Written) => {
+      const outcome = (w: Written) => (w.verdict === 'denied' ? 'denied' : `admitted ${w.ports}`);
+      t.equal(outcome(fromPolicies), outcome(fromWebhook), `${title}: ${outcome(fromWebhook).slice(0, 300)}`, { policies: fromPolicies.output.slice(0, 2000), webhook: fromWebhook.output.slice(0, 2000) });
+      if (fromWebhook.verdict === 'warned') t.match(fromWebhook.output, /Warning: .*(renamed|named the unnamed port|kept)/, `${title}: the webhook explains the rename`);
+    };
+    const renamed = (namespace: string, name: string, ports: readonly PortSpec[]) => service(name, namespace, { title: name, ports });
+    // The policies take effect a moment after they are created.
+    const probe = (namespace: string) => written(['create', '--dry-run=server'], renamed(namespace, 'probe', [{ name: 'web', port: 8080 }]));
+    for (const deadline = Date.now() + 30_000; (await probe(byPolicies)).ports !== JSON.stringify([['http-web', 8080, 'TCP']]); ) {
+      if (Date.now() > deadline) throw new Error('the port rename policy did not take effect within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+
+    const cases: { title: string; ports: PortSpec[] }[] = [
+      { title: 'a name hint', ports: [{ name: 'web', port: 8080 }, { name: 'db', port: 5432 }] },
+      { title: 'an unnamed port, by its number', ports: [{ port: 80 }] },
+      { title: "the name's first word", ports: [{ name: 'metrics-app', port: 9102 }] },
+      { title: 'the preferred name taken', ports: [{ name: 'http-web', port: 81 }, { name: 'web', port: 8080 }] },
+      { title: 'grpc read as grpc-web is skipped', ports: [{ name: 'webby', port: 50051 }] },
+      { title: 'a name too long for the prefix', ports: [{ name: `admin-${'x'.repeat(55)}`, port: 9000 }] },
+      { title: 'no hint: left for validation to deny', ports: [{ name: 'foo', port: 7000 }] },
+      { title: 'an unknown appProtocol is not renamed', ports: [{ name: 'web', port: 8080, appProtocol: 'web' }] },
+      { title: 'UDP and classified ports stay', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'grpc-api', port: 9090 }] },
+      { title: 'capitals in the hint match', ports: [{ name: 'admin', port: 9000 }, { name: 'www-2', port: 8081 }] },
+    ];
+    // As many ports as the webhook judges: the policies must stay within the API server's CEL cost limits.
+    const many = (name: (i: number) => string) => Array.from({ length: 1000 }, (_, i) => ({ name: name(i), port: 2000 + i }));
+    cases.push(
+      { title: '1,000 ports to rename', ports: many((i) => `web-${i}`) },
+      { title: '1,000 ports without a hint', ports: many((i) => `site-${i}`) },
+      { title: '1,000 prefixed ports', ports: many((i) => `http-${i}`) },
+    );
+    const verdicts = new Set<Verdict>();
+    for (const [index, spec] of cases.entries()) {
+      const fromPolicies = await written(['create', '--dry-run=server'], renamed(byPolicies, `case-${index}`, spec.ports));
+      const fromWebhook = await written(['create', '--dry-run=server'], renamed(byWebhook, `case-${index}`, spec.ports));
+      verdicts.add(fromWebhook.verdict);
+      sameOutcome(t, spec.title, fromPolicies, fromWebhook);
+    }
+    t.ok(verdicts.has('denied') && [...verdicts].some((v) => v !== 'denied'), 'renamed and denied Services both occur');
+
+    // A GitOps-style lifecycle with server-side apply: each step applies the manifest as written.
+    const lifecycle: { title: string; ports: PortSpec[] }[] = [
+      { title: 'first apply: renamed', ports: [{ name: 'http-web', port: 81 }, { name: 'web', port: 8080 }, { name: 'admin', port: 9000 }] },
+      { title: 'the same manifest again: the stored names stay', ports: [{ name: 'http-web', port: 81 }, { name: 'web', port: 8080 }, { name: 'admin', port: 9000 }] },
+      { title: 'the colliding port removed: the renamed port keeps the name it was given', ports: [{ name: 'web', port: 8080 }, { name: 'admin', port: 9000 }] },
+      { title: 'a port renamed in the manifest to a name without a hint: denied', ports: [{ name: 'web', port: 8080 }, { name: 'site', port: 9000 }] },
+      { title: 'a new port added beside the renamed ones', ports: [{ name: 'web', port: 8080 }, { name: 'admin', port: 9000 }, { name: 'api', port: 9001 }] },
+    ];
+    for (const step of lifecycle) {
+      const results = [];
+      for (const namespace of [byPolicies, byWebhook]) {
+        results.push(await written(['apply', '--server-side', '--field-manager', 'gitops'], renamed(namespace, 'redeployed', step.ports)));
+      }
+      const [fromPolicies, fromWebhook] = results as [Written, Written];
+      sameOutcome(t, step.title, fromPolicies, fromWebhook);
+    }
+    for (const title of ['a Service of 1,000 ports applied', 'and applied again']) {
+      const results = [];
+      for (const namespace of [byPolicies, byWebhook]) results.push(await written(['apply', '--server-side', '--field-manager', 'gitops'], renamed(namespace, 'big', many((i) => `web-${i}`))));
+      sameOutcome(t, title, results[0]!, results[1]!);
+    }
+    const stored = JSON.parse((await cp.kubectl(['get', 'service', 'redeployed', '-n', byPolicies, '-o', 'json'])).stdout) as { spec: { ports: { name: string }[] } };
+    t.same(stored.spec.ports.map((p) => p.name), ['http-8080', 'http-admin', 'http-api'], 'the names given on the first apply survive every redeploy');
+  });
+
 }
