@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PolicyContext } from '../policies/catalog.ts';
 import { tallyRules } from './decision.ts';
-import { bounded, handleMutate, handleValidate, type Outcome } from './handlers.ts';
+import { bounded, handleMutate, handleValidate, type DecisionLabel, type Outcome } from './handlers.ts';
 import { admissionReviewResponseSchema, admissionReviewSchema, reviewResponse, type AdmissionReview } from './review.ts';
 
 type Webhook = 'validate' | 'mutate';
@@ -18,11 +18,21 @@ const HANDLERS: Record<Webhook, (review: AdmissionReview, config: Config, contex
   mutate: (review, config) => handleMutate(review.request, config),
 };
 
-/** What the hook records of one judged review. */
+/**
+ * What the hook records of one judged review: the few fields its metrics and log line need,
+ * taken when the review is judged. Not the review or the outcome: an answer can wait long for
+ * a slow reader, and holding every finding of a large object until then ran the heap out.
+ */
 interface Judged {
   readonly webhook: Webhook;
-  readonly review: AdmissionReview;
-  readonly outcome: Outcome;
+  readonly kind: string;
+  readonly operation: string;
+  readonly uid: string;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+  readonly dryRun: boolean | undefined;
+  readonly decision: DecisionLabel;
+  readonly violations: ReturnType<typeof tallyRules>;
   /** Time spent judging, without parsing and serialising. */
   readonly seconds: number;
 }
@@ -57,8 +67,10 @@ export const admissionRoutes: FastifyPluginCallback<AdmissionRouteOptions> = (ap
         const started = process.hrtime.bigint();
         const review = request.body;
         const outcome = HANDLERS[webhook](review, config, policyContext);
-        request.judged = { webhook, review, outcome, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-        return reviewResponse(review.apiVersion, { uid: review.request.uid, ...outcome.response });
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const { kind, operation, uid, namespace, name, dryRun } = review.request;
+        request.judged = { webhook, kind: kind.kind, operation, uid, namespace, name, dryRun, decision: outcome.decision, violations: tallyRules(outcome.judged), seconds };
+        return reviewResponse(review.apiVersion, { uid, ...outcome.response });
       },
     );
     const methodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) =>
@@ -78,37 +90,35 @@ export const admissionRoutes: FastifyPluginCallback<AdmissionRouteOptions> = (ap
   done();
 };
 
-function record({ webhook, review, outcome, seconds }: Judged, metrics: Metrics, log: FastifyBaseLogger): void {
-  const { kind, operation } = review.request;
-  metrics.requests.inc({ webhook, kind: metrics.kindLabel(kind.kind), operation, decision: outcome.decision });
+function record(judged: Judged, metrics: Metrics, log: FastifyBaseLogger): void {
+  const { webhook, decision, seconds } = judged;
+  metrics.requests.inc({ webhook, kind: metrics.kindLabel(judged.kind), operation: judged.operation, decision });
   metrics.duration.observe({ webhook }, seconds);
-  const tally = tallyRules(outcome.judged);
-  for (const [rule, { enforced, warned }] of tally) {
+  for (const [rule, { enforced, warned }] of judged.violations) {
     if (enforced > 0) metrics.violations.inc({ rule, enforced: 'true' }, enforced);
     if (warned > 0) metrics.violations.inc({ rule, enforced: 'false' }, warned);
   }
-  logOutcome(log, webhook, review, outcome, seconds, [...tally.keys()]);
+  logOutcome(log, judged);
 }
 
 const VERBOSE_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
 
 /** One line per denial, warning or mutation; plain allows only at debug level (hot path). */
-function logOutcome(log: FastifyBaseLogger, webhook: Webhook, review: AdmissionReview, outcome: Outcome, seconds: number, rules: readonly string[]): void {
-  const quiet = outcome.decision === 'allowed' || outcome.decision === 'skipped';
+function logOutcome(log: FastifyBaseLogger, judged: Judged): void {
+  const quiet = judged.decision === 'allowed' || judged.decision === 'skipped';
   if (quiet && !VERBOSE_LEVELS.has(log.level)) return;
-  const { request } = review;
   const entry = {
-    webhook,
-    uid: request.uid,
-    kind: bounded(request.kind.kind),
-    namespace: request.namespace === undefined ? undefined : bounded(request.namespace),
-    name: request.name === undefined ? undefined : bounded(request.name),
-    operation: request.operation,
-    dryRun: request.dryRun,
-    decision: outcome.decision,
+    webhook: judged.webhook,
+    uid: judged.uid,
+    kind: bounded(judged.kind),
+    namespace: judged.namespace === undefined ? undefined : bounded(judged.namespace),
+    name: judged.name === undefined ? undefined : bounded(judged.name),
+    operation: judged.operation,
+    dryRun: judged.dryRun,
+    decision: judged.decision,
     // Distinct rules: a Service with thousands of bad ports must not make a huge log line.
-    rules,
-    durationMs: Math.round(seconds * 1e6) / 1e3,
+    rules: [...judged.violations.keys()],
+    durationMs: Math.round(judged.seconds * 1e6) / 1e3,
   };
   if (quiet) log.debug(entry, 'admission');
   else log.info(entry, 'admission');
