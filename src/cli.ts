@@ -9,6 +9,7 @@ import { ConfigError } from './config.ts';
 import { InputError } from './check/load-manifests.ts';
 import { UsageError, type CommandIO } from './commands/io.ts';
 import { isSupportedNode, unsupportedNodeMessage } from './node-version.ts';
+import { loadClientWithoutGeneratedApi } from './kube/client-modules.ts';
 
 const USAGE = `Usage: mesh-admission <command> [options]
 
@@ -115,6 +116,7 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  loadClientWithoutGeneratedApi();
   const io: CommandIO = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),

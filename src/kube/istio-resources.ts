@@ -1,9 +1,10 @@
 /**
- * The cluster objects the Gateway and VirtualService checks read, and how to reach them
- * through @kubernetes/client-node: Services (core v1), Gateways and ServiceEntries
- * (networking.istio.io). Istio's CRDs may be absent, or serve only older versions.
+ * The cluster objects the Gateway and VirtualService checks read, and how to reach them:
+ * Services (core v1), Gateways and ServiceEntries (networking.istio.io). Istio's CRDs may be
+ * absent, or serve only older versions.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { listPageFetcher } from './list-request.ts';
 import { ISTIO_NETWORKING_API_VERSIONS, ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 import { CLUSTER_READS } from '../policies/registry.ts';
 
@@ -63,14 +64,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
  * none (Istio's CRDs are not installed): "no such objects", not an error.
  */
 export async function servedIstioVersion(kubeConfig: KubeConfig, resource: Pick<IstioResource, 'plural'>, group = ISTIO_NETWORKING_GROUP, versions = ISTIO_VERSIONS): Promise<string | undefined> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
   for (const version of versions) {
     try {
-      await withTimeout(
-        api.listClusterCustomObject({ group, version, plural: resource.plural, limit: 1 }),
-        LIST_TIMEOUT_MS,
-        `listing ${resource.plural}`,
-      );
+      await withTimeout(listPageFetcher(kubeConfig, `/apis/${group}/${version}/${resource.plural}`)(1, undefined), LIST_TIMEOUT_MS, `listing ${resource.plural}`);
       return version;
     } catch (error) {
       if (httpStatus(error) !== 404) throw error;

@@ -3,7 +3,7 @@
  * reports carrying the owner label are updated in place, or deleted when their namespace has
  * no findings any more. Reports without the label (Kyverno's, anyone's) are never touched.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { REPORT_APIS, REPORT_OWNER, REPORT_OWNER_LABEL, type PolicyReportObject, type ReportFormat } from '../check/policy-reports.ts';
 import { describeError, httpStatus } from './istio-resources.ts';
 import { KubeConfigError } from './kubeconfig.ts';
@@ -36,6 +36,9 @@ interface StoredReport {
 
 /** `signal` stops the writing between two API calls (serve shutting down); it then rejects with the signal's reason. */
 export async function writeReports(kubeConfig: KubeConfig, format: ReportFormat, reports: readonly PolicyReportObject[], signal?: AbortSignal): Promise<ReportWriteResult> {
+  // Loaded when reports are written, not with `audit`: the generated API client is the whole
+  // client library, most of what a cluster command costs in memory (src/kube/client-modules.ts).
+  const { CustomObjectsApi } = await import('@kubernetes/client-node');
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const { group, version, namespaced, cluster } = REPORT_APIS[format];
   const labelSelector = `${REPORT_OWNER_LABEL}=${REPORT_OWNER}`;

@@ -5,7 +5,9 @@
  * cache is then the size of the views, whatever the objects weigh. The initial list is read in
  * pages, each reduced to slim objects before the next is fetched.
  */
-import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch } from '@kubernetes/client-node/dist/cache.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import type { KubeObject } from '../policies/types.ts';
 import { listPages, type PageFetcher } from './paginated-list.ts';
 

@@ -76,7 +76,7 @@ export interface TrafficServiceEntry {
 }
 
 /** The annotation that limits which namespaces see a Service, as ServiceEntry's exportTo does. */
-const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
+export const EXPORT_TO_ANNOTATION = 'networking.istio.io/exportTo';
 
 /** Namespace assumed for an object without one: where `kubectl apply` puts it by default. */
 export const DEFAULT_NAMESPACE = 'default';

@@ -1,0 +1,70 @@
+/**
+ * The cluster commands load @kubernetes/client-node without its generated API
+ * (src/kube/client-modules.ts): checked in a fresh process, whose module graph nothing else
+ * has touched, by recording every module Node resolves.
+ */
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const MODULES = fileURLToPath(new URL('../src/kube/', import.meta.url));
+
+/** Runs `body` as an ES module in a new Node process with the hooks registered; its stdout, parsed. */
+function inFreshProcess(body: string): Promise<Record<string, unknown>> {
+  const script = `
+    import * as nodeModule from 'node:module';
+    const { loadClientWithoutGeneratedApi } = await import(${JSON.stringify(`${MODULES}client-modules.ts`)});
+    const registered = loadClientWithoutGeneratedApi();
+    const resolved = [];
+    nodeModule.registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); resolved.push(result.url); return result; } });
+    const generated = () => resolved.filter((url) => /client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(url)).length;
+    ${body}
+  `;
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { env, cwd: fileURLToPath(new URL('..', import.meta.url)) }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout) as Record<string, unknown>);
+    });
+  });
+}
+
+t.test('KubeConfig, ListWatch and Watch load without a generated API module, and work', async (t) => {
+  const result = await inFreshProcess(`
+    const { loadKubeConfig } = await import(${JSON.stringify(`${MODULES}kubeconfig.ts`)});
+    await import(${JSON.stringify(`${MODULES}slim-list-watch.ts`)});
+    const { ListWatch } = await import('@kubernetes/client-node/dist/cache.js');
+    const { Watch } = await import('@kubernetes/client-node/dist/watch.js');
+    const kubeConfig = new (await import('@kubernetes/client-node/dist/config.js')).KubeConfig();
+    kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u', token: 'secret' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const options = {};
+    await kubeConfig.applyToHTTPSOptions(options);
+    // A ListWatch that never starts: its constructor is where the selector serializer is used.
+    new ListWatch('/api/v1/services', new Watch(kubeConfig), { list: async () => ({ items: [], metadata: {} }) }, false, 'app=web', 'metadata.name=x');
+    console.log(JSON.stringify({ registered, generated: generated(), authorization: options.headers?.Authorization, loadKubeConfig: typeof loadKubeConfig }));
+  `);
+  t.equal(result['registered'], true);
+  t.equal(result['generated'], 0, 'no generated model, API or API wrapper module was loaded');
+  t.equal(result['authorization'], 'Bearer secret', "the kubeconfig's credentials still apply");
+});
+
+t.test('a generated API client loaded afterwards works with the same KubeConfig', async (t) => {
+  const result = await inFreshProcess(`
+    const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
+    const net = await import('node:net');
+    // A port nothing listens on (fetch refuses the well-known low ones before connecting).
+    const port = await new Promise((resolve) => { const server = net.createServer().listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)); }); });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:' + port }], users: [{ name: 'u', token: 'secret' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const before = generated();
+    const { CoreV1Api } = await import('@kubernetes/client-node');
+    const api = kubeConfig.makeApiClient(CoreV1Api);
+    let error;
+    try { await api.readNamespace({ name: 'default' }); } catch (e) { const chain = []; for (let c = e; c; c = c.cause) chain.push(c.code ?? c.message); error = chain.join(' <- '); }
+    console.log(JSON.stringify({ before, after: generated() > 0, error }));
+  `);
+  t.equal(result['before'], 0);
+  t.equal(result['after'], true, 'the whole library loads when a generated API is imported');
+  t.match(String(result['error']), /ECONNREFUSED/, 'and its request goes to the configured server');
+});
