@@ -102,6 +102,12 @@ const GATEWAY_RULES = [
   { id: 'gateway-port-name-duplicate', severity: 'error', istioCodes: ['IST0106'], summary: 'two servers of a Gateway share a port name' },
   { id: 'gateway-protocol', severity: 'error', istioCodes: ['IST0106'], summary: 'a server protocol is not one Istio parses' },
   { id: 'gateway-tls-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'an HTTPS or TLS server has no tls settings' },
+  { id: 'gateway-servers-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a Gateway has no servers' },
+  { id: 'gateway-hosts-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server has no hosts' },
+  { id: 'gateway-port-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server has no port' },
+  { id: 'gateway-port-name-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server port has no name' },
+  { id: 'gateway-tls-credentials', severity: 'error', istioCodes: ['IST0106'], summary: 'a SIMPLE or MUTUAL server has no credentialName and lacks a certificate, key or CA bundle' },
+  { id: 'gateway-tls-on-plain-port', severity: 'error', istioCodes: ['IST0106'], summary: 'a server of a protocol without TLS has tls settings Istio refuses' },
   { id: 'gateway-port-not-exposed', severity: 'warning', istioCodes: ['IST0162', 'IST0101'], summary: "no Service of the gateway's pods exposes a server port" },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
