@@ -117,6 +117,10 @@ const VIRTUAL_SERVICE_RULES = [
   { id: 'virtualservice-port-not-found', severity: 'warning', istioCodes: ['IST0101'], summary: 'the destination has no such port' },
   { id: 'virtualservice-port-required', severity: 'warning', istioCodes: ['IST0112'], summary: 'the destination has several ports and the route names none' },
   { id: 'virtualservice-gateway-not-found', severity: 'warning', istioCodes: ['IST0101', 'IST0165'], summary: 'a referenced Gateway does not exist' },
+  { id: 'virtualservice-routes-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a VirtualService has no http, tcp or tls routes' },
+  { id: 'virtualservice-route-action-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a route has nothing to do: no route entries (for http, nor a redirect, directResponse or delegate)' },
+  { id: 'virtualservice-destination-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a route entry has no destination' },
+  { id: 'virtualservice-weights-zero', severity: 'error', istioCodes: ['IST0106'], summary: 'the weights of several destinations add up to 0' },
   { id: 'virtualservice-sni-hosts', severity: 'warning', istioCodes: ['IST0106', 'IST0133'], summary: "a TLS route's sniHosts entry is outside the hosts, or an IP address" },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];

@@ -39,6 +39,12 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0112', kind: 'VirtualService', message: '', rule: 'virtualservice-port-required' },
   { code: 'IST0101', kind: 'VirtualService', message: 'Referenced gateway not found', rule: 'virtualservice-gateway-not-found' },
   { code: 'IST0165', kind: 'VirtualService', message: '', rule: 'virtualservice-gateway-not-found' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'http, tcp or tls must be provided', rule: 'virtualservice-routes-missing' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'HTTP route, redirect or direct_response is required', rule: 'virtualservice-route-action-missing' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'TCP route is required', rule: 'virtualservice-route-action-missing' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'TLS route is required', rule: 'virtualservice-route-action-missing' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'destination is required', rule: 'virtualservice-destination-missing' },
+  { code: 'IST0106', kind: 'VirtualService', message: 'total destination weight = 0', rule: 'virtualservice-weights-zero' },
   { code: 'IST0106', kind: 'VirtualService', message: 'is not a compatible subset', rule: 'virtualservice-sni-hosts' },
   { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
 ];
