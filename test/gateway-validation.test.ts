@@ -64,6 +64,22 @@ t.test('gateway-port-missing and gateway-port-name-missing', async (t) => {
   t.ok(v.every((x) => x.severity === 'error'));
 });
 
+t.test('gateway-port-number: 1..65535, or 0 on a Unix domain socket', async (t) => {
+  const server = (port: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ port: { name: 'http', protocol: 'HTTP', ...port }, hosts: ['*'], ...extra });
+  for (const number of [1, 80, 65535]) t.same(findings([server({ number })]), [], String(number));
+  const v = findings([server({ name: 'a' }), server({ number: 0, name: 'b' }), server({ number: 70000, name: 'c' })]);
+  t.same(v.map((x) => [x.rule, x.field, x.identity]), [
+    ['gateway-port-number', 'spec.servers[0].port.number', 'gateway-port-number|0'],
+    ['gateway-port-number', 'spec.servers[2].port.number', 'gateway-port-number|70000'],
+  ], 'no number is number 0, as Istio reads it; each number is its own problem');
+  t.match(v[0]?.message, /^spec\.servers\[0\]\.port\.number and spec\.servers\[1\]\.port\.number: the server port has no number/);
+  t.match(v[1]?.message, /port 70000 is outside 1\.\.65535/);
+  t.same(findings([server({ number: 0 }, { bind: 'unix:///var/run/gw.sock' })]), [], 'a socket listens on no port');
+  t.same(rules(findings([server({ number: 8080 }, { bind: 'unix:///var/run/gw.sock' })])), [], 'a number beside a socket is a bind problem, not this rule');
+  t.same(rules(findings([server({}, { bind: '10.0.0.1' })])), ['gateway-port-number'], 'an address bind still needs a port');
+  t.same(findings([server({ number: '80' })]), [], 'a number that is no integer is the API server schema\'s to refuse');
+});
+
 t.test('gateway-tls-credentials: SIMPLE and MUTUAL need a credentialName or the files', async (t) => {
   const simple = findings([https({ mode: 'SIMPLE' })]);
   t.same(simple.map((x) => [x.rule, x.field]), [

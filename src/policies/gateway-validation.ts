@@ -6,6 +6,8 @@
  * - `gateway-hosts-missing`: a server with no hosts;
  * - `gateway-port-missing`: a server without a port;
  * - `gateway-port-name-missing`: a server port without a name;
+ * - `gateway-port-number`: a server port number outside 1..65535 (or none), unless the server
+ *   listens on a Unix domain socket (`bind: unix://...`), whose port number is 0;
  * - `gateway-tls-credentials`: a SIMPLE, MUTUAL or OPTIONAL_MUTUAL server that names no
  *   credential (credentialName or credentialNames) and lacks a server certificate or private key
  *   (in tls, or in an entry of tlsCertificates), or, mutual, a client CA bundle;
@@ -51,7 +53,11 @@ export function gatewayValidationViolations(gateway: KubeObject): Violation[] {
     const path = `spec.servers[${index}]`;
     if (!nonEmptyList(server.hosts)) problems.push(hostsMissing(path));
     if (!isRecord(server.port)) problems.push(portMissing(path));
-    else if (!filled(server.port.name)) problems.push(portNameMissing(path, server.port));
+    else {
+      if (!filled(server.port.name)) problems.push(portNameMissing(path, server.port));
+      const number = portNumber(server.port.number, server.bind);
+      if (number !== undefined) problems.push(portNumberInvalid(path, number));
+    }
     if (!isRecord(server.tls)) return;
     problems.push(...credentialProblems(`${path}.tls`, server.tls));
     const protocol = isRecord(server.port) && typeof server.port.protocol === 'string' ? parseProtocolWord(server.port.protocol) : 'Unsupported';
@@ -69,6 +75,18 @@ function redirectOnly(protocol: IstioProtocol, tls: Record<string, unknown>): bo
   const mode = tlsMode(tls.mode);
   return (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') &&
     !filled(tls.caCertificates) && !filled(tls.privateKey) && !filled(tls.serverCertificate);
+}
+
+/** A UNIX domain socket address in a server's `bind`: such a server listens on no port. */
+const UNIX_SOCKET_PREFIX = 'unix://';
+
+/** The port number as written when it is not a valid one for the server, else undefined. */
+function portNumber(value: unknown, bind: unknown): number | undefined {
+  // The API server's schema refuses a number that is no integer; nothing to say about it here.
+  const number = value === undefined || value === null ? 0 : value;
+  if (typeof number !== 'number' || !Number.isInteger(number)) return undefined;
+  if (number === 0 && typeof bind === 'string' && bind.startsWith(UNIX_SOCKET_PREFIX)) return undefined;
+  return number >= 1 && number <= 65535 ? undefined : number;
 }
 
 function serversMissing(): Problem {
@@ -120,6 +138,25 @@ function portNameMissing(path: string, port: Record<string, unknown>): Problem {
       `${where}: the server port has no name and Istio rejects it without one; name it, e.g. ${quote(example)}.`,
       `${where}: the server port needs a name; Istio rejects it without one.`,
     ],
+  };
+}
+
+function portNumberInvalid(path: string, number: number): Problem {
+  return {
+    rule: 'gateway-port-number',
+    // Istio's message shows the number, so each number is a problem of its own.
+    key: String(number),
+    field: `${path}.port.number`,
+    words: (where) =>
+      number === 0
+        ? [
+            `${where}: the server port has no number and Istio rejects it without; set the port the gateway listens on, e.g. 80 or 443.`,
+            `${where}: the server port needs a number; Istio rejects it without.`,
+          ]
+        : [
+            `${where}: port ${number} is outside 1..65535 and Istio rejects it; set the port the gateway listens on, e.g. 80 or 443.`,
+            `${where}: port ${number} is outside 1..65535; Istio rejects it.`,
+          ],
   };
 }
 

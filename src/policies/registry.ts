@@ -106,6 +106,7 @@ const GATEWAY_RULES = [
   { id: 'gateway-hosts-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server has no hosts' },
   { id: 'gateway-port-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server has no port' },
   { id: 'gateway-port-name-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a server port has no name' },
+  { id: 'gateway-port-number', severity: 'error', istioCodes: ['IST0106'], summary: 'a server port number is missing or outside 1..65535' },
   { id: 'gateway-tls-credentials', severity: 'error', istioCodes: ['IST0106'], summary: 'a SIMPLE or MUTUAL server has no credentialName and lacks a certificate, key or CA bundle' },
   { id: 'gateway-tls-on-plain-port', severity: 'error', istioCodes: ['IST0106'], summary: 'a server of a protocol without TLS has tls settings Istio refuses' },
   { id: 'gateway-port-not-exposed', severity: 'warning', istioCodes: ['IST0162', 'IST0101'], summary: "no Service of the gateway's pods exposes a server port" },

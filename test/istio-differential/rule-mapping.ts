@@ -31,6 +31,7 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0106', kind: 'Gateway', message: 'server config must contain at least one host', rule: 'gateway-hosts-missing' },
   { code: 'IST0106', kind: 'Gateway', message: 'port is required', rule: 'gateway-port-missing' },
   { code: 'IST0106', kind: 'Gateway', message: 'port name must be set', rule: 'gateway-port-name-missing' },
+  { code: 'IST0106', kind: 'Gateway', message: 'must be in the range 1..65535', rule: 'gateway-port-number' },
   { code: 'IST0106', kind: 'Gateway', message: 'TLS requires a', rule: 'gateway-tls-credentials' },
   { code: 'IST0106', kind: 'Gateway', message: 'server cannot have TLS settings', rule: 'gateway-tls-on-plain-port' },
   { code: 'IST0101', kind: 'VirtualService', message: 'Referenced host not found', rule: 'virtualservice-destination-not-found' },
