@@ -26,6 +26,7 @@ import { isRecord, type KubeObject, type Violation } from './types.ts';
 
 /** Protocols whose servers terminate or pass through TLS, and so need tls settings. */
 const TLS_PROTOCOLS: ReadonlySet<IstioProtocol> = new Set(['HTTPS', 'TLS']);
+/** Protocols Istio counts as HTTP: their servers may carry tls settings only to redirect to HTTPS. */
 const HTTP_PROTOCOLS: ReadonlySet<IstioProtocol> = new Set(['HTTP', 'HTTP2', 'HTTP_PROXY', 'GRPC', 'GRPC-Web']);
 
 /**
@@ -52,11 +53,12 @@ export function gatewayValidationViolations(gateway: KubeObject): Violation[] {
     if (!isRecord(server)) return;
     const path = `spec.servers[${index}]`;
     if (!nonEmptyList(server.hosts)) problems.push(hostsMissing(path));
-    if (!isRecord(server.port)) problems.push(portMissing(path));
-    else {
+    if (isRecord(server.port)) {
       if (!filled(server.port.name)) problems.push(portNameMissing(path, server.port));
       const number = portNumber(server.port.number, server.bind);
       if (number !== undefined) problems.push(portNumberInvalid(path, number));
+    } else {
+      problems.push(portMissing(path));
     }
     if (!isRecord(server.tls)) return;
     problems.push(...credentialProblems(`${path}.tls`, server.tls));
