@@ -55,9 +55,10 @@ t.test('a VirtualService listing more hosts and sniHosts than the limit is denie
   const traffic = testConfig({ 'traffic-checks': 'true' });
   const names = (count: number, domain: string) => Array.from({ length: count }, (_, i) => `h${i}.${domain}`);
   // The hosts and the sniHosts of two TLS matches add up.
+  const route = [{ destination: { host: 'backend.default.svc.cluster.local' } }];
   const virtualService = (hosts: number, sniHosts: number) => ({
     apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'wide', namespace: 'default' },
-    spec: { hosts: names(hosts, 'example.com'), tls: [{ match: [{ sniHosts: names(sniHosts, 'example.org') }, { port: 443 }] }, { match: [{ sniHosts: names(1, 'example.net') }] }] },
+    spec: { hosts: names(hosts, 'example.com'), tls: [{ match: [{ sniHosts: names(sniHosts, 'example.org') }, { port: 443 }], route }, { match: [{ sniHosts: names(1, 'example.net') }], route }] },
   });
   const vsRequest = (object: object) => request({ kind: 'VirtualService', group: 'networking.istio.io', object });
   const over = handleValidate(vsRequest(virtualService(10, MAX_VIRTUAL_SERVICE_HOSTS - 10)), traffic);

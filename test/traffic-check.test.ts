@@ -104,8 +104,8 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
 
 t.test('check: a VirtualService naming a Gateway of another namespace is told which namespace has it', async (t) => {
   const manifests = [
-    'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: public\n  namespace: edge\nspec:\n  selector: {istio: ingressgateway}\n  servers: []\n',
-    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  hosts: [shop.example.com]\n  gateways: [public]\n',
+    'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: public\n  namespace: edge\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.example.com]}]\n',
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: shop\n  namespace: shop\nspec:\n  hosts: [shop.example.com]\n  gateways: [public]\n  http: [{redirect: {uri: /new}}]\n',
   ].join('---\n');
   const r = await run(['check', '-f', '-'], manifests);
   t.equal(r.code, 0, 'a warning');

@@ -4,7 +4,8 @@
  * Structural rules, always run (Istio's own validation rejects these):
  * - `gateway-port-name-duplicate`: two servers share a port name;
  * - `gateway-protocol`: a server's protocol is not one Istio parses;
- * - `gateway-tls-missing`: an HTTPS or TLS server without `tls` settings.
+ * - `gateway-tls-missing`: an HTTPS or TLS server without `tls` settings;
+ * - the rest of Istio's validation of a Gateway on its own: gateway-validation.ts.
  * Cluster-aware rule, run when a TrafficWorld is given (warning, Istio IST0162):
  * - `gateway-port-not-exposed`: no Service serving the gateway's pods has the server's port,
  *   so traffic to it never reaches the gateway — the seed's port 21000 on istio-ingressgateway.
@@ -14,6 +15,7 @@
 import { parseProtocolWord, type IstioProtocol } from '../istio/protocol.ts';
 import { isValidServicePortName } from '../kubernetes-names.ts';
 import { quote } from './service-ports.ts';
+import { gatewayValidationViolations } from './gateway-validation.ts';
 import {
   stringMap,
   unavailableViolation,
@@ -77,7 +79,8 @@ export function validateGateway(gateway: KubeObject, world?: TrafficWorld): Viol
   }
 
   // Not push(...): spreading 100,000 findings as arguments overflows the stack.
-  return world ? violations.concat(portExposure(gateway, servers, world)) : violations;
+  const structural = violations.concat(gatewayValidationViolations(gateway));
+  return world ? structural.concat(portExposure(gateway, servers, world)) : structural;
 }
 
 function describeServer(server: GatewayServer): string {

@@ -1,11 +1,13 @@
 /**
- * Istio VirtualService checks (the README's Istio traffic rules). All warnings: GitOps tools often apply a
- * VirtualService before the Service it routes to.
+ * Istio VirtualService checks (the README's Istio traffic rules).
  *
- * Structural rule, always run:
- * - `virtualservice-sni-hosts`: a TLS route's `sniHosts` entry is not within `spec.hosts`
- *   (Istio rejects the route), or is an IP address (Istio warns, IST0133).
- * Cluster-aware rules, run when a TrafficWorld is given:
+ * Structural rules, always run:
+ * - `virtualservice-sni-hosts` (warning): a TLS route's `sniHosts` entry is not within `spec.hosts`
+ *   (Istio rejects the route), or is an IP address (Istio warns, IST0133);
+ * - the rest of Istio's validation of a VirtualService on its own, errors:
+ *   virtual-service-validation.ts.
+ * Cluster-aware rules, run when a TrafficWorld is given, all warnings (GitOps tools often apply a
+ * VirtualService before the Service it routes to):
  * - `virtualservice-destination-not-found` (IST0101): a route's (or mirror's) destination host matches no
  *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
  * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service or ServiceEntry has no such port;
@@ -25,6 +27,7 @@ import {
 import { HostPatterns } from './host-patterns.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { LazilyWorded } from './messages.ts';
+import { virtualServiceValidationViolations } from './virtual-service-validation.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 
@@ -80,11 +83,11 @@ function readDestinations(virtualService: KubeObject): RouteDestination[] {
 
 /**
  * All VirtualService rules. `namespace` is where the VirtualService lives (short names and
- * gateway references resolve there). Without `world` only the structural rule runs; with an
+ * gateway references resolve there). Without `world` only the structural rules run; with an
  * unavailable world the cluster-aware rules become one warning.
  */
 export function validateVirtualService(virtualService: KubeObject, namespace: string, world?: TrafficWorld): Violation[] {
-  const violations = sniHostViolations(virtualService);
+  const violations = virtualServiceValidationViolations(virtualService).concat(sniHostViolations(virtualService));
   if (!world) return violations;
   const destinations = readDestinations(virtualService);
   const gateways = readGatewayRefs(virtualService);
