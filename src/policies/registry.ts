@@ -15,6 +15,7 @@ import { mutateServicePorts } from './service-port-mutation.ts';
 import { mutateNamespace, validateNamespace, validateNamespaceInjected, type InjectionOptions } from './namespace-injection.ts';
 import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
+import { validateGatewayConflicts } from './gateway-conflicts.ts';
 import { validateVirtualService } from './virtual-service.ts';
 import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, type TrafficWorld } from './traffic-world.ts';
@@ -103,6 +104,7 @@ const GATEWAY_RULES = [
   { id: 'gateway-protocol', severity: 'error', istioCodes: ['IST0106'], summary: 'a server protocol is not one Istio parses' },
   { id: 'gateway-tls-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'an HTTPS or TLS server has no tls settings' },
   { id: 'gateway-port-not-exposed', severity: 'warning', istioCodes: ['IST0162', 'IST0101'], summary: "no Service of the gateway's pods exposes a server port" },
+  { id: 'gateway-conflict', severity: 'warning', istioCodes: ['IST0145'], summary: 'another Gateway on the same workloads serves the same port and host' },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
 
@@ -210,8 +212,9 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     mutates: [],
     enabledBy: 'trafficChecks',
     rules: GATEWAY_RULES,
-    reads: [SERVICE],
-    validate: ({ object, context }) => validateGateway(object, context.traffic),
+    reads: [SERVICE, GATEWAY],
+    validate: ({ object, namespace, context }) =>
+      validateGateway(object, context.traffic).concat(validateGatewayConflicts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic)),
   },
   {
     kind: VIRTUAL_SERVICE,
