@@ -17,6 +17,7 @@ import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
 import { validateGatewayConflicts } from './gateway-conflicts.ts';
 import { validateVirtualService } from './virtual-service.ts';
+import { validateVirtualServiceGatewayHosts } from './virtual-service-gateway-hosts.ts';
 import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, type TrafficWorld } from './traffic-world.ts';
 
@@ -113,6 +114,7 @@ const VIRTUAL_SERVICE_RULES = [
   { id: 'virtualservice-port-not-found', severity: 'warning', istioCodes: ['IST0101'], summary: 'the destination has no such port' },
   { id: 'virtualservice-port-required', severity: 'warning', istioCodes: ['IST0112'], summary: 'the destination has several ports and the route names none' },
   { id: 'virtualservice-gateway-not-found', severity: 'warning', istioCodes: ['IST0101', 'IST0165'], summary: 'a referenced Gateway does not exist' },
+  { id: 'virtualservice-host-not-in-gateway', severity: 'warning', istioCodes: ['IST0132'], summary: 'a referenced Gateway serves none of the hosts' },
   { id: 'virtualservice-sni-hosts', severity: 'warning', istioCodes: ['IST0106', 'IST0133'], summary: "a TLS route's sniHosts entry is outside the hosts, or an IP address" },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
@@ -225,7 +227,10 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     reads: [SERVICE, GATEWAY, SERVICE_ENTRY],
     overLimit: ({ object }) => exceededLimit('VirtualService', object),
     // An object without a namespace lands where kubectl puts it by default.
-    validate: ({ object, namespace, context }) => validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
+    validate: ({ object, namespace, context }) =>
+      validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic).concat(
+        validateVirtualServiceGatewayHosts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
+      ),
   },
   {
     kind: POD,
