@@ -38,16 +38,16 @@ export function validateVirtualServiceGatewayHosts(virtualService: KubeObject, n
   // Built once: each Gateway host is then checked in time linear in its length.
   const ownPatterns = new HostPatterns(hosts);
   const violations: Violation[] = [];
-  const reported = new Set<string>();
+  // Each Gateway is looked into once, however many references name it.
+  const checked = new Set<string>();
   for (const { index, ref } of refs) {
     const target = gatewayRefTarget(ref, namespace);
     const gateway = world.findGateway(target.namespace, target.name);
     if (gateway === undefined) continue;
     const label = `${gateway.namespace}/${gateway.name}`;
-    if (reported.has(label)) continue;
-    const offered = hostsOffered(gateway, namespace);
-    if (hostsMeet(hosts, ownPatterns, offered)) continue;
-    reported.add(label);
+    if (checked.has(label)) continue;
+    checked.add(label);
+    if (hostsMeet(hosts, ownPatterns, hostsOffered(gateway, namespace))) continue;
     violations.push(hostNotInGateway(index, label, hosts, namespace));
   }
   return violations;
