@@ -229,17 +229,17 @@ t.test('Gateways: the cache keeps their slim view, and the index by port and hos
     servers: [{ port: 80, bind: '', hosts: ['shop.example.com', './own.example.com'] }],
   }, "the rules' view");
   t.notOk(JSON.stringify(world.findGateway('istio-system', 'public')).includes('xxxx'), 'no annotation kept');
-  t.same(world.gatewaysListening(80, 'shop.example.com').map((g) => g.name), ['public']);
-  t.same(world.gatewaysListening(443, 'shop.example.com'), []);
+  t.same(world.gatewaysListening(80, '', 'shop.example.com').map((g) => g.name), ['public']);
+  t.same(world.gatewaysListening(443, '', 'shop.example.com'), []);
 
   api.put('gateways', asStored(gateway('team', [{ number: 80, name: 'http', protocol: 'HTTP', hosts: ['shop.example.com'] }], { namespace: 'team' })));
-  await until('the watched Gateway indexed', () => world.gatewaysListening(80, 'shop.example.com').length === 2);
+  await until('the watched Gateway indexed', () => world.gatewaysListening(80, '', 'shop.example.com').length === 2);
   t.same(world.gatewayNamespaces('team'), ['team']);
   api.put('gateways', asStored(gateway('team', [{ number: 443, name: 'https', protocol: 'HTTPS', hosts: ['shop.example.com'] }], { namespace: 'team' })));
-  await until('the modified Gateway re-indexed', () => world.gatewaysListening(443, 'shop.example.com').length === 1);
-  t.same(world.gatewaysListening(80, 'shop.example.com').map((g) => g.name), ['public'], 'its old server is gone from the index');
+  await until('the modified Gateway re-indexed', () => world.gatewaysListening(443, '', 'shop.example.com').length === 1);
+  t.same(world.gatewaysListening(80, '', 'shop.example.com').map((g) => g.name), ['public'], 'its old server is gone from the index');
   api.remove('gateways', 'istio-system', 'public');
-  await until('the deleted Gateway unindexed', () => world.gatewaysListening(80, 'shop.example.com').length === 0);
+  await until('the deleted Gateway unindexed', () => world.gatewaysListening(80, '', 'shop.example.com').length === 0);
   t.equal(world.findGateway('istio-system', 'public'), undefined);
   t.same(world.gatewayNamespaces('public'), []);
 });

@@ -96,14 +96,15 @@ t.test('worldFromObjects: Gateways as their servers\' ports, binds and hosts, in
   t.same(world.findGateway('shop', 'public')?.selector, {}, 'an empty selector');
   t.same(world.findGateway('default', 'odd'), { namespace: 'default', name: 'odd', selector: {}, servers: [{ port: undefined, bind: '', hosts: [] }] }, 'untrusted shapes read defensively');
   t.same(world.findGateway('edge', 'bound')?.servers[0], { port: 443, bind: '10.0.0.1', hosts: ['shop/a.example.com'] });
-  t.same(world.gatewaysListening(80, 'a.example.com').map((g) => `${g.namespace}/${g.name}`), ['istio-system/public'], 'once, though listed twice');
-  t.same(world.gatewaysListening(80, '*').length, 1);
-  t.same(world.gatewaysListening(443, 'a.example.com'), [], 'hosts as written: shop/a.example.com is another host');
-  t.same(world.gatewaysListening(443, 'shop/a.example.com').length, 1);
+  t.same(world.gatewaysListening(80, '', 'a.example.com').map((g) => `${g.namespace}/${g.name}`), ['istio-system/public'], 'once, though listed twice');
+  t.same(world.gatewaysListening(80, '', '*').length, 1);
+  t.same(world.gatewaysListening(443, '10.0.0.1', 'a.example.com'), [], 'hosts as written: shop/a.example.com is another host');
+  t.same(world.gatewaysListening(443, '', 'shop/a.example.com'), [], 'another bind address');
+  t.same(world.gatewaysListening(443, '10.0.0.1', 'shop/a.example.com').length, 1);
   t.same(world.gatewayNamespaces('public'), ['istio-system', 'shop']);
   const replaced = worldFromObjects([gateway('g', [{ number: 80, hosts: ['old.example.com'] }]), gateway('g', [{ number: 80, hosts: ['new.example.com'] }])]);
-  t.same(replaced.gatewaysListening(80, 'old.example.com'), [], 'the later of two same-named Gateways wins');
-  t.equal(replaced.gatewaysListening(80, 'new.example.com').length, 1);
+  t.same(replaced.gatewaysListening(80, '', 'old.example.com'), [], 'the later of two same-named Gateways wins');
+  t.equal(replaced.gatewaysListening(80, '', 'new.example.com').length, 1);
 });
 
 t.test('trafficChecks: default off; flag, environment and file', async (t) => {

@@ -338,8 +338,8 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     findGateway(namespace, name) {
       return gateways.find(namespace, name);
     },
-    gatewaysListening(port, host) {
-      return gatewayIndex().listening(port, host);
+    gatewaysListening(port, bind, host) {
+      return gatewayIndex().listening(port, bind, host);
     },
     serviceEntries() {
       return serviceEntries.views();

@@ -1,7 +1,7 @@
 /**
  * The Gateways of a world, indexed for the lookups the Gateway and VirtualService rules make
  * at admission: one Gateway by namespace and name, the namespaces holding a name, and the
- * Gateways with a server on a given port listing a given host. Built once from the Gateways'
+ * Gateways with a server on a given port and bind address listing a given host. Built once from the Gateways'
  * slim views, so judging a Gateway costs a lookup per server host rather than a pass over
  * every Gateway of the cluster.
  *
@@ -25,7 +25,7 @@ export class GatewayIndex {
       const keys = new Set<string>();
       for (const server of gateway.servers) {
         if (server.port === undefined) continue;
-        for (const host of server.hosts) keys.add(listenKey(server.port, host));
+        for (const host of server.hosts) keys.add(listenKey(server.port, server.bind, host));
       }
       for (const key of keys) {
         const listening = this.byPortAndHost.get(key);
@@ -45,9 +45,9 @@ export class GatewayIndex {
     return this.namespacesByName.get(name) ?? [];
   }
 
-  /** The Gateways with a server on `port` whose hosts list `host` exactly as written. */
-  listening(port: number, host: string): readonly TrafficGateway[] {
-    return this.byPortAndHost.get(listenKey(port, host)) ?? [];
+  /** The Gateways with a server on `port` and bind address `bind` whose hosts list `host` exactly as written. */
+  listening(port: number, bind: string, host: string): readonly TrafficGateway[] {
+    return this.byPortAndHost.get(listenKey(port, bind, host)) ?? [];
   }
 }
 
@@ -55,6 +55,7 @@ function nameKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-function listenKey(port: number, host: string): string {
-  return `${port} ${host}`;
+/** A bind address holds no space; the host comes last, so any host keeps the keys apart. */
+function listenKey(port: number, bind: string, host: string): string {
+  return `${port} ${bind} ${host}`;
 }

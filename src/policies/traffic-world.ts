@@ -61,8 +61,11 @@ export interface TrafficWorld {
   /** Namespaces holding an Istio Gateway called `name`, sorted: where a reference may have meant. */
   gatewayNamespaces(name: string): readonly string[];
   findGateway(namespace: string, name: string): TrafficGateway | undefined;
-  /** The Gateways with a server on `port` whose hosts list `host` exactly as written (`ns/host` forms included). */
-  gatewaysListening(port: number, host: string): readonly TrafficGateway[];
+  /**
+   * The Gateways with a server on `port` and bind address `bind` (`''`: none) whose hosts list
+   * `host` exactly as written (`ns/host` forms included).
+   */
+  gatewaysListening(port: number, bind: string, host: string): readonly TrafficGateway[];
   /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
   serviceEntries(): readonly TrafficServiceEntry[];
 }
@@ -293,7 +296,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     gatewayExists: (namespace, name) => gatewayIndex.find(namespace, name) !== undefined,
     gatewayNamespaces: (name) => gatewayIndex.namespacesOf(name),
     findGateway: (namespace, name) => gatewayIndex.find(namespace, name),
-    gatewaysListening: (port, host) => gatewayIndex.listening(port, host),
+    gatewaysListening: (port, bind, host) => gatewayIndex.listening(port, bind, host),
     serviceEntries: () => [...serviceEntries.values()],
   };
 }
