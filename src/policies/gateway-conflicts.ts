@@ -10,7 +10,7 @@
  * selectors' labels). Namespaces do not matter: a Gateway's selector applies in all of them.
  * Hosts are compared as written, `namespace/host` forms included.
  *
- * The other Gateways come from the TrafficWorld's index by port and host, so a Gateway costs a
+ * The other Gateways come from the TrafficWorld's index by port, bind and host, so a Gateway costs a
  * lookup per server host, not a pass over the cluster's Gateways. The Gateway being judged is
  * never compared with itself: on UPDATE the world still holds its stored copy under its name.
  *
