@@ -75,6 +75,17 @@ class FakeApi {
     for (const res of this.watchers.get(plural) ?? []) res.write(`${JSON.stringify({ type, object: stored })}\n`);
   }
 
+  remove(plural: string, namespace: string, name: string): void {
+    this.resourceVersion += 1;
+    const store = this.objects.get(plural) as Map<string, Stored>;
+    const key = `${namespace}/${name}`;
+    const stored = store.get(key);
+    if (!stored) return;
+    store.delete(key);
+    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(this.resourceVersion) } };
+    for (const res of this.watchers.get(plural) ?? []) res.write(`${JSON.stringify({ type: 'DELETED', object })}\n`);
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
@@ -199,6 +210,38 @@ t.test('the caches keep the rules\' views, not the objects', async (t) => {
     t.same(view, { namespace: 'shop', name, selector: { app: name }, ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: undefined }], exportTo: [] }, `${name}: the rules' view`);
     t.notOk(JSON.stringify(view).includes('xxxx'), `${name}: no annotation, managedFields or status kept`);
   }
+});
+
+t.test('Gateways: the cache keeps their slim view, and the index by port and host follows watch events', async (t) => {
+  const api = new FakeApi();
+  const public80 = gateway('public', [{ number: 80, name: 'http', protocol: 'HTTP', hosts: ['shop.example.com', './own.example.com'] }], { namespace: 'istio-system' });
+  const heavy = { ...public80, metadata: { ...(public80.metadata as object), annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(10_000) } } };
+  api.put('gateways', asStored(heavy));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  const { world } = caches;
+  t.same(world.findGateway('istio-system', 'public'), {
+    namespace: 'istio-system',
+    name: 'public',
+    selector: { istio: 'ingressgateway' },
+    servers: [{ port: 80, bind: '', hosts: ['shop.example.com', './own.example.com'] }],
+  }, "the rules' view");
+  t.notOk(JSON.stringify(world.findGateway('istio-system', 'public')).includes('xxxx'), 'no annotation kept');
+  t.same(world.gatewaysListening(80, '', 'shop.example.com').map((g) => g.name), ['public']);
+  t.same(world.gatewaysListening(443, '', 'shop.example.com'), []);
+
+  api.put('gateways', asStored(gateway('team', [{ number: 80, name: 'http', protocol: 'HTTP', hosts: ['shop.example.com'] }], { namespace: 'team' })));
+  await until('the watched Gateway indexed', () => world.gatewaysListening(80, '', 'shop.example.com').length === 2);
+  t.same(world.gatewayNamespaces('team'), ['team']);
+  api.put('gateways', asStored(gateway('team', [{ number: 443, name: 'https', protocol: 'HTTPS', hosts: ['shop.example.com'] }], { namespace: 'team' })));
+  await until('the modified Gateway re-indexed', () => world.gatewaysListening(443, '', 'shop.example.com').length === 1);
+  t.same(world.gatewaysListening(80, '', 'shop.example.com').map((g) => g.name), ['public'], 'its old server is gone from the index');
+  api.remove('gateways', 'istio-system', 'public');
+  await until('the deleted Gateway unindexed', () => world.gatewaysListening(80, '', 'shop.example.com').length === 0);
+  t.equal(world.findGateway('istio-system', 'public'), undefined);
+  t.same(world.gatewayNamespaces('public'), []);
 });
 
 t.test('a slim object is the identity ListWatch keys and versions by, and the view', async (t) => {

@@ -78,6 +78,35 @@ t.test('worldFromObjects: the later of two same-named objects wins (files over c
   t.equal(worldFromObjects([live, file]).findService('shop', 'reviews')?.ports[0]?.port, 8080);
 });
 
+t.test('worldFromObjects: Gateways as their servers\' ports, binds and hosts, indexed by port and host', async (t) => {
+  const withBind = { ...gateway('bound', [{ number: 443, name: 'https', protocol: 'HTTPS', hosts: ['shop/a.example.com'] }], { namespace: 'edge' }) };
+  (withBind.spec as { servers: Record<string, unknown>[] }).servers[0]!['bind'] = '10.0.0.1';
+  const world = worldFromObjects([
+    gateway('public', [{ number: 80, name: 'http', protocol: 'HTTP', hosts: ['a.example.com', 'a.example.com', '*'] }, { name: 'no-number', protocol: 'HTTP' }], { namespace: 'istio-system' }),
+    gateway('public', [], { namespace: 'shop', selector: {} }),
+    withBind,
+    { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'odd' }, spec: { selector: 'x', servers: [null, { port: { number: '80' }, hosts: 'x' }] } },
+  ]);
+  t.same(world.findGateway('istio-system', 'public'), {
+    namespace: 'istio-system',
+    name: 'public',
+    selector: { istio: 'ingressgateway' },
+    servers: [{ port: 80, bind: '', hosts: ['a.example.com', 'a.example.com', '*'] }, { port: undefined, bind: '', hosts: ['*'] }],
+  });
+  t.same(world.findGateway('shop', 'public')?.selector, {}, 'an empty selector');
+  t.same(world.findGateway('default', 'odd'), { namespace: 'default', name: 'odd', selector: {}, servers: [{ port: undefined, bind: '', hosts: [] }] }, 'untrusted shapes read defensively');
+  t.same(world.findGateway('edge', 'bound')?.servers[0], { port: 443, bind: '10.0.0.1', hosts: ['shop/a.example.com'] });
+  t.same(world.gatewaysListening(80, '', 'a.example.com').map((g) => `${g.namespace}/${g.name}`), ['istio-system/public'], 'once, though listed twice');
+  t.same(world.gatewaysListening(80, '', '*').length, 1);
+  t.same(world.gatewaysListening(443, '10.0.0.1', 'a.example.com'), [], 'hosts as written: shop/a.example.com is another host');
+  t.same(world.gatewaysListening(443, '', 'shop/a.example.com'), [], 'another bind address');
+  t.same(world.gatewaysListening(443, '10.0.0.1', 'shop/a.example.com').length, 1);
+  t.same(world.gatewayNamespaces('public'), ['istio-system', 'shop']);
+  const replaced = worldFromObjects([gateway('g', [{ number: 80, hosts: ['old.example.com'] }]), gateway('g', [{ number: 80, hosts: ['new.example.com'] }])]);
+  t.same(replaced.gatewaysListening(80, '', 'old.example.com'), [], 'the later of two same-named Gateways wins');
+  t.equal(replaced.gatewaysListening(80, '', 'new.example.com').length, 1);
+});
+
 t.test('trafficChecks: default off; flag, environment and file', async (t) => {
   t.equal(buildConfig({}).trafficChecks, false);
   t.equal(buildConfig({ flags: { 'traffic-checks': 'true' } }).trafficChecks, true);

@@ -4,8 +4,11 @@
  * ServiceEntries, read through the TrafficWorld interface. An admission never calls the API.
  *
  * - The caches hold slim objects (src/kube/slim-list-watch.ts): per object its identity and
- *   the view the rules read (TrafficService, TrafficServiceEntry), built once as the object
- *   arrives; whole objects are never retained. Lists are read in pages.
+ *   the view the rules read (TrafficService, TrafficGateway, TrafficServiceEntry), built once as
+ *   the object arrives; whole objects are never retained. Lists are read in pages.
+ * - The Gateways are also indexed by port and host (GatewayIndex), rebuilt on the first lookup
+ *   after their cache changed: an admission then looks up the Gateways it could conflict with
+ *   instead of going over all of them.
  *
  * - Istio's CRDs may be absent: a 404 means "none exist" (rechecked now and then), not an
  *   outage. The newest served version (v1, v1beta1, v1alpha3) is used.
@@ -21,8 +24,10 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.ts';
 import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
+import { GatewayIndex } from '../policies/gateway-index.ts';
 import {
   servingServices,
+  toTrafficGateway,
   toTrafficService,
   toTrafficServiceEntry,
   unavailableWorld,
@@ -84,10 +89,14 @@ type CacheSettings = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMa
 class ResourceCache<V> {
   state: CacheState = 'pending';
   lastError: string | undefined;
+  /** Changes whenever what objects() returns may have: what is derived from it is rebuilt then. */
+  revision = 0;
   /** The informer being started or running. */
   private informer: (ObjectStore<V> & { stop(): Promise<void> }) | undefined;
   /** The last informer that synced: what lookups read. */
   private served: ObjectStore<V> | undefined;
+  /** What derived() built, and the revision it was built at. */
+  private derivedValue: { revision: number; value: unknown } | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
   private stopped = false;
@@ -125,6 +134,15 @@ class ResourceCache<V> {
   /** The views of every cached object. */
   views(): V[] {
     return this.objects().list().flatMap((object) => (object.view === undefined ? [] : [object.view]));
+  }
+
+  /**
+   * What `build` makes of the cached views, built again only once they changed. One derived
+   * value per cache: the Gateways' index.
+   */
+  derived<T>(build: (views: V[]) => T): T {
+    if (this.derivedValue?.revision !== this.revision) this.derivedValue = { revision: this.revision, value: build(this.views()) };
+    return this.derivedValue.value as T;
   }
 
   onStateChange(listener: () => void): void {
@@ -170,6 +188,11 @@ class ResourceCache<V> {
         pageSize: this.settings.pageSize,
         label: this.source.label,
       });
+      for (const change of ['add', 'update', 'delete'] as const) {
+        informer.on(change, () => {
+          if (this.informer === informer) this.revision += 1;
+        });
+      }
       let failedDuringStart = false;
       informer.on('error', (error: unknown) => {
         // Errors of a replaced or stopped informer (its aborted watch) are not news.
@@ -182,6 +205,7 @@ class ResourceCache<V> {
       await informer.start();
       if (this.stopped || this.informer !== informer || failedDuringStart) return;
       this.served = informer;
+      this.revision += 1;
       this.failures = 0;
       this.setState('synced');
     } catch (error) {
@@ -216,6 +240,7 @@ class ResourceCache<V> {
     if (this.state === state) return;
     const was = this.state;
     this.state = state;
+    this.revision += 1;
     if (state !== 'failed') this.lastError = undefined;
     this.log.info({ resource: this.source.label, state, was }, 'traffic cache state');
     for (const listener of this.listeners) listener();
@@ -246,9 +271,6 @@ function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf:
   };
 }
 
-/** Gateways are only looked up by namespace and name: their cache keeps nothing else. */
-const gatewayPresence: ViewOf<true> = () => true;
-
 /** Starts the caches (in the background) and returns the world that reads them. */
 export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches {
   const settings = {
@@ -261,7 +283,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   const log = options.logger;
   const istio = (kind: IstioResource['kind']) => ISTIO_RESOURCES.find((resource) => resource.kind === kind) as IstioResource;
   const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, settings);
-  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), gatewayPresence), options.kubeConfig, log, settings);
+  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), toTrafficGateway), options.kubeConfig, log, settings);
   const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, settings);
   const caches = [services, gateways, serviceEntries];
   const startedAt = performance.now();
@@ -269,6 +291,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   let degradedLogged = false;
   const waiters = new Set<() => void>();
 
+  const gatewayIndex = () => gateways.derived((views) => new GatewayIndex(views));
   const isAvailable = () => caches.every((cache) => cache.usable);
   for (const cache of caches) {
     cache.onStateChange(() => {
@@ -310,7 +333,13 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
       return gateways.find(namespace, name) !== undefined;
     },
     gatewayNamespaces(name) {
-      return gateways.objects().list().filter((object) => object.metadata?.name === name).map((object) => object.metadata?.namespace ?? '').sort();
+      return gatewayIndex().namespacesOf(name);
+    },
+    findGateway(namespace, name) {
+      return gateways.find(namespace, name);
+    },
+    gatewaysListening(port, bind, host) {
+      return gatewayIndex().listening(port, bind, host);
     },
     serviceEntries() {
       return serviceEntries.views();

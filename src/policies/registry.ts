@@ -15,7 +15,9 @@ import { mutateServicePorts } from './service-port-mutation.ts';
 import { mutateNamespace, validateNamespace, validateNamespaceInjected, type InjectionOptions } from './namespace-injection.ts';
 import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
+import { validateGatewayConflicts } from './gateway-conflicts.ts';
 import { validateVirtualService } from './virtual-service.ts';
+import { validateVirtualServiceGatewayHosts } from './virtual-service-gateway-hosts.ts';
 import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, type TrafficWorld } from './traffic-world.ts';
 
@@ -110,6 +112,7 @@ const GATEWAY_RULES = [
   { id: 'gateway-tls-credentials', severity: 'error', istioCodes: ['IST0106'], summary: 'a SIMPLE or MUTUAL server has no credentialName and lacks a certificate, key or CA bundle' },
   { id: 'gateway-tls-on-plain-port', severity: 'error', istioCodes: ['IST0106'], summary: 'a server of a protocol without TLS has tls settings Istio refuses' },
   { id: 'gateway-port-not-exposed', severity: 'warning', istioCodes: ['IST0162', 'IST0101'], summary: "no Service of the gateway's pods exposes a server port" },
+  { id: 'gateway-conflict', severity: 'warning', istioCodes: ['IST0145'], summary: 'another Gateway on the same workloads serves the same port and host' },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
 
@@ -122,6 +125,7 @@ const VIRTUAL_SERVICE_RULES = [
   { id: 'virtualservice-route-action-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a route has nothing to do: no route entries (for http, nor a redirect, directResponse or delegate)' },
   { id: 'virtualservice-destination-missing', severity: 'error', istioCodes: ['IST0106'], summary: 'a route entry has no destination' },
   { id: 'virtualservice-weights-zero', severity: 'error', istioCodes: ['IST0106'], summary: 'the weights of several destinations add up to 0' },
+  { id: 'virtualservice-host-not-in-gateway', severity: 'warning', istioCodes: ['IST0132'], summary: 'a referenced Gateway serves none of the hosts' },
   { id: 'virtualservice-sni-hosts', severity: 'warning', istioCodes: ['IST0106', 'IST0133'], summary: "a TLS route's sniHosts entry is outside the hosts, or an IP address" },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
@@ -221,8 +225,9 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     mutates: [],
     enabledBy: 'trafficChecks',
     rules: GATEWAY_RULES,
-    reads: [SERVICE],
-    validate: ({ object, context }) => validateGateway(object, context.traffic),
+    reads: [SERVICE, GATEWAY],
+    validate: ({ object, namespace, context }) =>
+      validateGateway(object, context.traffic).concat(validateGatewayConflicts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic)),
   },
   {
     kind: VIRTUAL_SERVICE,
@@ -233,7 +238,10 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     reads: [SERVICE, GATEWAY, SERVICE_ENTRY],
     overLimit: ({ object }) => exceededLimit('VirtualService', object),
     // An object without a namespace lands where kubectl puts it by default.
-    validate: ({ object, namespace, context }) => validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
+    validate: ({ object, namespace, context }) =>
+      validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic).concat(
+        validateVirtualServiceGatewayHosts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
+      ),
   },
   {
     kind: POD,

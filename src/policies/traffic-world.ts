@@ -1,7 +1,7 @@
 /**
  * What the Gateway and VirtualService checks need to know about the rest of the cluster
  * (the README's Istio traffic rules): which Services exist and which of them serve a gateway's pods, which
- * Gateways exist, which hosts ServiceEntries declare.
+ * Gateways exist and what their servers listen on, which hosts ServiceEntries declare.
  *
  * The policies only see the `TrafficWorld` interface. Two implementations:
  * - `worldFromObjects` (here, pure): the offline world of `check`, built from every object
@@ -12,6 +12,7 @@ import { readServicePorts } from './service-ports.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
+import { GatewayIndex } from './gateway-index.ts';
 
 /** A Service as the traffic checks see it. */
 export interface TrafficService {
@@ -59,6 +60,12 @@ export interface TrafficWorld {
   gatewayExists(namespace: string, name: string): boolean;
   /** Namespaces holding an Istio Gateway called `name`, sorted: where a reference may have meant. */
   gatewayNamespaces(name: string): readonly string[];
+  findGateway(namespace: string, name: string): TrafficGateway | undefined;
+  /**
+   * The Gateways with a server on `port` and bind address `bind` (`''`: none) whose hosts list
+   * `host` exactly as written (`ns/host` forms included).
+   */
+  gatewaysListening(port: number, bind: string, host: string): readonly TrafficGateway[];
   /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
   serviceEntries(): readonly TrafficServiceEntry[];
 }
@@ -73,6 +80,24 @@ export interface TrafficServiceEntry {
   readonly exportTo: readonly string[];
   /** `spec.ports[].number`. */
   readonly ports: readonly number[];
+}
+
+/** A Gateway reduced to what the checks use. */
+export interface TrafficGateway {
+  readonly namespace: string;
+  readonly name: string;
+  /** `spec.selector`; empty when absent, which Istio applies to every gateway workload. */
+  readonly selector: Readonly<Record<string, string>>;
+  readonly servers: readonly TrafficGatewayServer[];
+}
+
+export interface TrafficGatewayServer {
+  /** `port.number`; undefined when absent or not an integer. */
+  readonly port: number | undefined;
+  /** `bind`; `''` when absent. */
+  readonly bind: string;
+  /** `hosts` as written, `namespace/host` forms included. */
+  readonly hosts: readonly string[];
 }
 
 /** The annotation that limits which namespaces see a Service, as ServiceEntry's exportTo does. */
@@ -128,6 +153,32 @@ export function toTrafficServiceEntry(object: KubeObject): TrafficServiceEntry |
     ? spec.ports.flatMap((port: unknown) => (isRecord(port) && typeof port.number === 'number' ? [port.number] : []))
     : [];
   return { namespace: namespaceOf(object), name: nameOf(object) ?? '', hosts: stringList(spec.hosts), exportTo: stringList(spec.exportTo), ports };
+}
+
+/** The Gateway, or undefined when the object has no name. */
+export function toTrafficGateway(object: KubeObject): TrafficGateway | undefined {
+  const name = nameOf(object);
+  if (name === undefined) return undefined;
+  const spec = isRecord(object.spec) ? object.spec : {};
+  return { namespace: namespaceOf(object), name, selector: stringMap(spec.selector) ?? {}, servers: trafficGatewayServers(object) };
+}
+
+/** `spec.servers` of a Gateway, in order; entries that are not objects are left out. */
+export function trafficGatewayServers(object: KubeObject): TrafficGatewayServer[] {
+  const spec = isRecord(object.spec) ? object.spec : {};
+  const servers = Array.isArray(spec.servers) ? spec.servers : [];
+  return servers.flatMap((server: unknown) => toTrafficGatewayServer(server) ?? []);
+}
+
+/** One entry of a Gateway's `spec.servers`; undefined when it is not an object. */
+export function toTrafficGatewayServer(server: unknown): TrafficGatewayServer | undefined {
+  if (!isRecord(server)) return undefined;
+  const number = isRecord(server.port) ? server.port.number : undefined;
+  return {
+    port: typeof number === 'number' && Number.isInteger(number) ? number : undefined,
+    bind: typeof server.bind === 'string' ? server.bind : '',
+    hosts: stringList(server.hosts),
+  };
 }
 
 /** A selector as a plain string map; undefined when absent, empty, or not all string values. */
@@ -220,7 +271,7 @@ export interface OfflineWorldOptions {
  */
 export function worldFromObjects(objects: Iterable<KubeObject>, options: OfflineWorldOptions = {}): TrafficWorld {
   const services = new Map<string, TrafficService>();
-  const gateways = new Set<string>();
+  const gateways: TrafficGateway[] = [];
   const serviceEntries = new Map<string, TrafficServiceEntry>();
   for (const object of objects) {
     if (object === null || typeof object !== 'object') continue;
@@ -228,21 +279,24 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
       const service = toTrafficService(object);
       if (service) services.set(key(service.namespace, service.name), service);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'Gateway')) {
-      const name = nameOf(object);
-      if (name !== undefined) gateways.add(key(namespaceOf(object), name));
+      const gateway = toTrafficGateway(object);
+      if (gateway) gateways.push(gateway);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'ServiceEntry')) {
       const entry = toTrafficServiceEntry(object);
       if (entry) serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${serviceEntries.size}`), entry);
     }
   }
+  const gatewayIndex = new GatewayIndex(gateways);
   return {
     available: true,
     unavailableReason: undefined,
     complete: options.complete ?? false,
     servicesServingGateway: (selector) => servingServices(services.values(), selector),
     findService: (namespace, name) => services.get(key(namespace, name)),
-    gatewayExists: (namespace, name) => gateways.has(key(namespace, name)),
-    gatewayNamespaces: (name) => [...gateways].filter((k) => k.endsWith(`/${name}`)).map((k) => k.slice(0, -name.length - 1)).sort(),
+    gatewayExists: (namespace, name) => gatewayIndex.find(namespace, name) !== undefined,
+    gatewayNamespaces: (name) => gatewayIndex.namespacesOf(name),
+    findGateway: (namespace, name) => gatewayIndex.find(namespace, name),
+    gatewaysListening: (port, bind, host) => gatewayIndex.listening(port, bind, host),
     serviceEntries: () => [...serviceEntries.values()],
   };
 }
@@ -257,6 +311,8 @@ export function unavailableWorld(reason: string): TrafficWorld {
     findService: () => undefined,
     gatewayExists: () => false,
     gatewayNamespaces: () => [],
+    findGateway: () => undefined,
+    gatewaysListening: () => [],
     serviceEntries: () => [],
   };
 }

@@ -35,7 +35,8 @@ const WORLD_FILE = path.join(HERE, 'ingress-gateway.yaml');
 
 /**
  * The fixtures of Istio's analyzer tests for the analyzers istio-oracle runs (port names,
- * injection, gateway ports, VirtualService destinations and gateways, VirtualService schema).
+ * injection, gateway ports, conflicting Gateways, VirtualService destinations and gateways and
+ * their hosts, VirtualService schema).
  */
 const ISTIO_FIXTURES = [
   'service-no-port-name.yaml',
@@ -61,6 +62,12 @@ const ISTIO_FIXTURES = [
   'virtualservice_internal_gateway_ref.yaml',
   'virtualservice_dupmatches.yaml',
   'virtualservice_overlappingmatches.yaml',
+  'virtualservice_host_not_found_gateway_beta.yaml',
+  'virtualservice_host_not_found_gateway_with_ns_prefix_beta.yaml',
+  'conflicting-gateways.yaml',
+  'conflicting-gateways-multiple-ports.yaml',
+  'conflicting-gateways-subSelector.yaml',
+  'conflicting-gateways-invalid-port.yaml',
 ];
 
 interface Run {

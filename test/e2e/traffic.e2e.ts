@@ -123,13 +123,21 @@ if (binDir) {
     t.match(patched.stdout, /service\/istio-ingressgateway patched/);
     const ports = JSON.parse((await cp.kubectl(['-n', 'istio-system', 'get', 'svc', 'istio-ingressgateway', '-o', 'json'])).stdout).spec.ports;
     t.match(ports.at(-1), { name: 'grpc-21000', port: 21000, targetPort: 21000, protocol: 'TCP' });
-    // The watch brings the new port into the cache: the same Gateway now passes.
-    const probe = named(gateways, 'data-center-grpc-gateway').replace('name: data-center-grpc-gateway', 'name: probe-21000');
+    // The watch brings the new port into the cache: the same Gateway, applied again, now passes
+    // (and is not taken to conflict with its own stored copy).
+    const same = named(gateways, 'data-center-grpc-gateway');
     const quiet = await until('the patched Service in the cache', async () => {
-      const stderr = await dryCreate(cp, probe);
+      const stderr = (await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: same })).stderr;
       return /gateway-port-not-exposed/.test(stderr) ? undefined : stderr;
     });
     t.notMatch(quiet, /Warning/);
+  });
+
+  t.test('a second Gateway on the same pods, port and host warns of the conflict with the stored one', async (t) => {
+    const copy = named(gateways, 'data-center-grpc-gateway').replace('name: data-center-grpc-gateway', 'name: probe-21000');
+    const stderr = await dryCreate(cp, copy);
+    t.match(stderr, /^Warning: Gateway \S+\/probe-21000: \[gateway-conflict\] spec\.servers\[0\]\.hosts: Gateway \S+\/data-center-grpc-gateway also serves port 21000 for host "\*"/m);
+    t.notMatch(stderr, /gateway-port-not-exposed/);
   });
 
   t.test("the seed's VirtualServices apply without warnings once their Services and Gateways exist", async (t) => {

@@ -48,6 +48,8 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0106', kind: 'VirtualService', message: 'total destination weight = 0', rule: 'virtualservice-weights-zero' },
   { code: 'IST0106', kind: 'VirtualService', message: 'is not a compatible subset', rule: 'virtualservice-sni-hosts' },
   { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
+  { code: 'IST0145', kind: 'Gateway', message: '', rule: 'gateway-conflict' },
+  { code: 'IST0132', kind: 'VirtualService', message: '', rule: 'virtualservice-host-not-in-gateway' },
 ];
 
 /** One finding of Istio's analyzers, as istio-oracle prints it. */

@@ -39,13 +39,15 @@ import (
 )
 
 // The analyzers behind the project's rules: port names and protocols, namespace injection
-// labels, gateway ports on the ingress Service, VirtualService destinations and gateways,
+// labels, gateway ports on the ingress Service, Gateways conflicting with each other,
+// VirtualService destinations and gateways,
 // and the Gateway / VirtualService validation the structural rules repeat.
 func mirroredAnalyzers() analysis.CombinedAnalyzer {
 	return analysis.Combine("mesh-admission-mirrored",
 		&service.PortNameAnalyzer{},
 		&injection.Analyzer{},
 		&gateway.IngressGatewayPortAnalyzer{},
+		&gateway.ConflictingGatewayAnalyzer{},
 		&virtualservice.DestinationHostAnalyzer{},
 		&virtualservice.GatewayAnalyzer{},
 		schema.CollectionValidationAnalyzer(collections.Gateway),
