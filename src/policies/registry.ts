@@ -16,6 +16,7 @@ import { mutateNamespace, validateNamespace, validateNamespaceInjected, type Inj
 import { mutatePodProxyConfig } from './pod-proxy-config.ts';
 import { validateGateway } from './gateway.ts';
 import { validateVirtualService } from './virtual-service.ts';
+import { validateDestinationRule } from './destination-rule.ts';
 import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, type TrafficWorld } from './traffic-world.ts';
 
@@ -46,6 +47,7 @@ export const POD = core('Pod', 'pods', 'Namespaced');
 export const GATEWAY = istio('Gateway', 'gateways');
 export const VIRTUAL_SERVICE = istio('VirtualService', 'virtualservices');
 export const SERVICE_ENTRY = istio('ServiceEntry', 'serviceentries');
+export const DESTINATION_RULE = istio('DestinationRule', 'destinationrules');
 
 /** `group/Kind`, with the empty group for the core API (`/Service`). */
 export type KindKey = string;
@@ -112,11 +114,18 @@ const VIRTUAL_SERVICE_RULES = [
   { id: 'virtualservice-port-required', severity: 'warning', istioCodes: ['IST0112'], summary: 'the destination has several ports and the route names none' },
   { id: 'virtualservice-gateway-not-found', severity: 'warning', istioCodes: ['IST0101', 'IST0165'], summary: 'a referenced Gateway does not exist' },
   { id: 'virtualservice-sni-hosts', severity: 'warning', istioCodes: ['IST0106', 'IST0133'], summary: "a TLS route's sniHosts entry is outside the hosts, or an IP address" },
+  { id: 'virtualservice-subset-not-found', severity: 'warning', istioCodes: ['IST0101'], summary: 'no DestinationRule for the destination host defines the subset' },
+  { id: 'virtualservice-mesh-host-conflict', severity: 'warning', istioCodes: ['IST0109'], summary: 'another VirtualService bound to the mesh defines the same host for the same namespaces' },
+  ...TRAFFIC_RULES,
+] as const satisfies readonly RuleSpec[];
+
+const DESTINATION_RULE_RULES = [
+  { id: 'destinationrule-host-not-found', severity: 'warning', istioCodes: ['IST0174'], summary: 'the host matches no Service or ServiceEntry' },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
 
 /** Every rule id; the type every Violation's `rule` has. */
-export type RuleId = (typeof SERVICE_RULES | typeof NAMESPACE_RULES | typeof GATEWAY_RULES | typeof VIRTUAL_SERVICE_RULES)[number]['id'];
+export type RuleId = (typeof SERVICE_RULES | typeof NAMESPACE_RULES | typeof GATEWAY_RULES | typeof VIRTUAL_SERVICE_RULES | typeof DESTINATION_RULE_RULES)[number]['id'];
 
 // ---------------------------------------------------------------------------------------------
 // Policy modules
@@ -219,10 +228,19 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     mutates: [],
     enabledBy: 'trafficChecks',
     rules: VIRTUAL_SERVICE_RULES,
-    reads: [SERVICE, GATEWAY, SERVICE_ENTRY],
+    reads: [SERVICE, GATEWAY, SERVICE_ENTRY, DESTINATION_RULE, VIRTUAL_SERVICE],
     overLimit: ({ object }) => exceededLimit('VirtualService', object),
     // An object without a namespace lands where kubectl puts it by default.
     validate: ({ object, namespace, context }) => validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
+  },
+  {
+    kind: DESTINATION_RULE,
+    validates: ['CREATE', 'UPDATE'],
+    mutates: [],
+    enabledBy: 'trafficChecks',
+    rules: DESTINATION_RULE_RULES,
+    reads: [SERVICE, SERVICE_ENTRY],
+    validate: ({ object, namespace, context }) => validateDestinationRule(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
   },
   {
     kind: POD,

@@ -248,7 +248,7 @@ if (binDir) {
     const timings = answers.map((a) => a.ms);
     t.comment(`warning from ${answers.find((a) => a.warned)?.at} ms after the stop began (${n} requests); answer times ms: ${timings.map(Math.round).join(', ')}`);
     t.equal(degraded.json.response.allowed, true);
-    t.match(degraded.json.response.warnings, [/^VirtualService \S+: \[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/]);
+    t.match(degraded.json.response.warnings, [/^VirtualService \S+: \[traffic-checks-unavailable\] could not check its destinations, gateways and hosts because the Kubernetes API could not be read/]);
     t.ok(Math.max(...timings) < 1000, `every answer under 1 s (max ${Math.round(Math.max(...timings))} ms)`);
     t.equal(await readyz(webhook), 200, 'still ready: the API server, not the webhook, is down');
   });

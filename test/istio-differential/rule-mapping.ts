@@ -35,6 +35,10 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0165', kind: 'VirtualService', message: '', rule: 'virtualservice-gateway-not-found' },
   { code: 'IST0106', kind: 'VirtualService', message: 'is not a compatible subset', rule: 'virtualservice-sni-hosts' },
   { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
+  { code: 'IST0101', kind: 'VirtualService', message: 'Referenced host+subset in destinationrule not found', rule: 'virtualservice-subset-not-found' },
+  { code: 'IST0101', kind: 'VirtualService', message: 'Referenced mirror+subset in destinationrule not found', rule: 'virtualservice-subset-not-found' },
+  { code: 'IST0109', kind: 'VirtualService', message: '', rule: 'virtualservice-mesh-host-conflict' },
+  { code: 'IST0174', kind: 'DestinationRule', message: '', rule: 'destinationrule-host-not-found' },
 ];
 
 /** One finding of Istio's analyzers, as istio-oracle prints it. */
