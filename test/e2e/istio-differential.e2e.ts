@@ -35,7 +35,8 @@ const WORLD_FILE = path.join(HERE, 'ingress-gateway.yaml');
 
 /**
  * The fixtures of Istio's analyzer tests for the analyzers istio-oracle runs (port names,
- * injection, gateway ports, VirtualService destinations and gateways, VirtualService schema).
+ * injection, gateway ports, VirtualService destinations, gateways, subsets and mesh hosts,
+ * VirtualService schema, DestinationRule hosts).
  */
 const ISTIO_FIXTURES = [
   'service-no-port-name.yaml',
@@ -61,6 +62,11 @@ const ISTIO_FIXTURES = [
   'virtualservice_internal_gateway_ref.yaml',
   'virtualservice_dupmatches.yaml',
   'virtualservice_overlappingmatches.yaml',
+  'virtualservice_destinationrules.yaml',
+  'virtualservice_conflictingmeshgatewayhosts.yaml',
+  'virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml',
+  'destinationrule-with-fake-host.yaml',
+  'destinationrule-subsets-not-select-pods.yaml',
 ];
 
 interface Run {
