@@ -95,7 +95,7 @@ const NAMESPACE_RULES = [
   },
 ] as const satisfies readonly RuleSpec[];
 
-/** Reported by both traffic kinds when the cluster state they need cannot be read. */
+/** Reported by every traffic kind when the cluster state it needs cannot be read. */
 const TRAFFIC_RULES = [
   { id: 'traffic-checks-unavailable', severity: 'warning', istioCodes: [], summary: 'the cluster state could not be read, so the cluster-aware rules were skipped' },
 ] as const satisfies readonly RuleSpec[];
