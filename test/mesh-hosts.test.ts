@@ -65,7 +65,16 @@ t.test('the index: equal hosts per scope, wildcards across the two planes, never
 
   const crowded = new MeshHostIndex();
   for (let i = 0; i < 5; i++) crowded.set(`ns${i}/vs`, readMeshHosts(vs(`ns${i}`, 'vs', ['api.example.com']), `ns${i}`));
-  t.same(crowded.conflicts({ scope: '*', host: 'api.example.com' }, 'ns0/vs'), { count: 4, names: ['ns1/vs', 'ns2/vs', 'ns3/vs'] }, 'a few names and the count');
+  t.same(crowded.conflicts({ scope: '*', host: 'api.example.com' }, 'ns0/vs'), { count: 4, more: false, names: ['ns1/vs', 'ns2/vs', 'ns3/vs'] }, 'a few names and the count');
+
+  // A wide wildcard may cover thousands: the search stops after 16.
+  const wide = new MeshHostIndex();
+  for (let i = 0; i < 40; i++) wide.set(`team/vs-${i}`, readMeshHosts(vs('team', `vs-${i}`, [`h${i}.example.com`], { exportTo: ['.'] }), 'team'));
+  const many = wide.conflicts({ scope: '*', host: '*.example.com' }, 'team/vs-0');
+  t.same([many?.count, many?.more, many?.names.length], [16, true, 3]);
+  for (let i = 16; i < 40; i++) wide.delete(`team/vs-${i}`);
+  t.same(wide.conflicts({ scope: '*', host: '*.example.com' }, 'team/vs-0')?.count, 15, 'itself never counts');
+  t.same(wide.conflicts({ scope: '*', host: '*.example.com' }, 'team/vs-0')?.more, false);
 });
 
 t.test('validateVirtualService: one warning per conflicting host, naming the other VirtualServices', async (t) => {
@@ -94,4 +103,7 @@ t.test('validateVirtualService: one warning per conflicting host, naming the oth
   const [many] = validateVirtualService(vs('shop', 'new', ['api.example.com']), 'shop', crowd).filter((v) => v.rule === 'virtualservice-mesh-host-conflict');
   t.match(many?.message, /and 3 more|another VirtualService/);
   t.ok(many && fitsWarning(many));
+  const crowdOf = (n: number) => worldFromObjects(Array.from({ length: n }, (_, i) => vs(`t${i}`, 'r', ['api.example.com'])));
+  const [capped] = validateVirtualService(vs('shop', 'new', ['api.example.com']), 'shop', crowdOf(30)).filter((v) => v.rule === 'virtualservice-mesh-host-conflict');
+  t.match(capped?.message, /VirtualServices t0\/r, t1\/r, t10\/r and more, so sidecars/, 'past the search limit: "and more"');
 });

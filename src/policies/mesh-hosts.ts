@@ -17,7 +17,8 @@
  * stored copy of the same VirtualService out.
  *
  * The other VirtualServices' hosts are looked up in a MeshHostIndex: each host of the object
- * judged costs a few map lookups, not a pass over every VirtualService. Wildcards are matched
+ * judged costs a few map lookups and looks at no more than 16 of the VirtualServices it
+ * collides with, not a pass over every VirtualService. Wildcards are matched
  * at label boundaries (`*.example.com` covers `a.example.com`), the only wildcards Istio's
  * validation admits.
  *
@@ -116,16 +117,24 @@ class CountingMap {
 }
 
 /**
- * Which VirtualServices another one's host collides with: an object other than `self`
- * (`namespace/name`), the number of them and a few of their names, sorted.
+ * Which VirtualServices another one's host collides with: objects other than `self`
+ * (`namespace/name`), how many were found and a few of their names, sorted.
  */
 export interface MeshHostConflict {
+  /** At most CONFLICTS_COUNTED; `more` tells that the search stopped there. */
   readonly count: number;
+  readonly more: boolean;
   readonly names: readonly string[];
 }
 
-/** How many names a conflict keeps for its message: enough to act on, bounded whatever the cluster holds. */
+/** How many names a conflict keeps for its message: enough to act on. */
 const NAMED_CONFLICTS = 3;
+
+/**
+ * Where the search for colliding VirtualServices stops: a wildcard such as `*.com` may cover
+ * thousands, and one host must not cost a pass over all of them.
+ */
+const CONFLICTS_COUNTED = 16;
 
 /** Hosts of the mesh-bound VirtualServices, kept up to date one object at a time. */
 export class MeshHostIndex {
@@ -167,8 +176,16 @@ export class MeshHostIndex {
   /** The other VirtualServices `host` collides with, or undefined when none does. */
   conflicts(host: MeshHost, self: string): MeshHostConflict | undefined {
     const found = new Set<string>();
+    let more = false;
     const collect = (counts: ObjectCounts | undefined) => {
-      for (const objectKey of counts?.keys() ?? []) if (objectKey !== self) found.add(objectKey);
+      for (const objectKey of counts?.keys() ?? []) {
+        if (found.size >= CONFLICTS_COUNTED) {
+          more ||= !found.has(objectKey) && objectKey !== self;
+          if (more) return;
+          continue;
+        }
+        if (objectKey !== self) found.add(objectKey);
+      }
     };
     collect(this.exact.get(`${host.scope}/${host.host}`));
     // The other plane: namespaced hosts meet those exported everywhere, and the reverse.
@@ -185,7 +202,7 @@ export class MeshHostIndex {
     }
     if (found.size === 0) return undefined;
     const names = [...found].sort().slice(0, NAMED_CONFLICTS);
-    return { count: found.size, names };
+    return { count: found.size, more, names };
   }
 }
 
@@ -211,7 +228,8 @@ function conflictViolation(index: number, host: MeshHost, conflict: MeshHostConf
   const rule = 'virtualservice-mesh-host-conflict';
   const path = `spec.hosts[${index}]`;
   return new LazilyWorded(rule, 'warning', path, `${rule}|${host.host}`, () => {
-    const more = conflict.count > conflict.names.length ? ` and ${conflict.count - conflict.names.length} more` : '';
+    const left = conflict.count - conflict.names.length;
+    const more = conflict.more ? ' and more' : left > 0 ? ` and ${left} more` : '';
     const others = `${conflict.count > 1 ? 'VirtualServices' : 'VirtualService'} ${conflict.names.join(', ')}${more}`;
     const where = host.scope === EVERYWHERE ? 'for the mesh' : `for the mesh in namespace ${host.scope}`;
     return [
