@@ -334,7 +334,7 @@ for (const [index, variant] of VARIANTS.entries()) {
         const istioRules = webhook.rules.filter((r: any) => r.apiGroups.includes('networking.istio.io'));
         if (variant.traffic && config.kind === 'ValidatingWebhookConfiguration') {
           t.equal(istioRules.length, 1);
-          t.same(istioRules[0].resources, ['gateways', 'virtualservices']);
+          t.same(istioRules[0].resources, ['gateways', 'virtualservices', 'destinationrules']);
           t.same(istioRules[0].operations, ['CREATE', 'UPDATE']);
         } else {
           t.equal(istioRules.length, 0, 'no Istio rules');

@@ -42,7 +42,7 @@ t.test('the message: what was refused, for whom, what is needed, the ClusterRole
     message,
     [
       'the API server at https://10.0.0.1:6443 refused to list services (core API group) at the cluster scope for User "system:serviceaccount:ci:auditor" (HTTP 403 Forbidden).',
-      'audit and check --cluster need list on namespaces, services (core API group) and list on gateways, virtualservices, serviceentries (API group networking.istio.io), in all namespaces.',
+      'audit and check --cluster need list on namespaces, services (core API group) and list on gateways, virtualservices, serviceentries, destinationrules (API group networking.istio.io), in all namespaces.',
       `The Helm chart installs exactly these as the ClusterRole ${CLUSTER_READER_ROLE} (<release fullname>-audit); bind it:`,
       '  kubectl create clusterrolebinding mesh-admission-audit-ci-auditor --clusterrole=mesh-admission-audit --serviceaccount=ci:auditor',
     ].join('\n'),

@@ -26,7 +26,7 @@ t.test('rule ids are unique and every rule belongs to a registered kind', async 
   t.same(new Set(ids).size, ids.length);
   const kinds = new Set(POLICY_MODULES.map((module) => module.kind.kind));
   for (const rule of REGISTERED_RULES) t.ok(rule.kinds.every((kind) => kinds.has(kind)), rule.id);
-  t.same(REGISTERED_RULES.find((rule) => rule.id === 'traffic-checks-unavailable')?.kinds, ['Gateway', 'VirtualService'], 'a rule shared by modules lists every kind once');
+  t.same(REGISTERED_RULES.find((rule) => rule.id === 'traffic-checks-unavailable')?.kinds, ['Gateway', 'VirtualService', 'DestinationRule'], 'a rule shared by modules lists every kind once');
 });
 
 t.test('rules -o json lists the registry; the text table has one line per rule', async (t) => {
@@ -65,9 +65,14 @@ t.test('the webhook configurations send every registered kind, each for its oper
 });
 
 t.test('the informers cache the Istio kinds the policies read', async (t) => {
-  t.same(ISTIO_RESOURCES.map((r) => [r.kind, r.plural, r.pluralKind]), [['Gateway', 'gateways', 'Gateways'], ['ServiceEntry', 'serviceentries', 'ServiceEntries']]);
-  t.same(CLUSTER_READS.map((k) => k.kind), ['Service', 'Gateway', 'ServiceEntry']);
-  t.same(VALIDATED_MODULES.map((m) => m.kind.kind), ['Service', 'Namespace', 'Gateway', 'VirtualService']);
+  t.same(ISTIO_RESOURCES.map((r) => [r.kind, r.plural, r.pluralKind]), [
+    ['Gateway', 'gateways', 'Gateways'],
+    ['ServiceEntry', 'serviceentries', 'ServiceEntries'],
+    ['DestinationRule', 'destinationrules', 'DestinationRules'],
+    ['VirtualService', 'virtualservices', 'VirtualServices'],
+  ]);
+  t.same(CLUSTER_READS.map((k) => k.kind), ['Service', 'Gateway', 'ServiceEntry', 'DestinationRule', 'VirtualService']);
+  t.same(VALIDATED_MODULES.map((m) => m.kind.kind), ['Service', 'Namespace', 'Gateway', 'VirtualService', 'DestinationRule']);
 });
 
 t.test("the README's rule tables list every rule with its registered severity", async (t) => {

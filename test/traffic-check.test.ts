@@ -96,7 +96,7 @@ t.test('check --context needs --cluster; --cluster without a reachable cluster e
   const env = { KUBECONFIG: kubeconfig };
   const unreachable = await run(['check', '-f', 'examples/istio/', '--cluster'], '', env);
   t.equal(unreachable.code, 2);
-  t.match(unreachable.stderr, /^mesh-admission check: cannot list Services, Gateways and ServiceEntries from https:\/\/127\.0\.0\.1:\d+: list failed: ECONNREFUSED\n$/);
+  t.match(unreachable.stderr, /^mesh-admission check: cannot list Services and Istio networking objects from https:\/\/127\.0\.0\.1:\d+: list failed: ECONNREFUSED\n$/);
   const badContext = await run(['check', '-f', 'examples/istio/', '--cluster', '--context', 'nope'], '', env);
   t.equal(badContext.code, 2);
   t.match(badContext.stderr, /no context "nope" in the kubeconfig/);

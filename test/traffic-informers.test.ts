@@ -22,7 +22,7 @@ class FakeApi {
   resourceVersion = 1;
   /** Which version serves gateways/serviceentries; undefined: the CRD is not installed. */
   istioVersion: string | undefined = 'v1';
-  readonly objects = new Map<string, Map<string, Stored>>([['services', new Map()], ['gateways', new Map()], ['serviceentries', new Map()]]);
+  readonly objects = new Map<string, Map<string, Stored>>(['services', 'gateways', 'serviceentries', 'destinationrules', 'virtualservices'].map((plural) => [plural, new Map()]));
   readonly requests: string[] = [];
   /** Every list call: its path with the limit and continue token it sent. */
   readonly lists: { path: string; limit: string | null; continue: string | null }[] = [];
@@ -90,7 +90,7 @@ class FakeApi {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
     const core = url.pathname === '/api/v1/services' ? 'services' : undefined;
-    const istio = /^\/apis\/networking\.istio\.io\/([^/]+)\/(gateways|serviceentries)$/.exec(url.pathname);
+    const istio = /^\/apis\/networking\.istio\.io\/([^/]+)\/(gateways|serviceentries|destinationrules|virtualservices)$/.exec(url.pathname);
     const plural = core ?? (istio && istio[1] === this.istioVersion ? istio[2] : undefined);
     if (!plural) {
       res.writeHead(404, { 'content-type': 'application/json' });
@@ -150,7 +150,7 @@ t.test('first sync: lists, then serves lookups from the caches; watch events upd
   t.teardown(() => api.stop());
   const caches = await started(t, api);
   t.equal(caches.world.available, false, 'not before the first sync');
-  t.match(caches.notReadyReason(), /waiting for the Service, Gateway and ServiceEntry caches to sync/);
+  t.match(caches.notReadyReason(), /waiting for the caches of Services and Istio.s networking objects to sync/);
   t.equal(await caches.waitForSync(), true);
   t.equal(caches.notReadyReason(), undefined);
   const { world } = caches;
@@ -242,6 +242,52 @@ t.test('Gateways: the cache keeps their slim view, and the index by port and hos
   await until('the deleted Gateway unindexed', () => world.gatewaysListening(80, '', 'shop.example.com').length === 0);
   t.equal(world.findGateway('istio-system', 'public'), undefined);
   t.same(world.gatewayNamespaces('public'), []);
+});
+
+t.test('DestinationRules and VirtualServices are looked up by host through indexes the watch keeps current', async (t) => {
+  const api = new FakeApi();
+  const destinationRule = (namespace: string, name: string, host: string, subsets: string[]): Stored => ({
+    apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name, namespace },
+    spec: { host, subsets: subsets.map((subset) => ({ name: subset, labels: { version: subset } })), trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+  });
+  const virtualService = (namespace: string, name: string, hosts: string[], gateways?: string[]): Stored => ({
+    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace },
+    spec: { hosts, ...(gateways ? { gateways } : {}), http: [{ route: [{ destination: { host: hosts[0] } }] }] },
+  });
+  api.put('destinationrules', destinationRule('shop', 'reviews', 'reviews', ['v1']));
+  api.put('virtualservices', virtualService('shop', 'reviews', ['reviews']));
+  api.put('virtualservices', virtualService('shop', 'edge', ['reviews'], ['istio-system/public']));
+  await api.listen();
+  t.teardown(() => api.stop());
+  const caches = await started(t, api);
+  t.equal(await caches.waitForSync(), true);
+  const world = caches.world;
+  const reviews = { scope: '*', host: 'reviews.shop.svc.cluster.local' };
+
+  t.same(world.destinationRulesFor('shop/reviews').map((rule) => rule.subsets), [['v1']]);
+  t.notOk(JSON.stringify(world.destinationRulesFor('shop/reviews')).includes('ISTIO_MUTUAL'), 'the traffic policy is not kept');
+  t.same(world.meshHostConflicts(reviews, 'shop/new'), { count: 1, more: false, names: ['shop/reviews'] }, 'the Gateway-only VirtualService is no mesh host');
+  t.equal(world.meshHostConflicts(reviews, 'shop/reviews'), undefined, 'the stored copy of the VirtualService judged is left out');
+
+  api.put('destinationrules', destinationRule('shop', 'reviews', 'reviews', ['v1', 'v2']));
+  await until('the updated subsets', () => world.destinationRulesFor('shop/reviews')[0]?.subsets.length === 2);
+  api.put('virtualservices', virtualService('shop', 'edge', ['reviews']));
+  await until('the edge VirtualService on the mesh', () => world.meshHostConflicts(reviews, 'shop/new')?.count === 2);
+  t.same(world.meshHostConflicts(reviews, 'shop/new')?.names, ['shop/edge', 'shop/reviews']);
+  api.put('destinationrules', destinationRule('shop', 'reviews', 'reviews.shop.svc.cluster.local', ['v3']));
+  await until('the host change', () => world.destinationRulesFor('shop/reviews')[0]?.subsets[0] === 'v3');
+  t.equal(world.destinationRulesFor('shop/reviews').length, 1, 'the old host\'s entry is gone');
+
+  api.remove('destinationrules', 'shop', 'reviews');
+  api.remove('virtualservices', 'shop', 'reviews');
+  await until('the deletions', () => world.destinationRulesFor('shop/reviews').length === 0 && world.meshHostConflicts(reviews, 'shop/new')?.count === 1);
+  t.same(world.meshHostConflicts(reviews, 'shop/new')?.names, ['shop/edge']);
+
+  // A fresh list after a broken watch builds a fresh index, served once it has synced.
+  api.breakWatches();
+  api.put('destinationrules', destinationRule('front', 'api', 'api.example.com', ['eu']));
+  await until('the re-listed DestinationRule', () => world.destinationRulesFor('front/api.example.com').length === 1);
+  t.same(world.meshHostConflicts(reviews, 'shop/new')?.names, ['shop/edge'], 'the VirtualServices survive the re-list');
 });
 
 t.test('a slim object is the identity ListWatch keys and versions by, and the view', async (t) => {

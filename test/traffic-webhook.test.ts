@@ -92,7 +92,7 @@ t.test('unavailable world: answered at once with one warning; structural errors 
   t.ok(performance.now() - started < 1000, 'no waiting on the cluster');
   t.equal(response.allowed, true);
   t.same(response.warnings.length, 1);
-  t.match(response.warnings[0], /^VirtualService [^:]+: \[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/);
+  t.match(response.warnings[0], /^VirtualService [^:]+: \[traffic-checks-unavailable\] could not check its destinations, gateways and hosts because the Kubernetes API could not be read/);
   const denied = await validate(app, istio('Gateway', gateway('gw', [{ number: 1, name: 'x', protocol: 'NOPE' }])));
   t.equal(denied.allowed, false);
   t.match(denied.warnings, [/traffic-checks-unavailable/]);
@@ -116,7 +116,7 @@ t.test('webhook-config: --traffic-checks adds the Istio rule to the validating w
   t.same(validating.webhooks[0].rules.at(-1), {
     apiGroups: ['networking.istio.io'],
     apiVersions: ['v1', 'v1beta1', 'v1alpha3'],
-    resources: ['gateways', 'virtualservices'],
+    resources: ['gateways', 'virtualservices', 'destinationrules'],
     operations: ['CREATE', 'UPDATE'],
     scope: '*',
   });

@@ -80,7 +80,8 @@ t.test('a Gateway without servers, or a VirtualService without hosts, serves not
 });
 
 t.test('without a world, or with an unavailable one, nothing is looked up (validateVirtualService reports the world)', async (t) => {
-  const object = virtualService('route', { hosts: ['back.example.com'], gateways: ['istio-system/front'] }, 'shop');
+  // With a route: a VirtualService without any is an error of its own (virtualservice-routes-missing).
+  const object = virtualService('route', { hosts: ['back.example.com'], gateways: ['istio-system/front'], http: [{ redirect: { uri: '/' } }] }, 'shop');
   t.same(validateVirtualServiceGatewayHosts(object, 'shop'), []);
   t.same(validateVirtualServiceGatewayHosts(object, 'shop', unavailableWorld('the API is down')), []);
   const module = policyModuleFor('networking.istio.io/VirtualService');

@@ -148,6 +148,7 @@ t.test('field paths for http, tcp and tls routes; one warning per missing host',
     'spec.http[0].route[0].destination.host',
     'spec.tls[0].route[0].destination.host',
     'spec.tcp[0].route[0].destination.host',
+    'spec.http[0].route[1].destination.subset',
   ]);
 });
 
@@ -155,9 +156,10 @@ t.test('unavailable world: one warning; the SNI rule still runs', async (t) => {
   const vs = virtualService('vs', { hosts: ['a.example.com'], gateways: ['gw'], tls: [{ match: [{ sniHosts: ['b.example.com'] }], route: [{ destination: { host: 'x' } }] }] });
   const v = validateVirtualService(vs, 'default', unavailableWorld("the webhook's caches of Services, Gateways and ServiceEntries have not synced yet"));
   t.same(rules(v), ['virtualservice-sni-hosts', 'traffic-checks-unavailable']);
-  t.match(v[1]?.message, /could not check its destinations, ports and gateways because the webhook's caches/);
+  t.match(v[1]?.message, /could not check its destinations, gateways and hosts because the webhook's caches/);
   t.ok(v.every(fitsWarning));
-  t.same(validateVirtualService(virtualService('vs', { hosts: ['a'] }), 'default', unavailableWorld('x')), [], 'nothing to look up: no warning');
+  t.same(validateVirtualService(virtualService('vs', { hosts: [], gateways: ['mesh'] }), 'default', unavailableWorld('x')), [], 'nothing to look up: no warning');
+  t.same(rules(validateVirtualService(virtualService('vs', { hosts: ['a'] }), 'default', unavailableWorld('x'))), ['traffic-checks-unavailable'], 'mesh hosts are looked up');
 });
 
 t.test('without a world only the SNI rule runs', async (t) => {

@@ -18,7 +18,7 @@ Checks Kubernetes manifests offline with the same rules the webhook enforces.
                         the report then goes to stderr and covers what is left after fixing
       --strict          a port the webhook would rename on admission is an error, not a warning
       --config FILE     the webhook's config file (hint tables, exemptions, injection mode)
-      --cluster         also look up Services, Gateways and ServiceEntries in the live cluster
+      --cluster         also look up Services and Istio networking objects in the live cluster
                         (kubeconfig) for the Gateway and VirtualService checks; without it they
                         see only the objects in the files given
       --kubeconfig FILE kubeconfig for --cluster (default: KUBECONFIG, ~/.kube/config, or the

@@ -14,7 +14,7 @@ import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
  */
 export const CLUSTER_READER_RULES: readonly { readonly apiGroups: readonly string[]; readonly resources: readonly string[]; readonly verbs: readonly string[] }[] = [
   { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['list'] },
-  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: ['gateways', 'virtualservices', 'serviceentries'], verbs: ['list'] },
+  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: ['gateways', 'virtualservices', 'serviceentries', 'destinationrules'], verbs: ['list'] },
 ];
 
 /** The name of that ClusterRole for the chart's default release name (`<fullname>-audit`). */

@@ -2,7 +2,7 @@
  * One audit of the live cluster: every kind the registry validates, read in pages and judged
  * page by page (memory holds one page and the findings, however large the cluster), plus the
  * rules only stored objects can break. The Gateway and VirtualService rules also consult the
- * cluster's Services, Gateways and ServiceEntries, read once. `audit` prints the result and
+ * cluster's Services and Istio networking objects, read once. `audit` prints the result and
  * `serve --report-interval` writes it as reports; both run this.
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';

@@ -1,6 +1,7 @@
 /**
- * `check --cluster`: the cluster's Services, Gateways and ServiceEntries (paged lists), so the
- * offline Gateway and VirtualService checks also see what is already deployed. (The webhook
+ * `check --cluster`: the cluster's Services and the Istio kinds the policies read (Gateways,
+ * ServiceEntries, DestinationRules, VirtualServices; paged lists), so the offline Gateway,
+ * VirtualService and DestinationRule checks also see what is already deployed. (The webhook
  * keeps the same objects in informer caches instead: src/kube/informers.ts.)
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
@@ -13,7 +14,7 @@ import { listPageFetcher } from './list-request.ts';
 import { DEFAULT_PAGE_SIZE, listPages, type PageFetcher, type PagingOptions } from './paginated-list.ts';
 
 /**
- * The cluster's Services, Gateways and ServiceEntries, each with apiVersion and kind set.
+ * The cluster's Services and the Istio objects the policies read, each with apiVersion and kind set.
  * Absent Istio CRDs mean no such objects. Throws KubeConfigError when the API cannot be read
  * (saying which permission is missing when it refuses).
  */
@@ -38,7 +39,7 @@ export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFA
     });
     return (await Promise.all([services, ...istio])).flat();
   } catch (error) {
-    throw clusterReadError(error, 'list Services, Gateways and ServiceEntries', server);
+    throw clusterReadError(error, 'list Services and Istio networking objects', server);
   }
 }
 

@@ -1,14 +1,19 @@
 /**
- * The webhook's view of the cluster for the Gateway and VirtualService checks: informer
- * caches (list + watch, @kubernetes/client-node ListWatch) of Services, Gateways and
- * ServiceEntries, read through the TrafficWorld interface. An admission never calls the API.
+ * The webhook's view of the cluster for the Gateway, VirtualService and DestinationRule checks:
+ * informer caches (list + watch, @kubernetes/client-node ListWatch) of Services, Gateways,
+ * ServiceEntries, DestinationRules and VirtualServices, read through the TrafficWorld
+ * interface. An admission never calls the API.
  *
  * - The caches hold slim objects (src/kube/slim-list-watch.ts): per object its identity and
- *   the view the rules read (TrafficService, TrafficGateway, TrafficServiceEntry), built once as
- *   the object arrives; whole objects are never retained. Lists are read in pages.
+ *   the view the rules read (TrafficService, TrafficGateway, TrafficServiceEntry,
+ *   TrafficDestinationRule, a VirtualService's mesh hosts), built once as the object arrives;
+ *   whole objects are never retained. Lists are read in pages.
  * - The Gateways are also indexed by port and host (GatewayIndex), rebuilt on the first lookup
  *   after their cache changed: an admission then looks up the Gateways it could conflict with
  *   instead of going over all of them.
+ * - DestinationRules and VirtualServices are looked up by host: their caches keep an index
+ *   (CacheIndex) up to date from the informer's events, so an admission costs a few lookups
+ *   however many objects the cluster holds.
  *
  * - Istio's CRDs may be absent: a 404 means "none exist" (rechecked now and then), not an
  *   outage. The newest served version (v1, v1beta1, v1alpha3) is used.
@@ -34,8 +39,11 @@ import {
   type TrafficService,
   type TrafficWorld,
 } from '../policies/traffic-world.ts';
+import { DestinationRuleIndex, toTrafficDestinationRule } from '../policies/destination-rule.ts';
+import { MeshHostIndex, readMeshHosts, type MeshHosts } from '../policies/mesh-hosts.ts';
 import { describeError, ISTIO_RESOURCES, servedIstioVersion, type IstioResource } from './istio-resources.ts';
 import { listPageFetcher } from './list-request.ts';
+import { isRecord } from '../policies/types.ts';
 import { DEFAULT_PAGE_SIZE, type PageFetcher } from './paginated-list.ts';
 import { makeSlimListWatch, type SlimObject, type ViewOf } from './slim-list-watch.ts';
 
@@ -83,10 +91,16 @@ interface Source<V> {
   resolve(): Promise<{ path: string; fetchPage: PageFetcher<KubernetesObject> } | undefined>;
 }
 
+/** A lookup structure kept up to date from a cache's events, keyed by `namespace/name`. */
+export interface CacheIndex<V> {
+  set(objectKey: string, view: V | undefined): void;
+  delete(objectKey: string): void;
+}
+
 type CacheSettings = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMaxMs' | 'absentRecheckMs' | 'pageSize'>>;
 
 /** One list+watch cache that restarts itself after failures. */
-class ResourceCache<V> {
+class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
   state: CacheState = 'pending';
   lastError: string | undefined;
   /** Changes whenever what objects() returns may have: what is derived from it is rebuilt then. */
@@ -97,6 +111,9 @@ class ResourceCache<V> {
   private served: ObjectStore<V> | undefined;
   /** What derived() built, and the revision it was built at. */
   private derivedValue: { revision: number; value: unknown } | undefined;
+  /** The index of the served informer, built from its events alone. */
+  private servedIndex: I | undefined;
+  private readonly newIndex: (() => I) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failures = 0;
   private stopped = false;
@@ -106,11 +123,13 @@ class ResourceCache<V> {
   private readonly log: Logger;
   private readonly settings: CacheSettings;
 
-  constructor(source: Source<V>, kubeConfig: KubeConfig, log: Logger, settings: CacheSettings) {
+  /** `newIndex`: an empty index for each informer, filled as its objects arrive. */
+  constructor(source: Source<V>, kubeConfig: KubeConfig, log: Logger, settings: CacheSettings, newIndex?: () => I) {
     this.source = source;
     this.kubeConfig = kubeConfig;
     this.log = log;
     this.settings = settings;
+    this.newIndex = newIndex;
   }
 
   get label(): string {
@@ -124,6 +143,11 @@ class ResourceCache<V> {
   /** The cached objects; empty unless synced (or recovering). */
   objects(): ObjectStore<V> {
     return (this.state === 'synced' || this.state === 'recovering') && this.served ? this.served : EMPTY_STORE;
+  }
+
+  /** The index of the cached objects; undefined unless synced (or recovering) or without one. */
+  index(): I | undefined {
+    return (this.state === 'synced' || this.state === 'recovering') && this.served ? this.servedIndex : undefined;
   }
 
   /** The view of one cached object. */
@@ -173,6 +197,7 @@ class ResourceCache<V> {
       if (this.stopped) return;
       if (!resolved) {
         this.served = undefined;
+        this.servedIndex = undefined;
         this.failures = 0;
         this.setState('absent');
         this.schedule(this.settings.absentRecheckMs);
@@ -200,12 +225,21 @@ class ResourceCache<V> {
         failedDuringStart = true;
         this.fail(error);
       });
+      // Subscribed before the list is read, so the index sees every object the informer does.
+      const index = this.newIndex?.();
+      if (index) {
+        const keyOf = (object: SlimObject<V>) => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
+        informer.on('add', (object) => index.set(keyOf(object), object.view));
+        informer.on('update', (object) => index.set(keyOf(object), object.view));
+        informer.on('delete', (object) => index.delete(keyOf(object)));
+      }
       this.informer = informer;
       // Resolves once the list is in and the watch is connected (or either failed).
       await informer.start();
       if (this.stopped || this.informer !== informer || failedDuringStart) return;
       this.served = informer;
       this.revision += 1;
+      this.servedIndex = index;
       this.failures = 0;
       this.setState('synced');
     } catch (error) {
@@ -226,6 +260,7 @@ class ResourceCache<V> {
     const delay = Math.min(this.settings.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.settings.retryMaxMs);
     if (this.state !== 'failed') this.log.warn({ resource: this.source.label, err: this.lastError, retryInMs: delay }, 'traffic cache failed');
     this.served = undefined;
+    this.servedIndex = undefined;
     this.setState('failed');
     this.schedule(delay);
   }
@@ -271,6 +306,15 @@ function istioSource<V>(kubeConfig: KubeConfig, resource: IstioResource, viewOf:
   };
 }
 
+/**
+ * A VirtualService is only read for its mesh hosts (the conflicts of other VirtualServices):
+ * its cache keeps them, in the namespace the object lives in, and nothing else.
+ */
+const meshHostsOf: ViewOf<MeshHosts> = (object) => {
+  const namespace = isRecord(object.metadata) && typeof object.metadata.namespace === 'string' ? object.metadata.namespace : '';
+  return readMeshHosts(object, namespace);
+};
+
 /** Starts the caches (in the background) and returns the world that reads them. */
 export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches {
   const settings = {
@@ -285,7 +329,12 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, settings);
   const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), toTrafficGateway), options.kubeConfig, log, settings);
   const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, settings);
-  const caches = [services, gateways, serviceEntries];
+  const destinationRules = new ResourceCache(
+    istioSource(options.kubeConfig, istio('DestinationRule'), (object) => toTrafficDestinationRule(object)),
+    options.kubeConfig, log, settings, () => new DestinationRuleIndex(),
+  );
+  const virtualServices = new ResourceCache(istioSource(options.kubeConfig, istio('VirtualService'), meshHostsOf), options.kubeConfig, log, settings, () => new MeshHostIndex());
+  const caches = [services, gateways, serviceEntries, destinationRules, virtualServices];
   const startedAt = performance.now();
   let everSynced = false;
   let degradedLogged = false;
@@ -320,7 +369,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
       if (isAvailable()) return undefined;
       const failed = caches.find((cache) => cache.state === 'failed');
       if (failed) return `the Kubernetes API could not be read (${failed.label}: ${failed.lastError ?? 'error'})`;
-      return "the webhook's caches of Services, Gateways and ServiceEntries have not synced yet";
+      return "the webhook's caches of Services and Istio's networking objects have not synced yet";
     },
     complete: true,
     servicesServingGateway(selector) {
@@ -344,13 +393,19 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
     serviceEntries() {
       return serviceEntries.views();
     },
+    destinationRulesFor(hostKey) {
+      return destinationRules.index()?.forHostKey(hostKey) ?? [];
+    },
+    meshHostConflicts(host, self) {
+      return virtualServices.index()?.conflicts(host, self);
+    },
   };
 
   return {
     world,
     notReadyReason() {
       if (everSynced) return undefined;
-      if (performance.now() - startedAt < syncTimeoutMs) return 'waiting for the Service, Gateway and ServiceEntry caches to sync';
+      if (performance.now() - startedAt < syncTimeoutMs) return "waiting for the caches of Services and Istio's networking objects to sync";
       if (!degradedLogged) {
         degradedLogged = true;
         log.warn(

@@ -18,6 +18,7 @@ import { validateGateway } from './gateway.ts';
 import { validateGatewayConflicts } from './gateway-conflicts.ts';
 import { validateVirtualService } from './virtual-service.ts';
 import { validateVirtualServiceGatewayHosts } from './virtual-service-gateway-hosts.ts';
+import { validateDestinationRule } from './destination-rule.ts';
 import { exceededLimit } from './object-limits.ts';
 import { DEFAULT_NAMESPACE, type TrafficWorld } from './traffic-world.ts';
 
@@ -48,6 +49,7 @@ export const POD = core('Pod', 'pods', 'Namespaced');
 export const GATEWAY = istio('Gateway', 'gateways');
 export const VIRTUAL_SERVICE = istio('VirtualService', 'virtualservices');
 export const SERVICE_ENTRY = istio('ServiceEntry', 'serviceentries');
+export const DESTINATION_RULE = istio('DestinationRule', 'destinationrules');
 
 /** `group/Kind`, with the empty group for the core API (`/Service`). */
 export type KindKey = string;
@@ -95,7 +97,7 @@ const NAMESPACE_RULES = [
   },
 ] as const satisfies readonly RuleSpec[];
 
-/** Reported by both traffic kinds when the cluster state they need cannot be read. */
+/** Reported by every traffic kind when the cluster state it needs cannot be read. */
 const TRAFFIC_RULES = [
   { id: 'traffic-checks-unavailable', severity: 'warning', istioCodes: [], summary: 'the cluster state could not be read, so the cluster-aware rules were skipped' },
 ] as const satisfies readonly RuleSpec[];
@@ -127,11 +129,18 @@ const VIRTUAL_SERVICE_RULES = [
   { id: 'virtualservice-weights-zero', severity: 'error', istioCodes: ['IST0106'], summary: 'the weights of several destinations add up to 0' },
   { id: 'virtualservice-host-not-in-gateway', severity: 'warning', istioCodes: ['IST0132'], summary: 'a referenced Gateway serves none of the hosts' },
   { id: 'virtualservice-sni-hosts', severity: 'warning', istioCodes: ['IST0106', 'IST0133'], summary: "a TLS route's sniHosts entry is outside the hosts, or an IP address" },
+  { id: 'virtualservice-subset-not-found', severity: 'warning', istioCodes: ['IST0101'], summary: 'no DestinationRule for the destination host defines the subset' },
+  { id: 'virtualservice-mesh-host-conflict', severity: 'warning', istioCodes: ['IST0109'], summary: 'another VirtualService bound to the mesh defines the same host for the same namespaces' },
+  ...TRAFFIC_RULES,
+] as const satisfies readonly RuleSpec[];
+
+const DESTINATION_RULE_RULES = [
+  { id: 'destinationrule-host-not-found', severity: 'warning', istioCodes: ['IST0174'], summary: 'the host matches no Service or ServiceEntry' },
   ...TRAFFIC_RULES,
 ] as const satisfies readonly RuleSpec[];
 
 /** Every rule id; the type every Violation's `rule` has. */
-export type RuleId = (typeof SERVICE_RULES | typeof NAMESPACE_RULES | typeof GATEWAY_RULES | typeof VIRTUAL_SERVICE_RULES)[number]['id'];
+export type RuleId = (typeof SERVICE_RULES | typeof NAMESPACE_RULES | typeof GATEWAY_RULES | typeof VIRTUAL_SERVICE_RULES | typeof DESTINATION_RULE_RULES)[number]['id'];
 
 // ---------------------------------------------------------------------------------------------
 // Policy modules
@@ -235,13 +244,22 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     mutates: [],
     enabledBy: 'trafficChecks',
     rules: VIRTUAL_SERVICE_RULES,
-    reads: [SERVICE, GATEWAY, SERVICE_ENTRY],
+    reads: [SERVICE, GATEWAY, SERVICE_ENTRY, DESTINATION_RULE, VIRTUAL_SERVICE],
     overLimit: ({ object }) => exceededLimit('VirtualService', object),
     // An object without a namespace lands where kubectl puts it by default.
     validate: ({ object, namespace, context }) =>
       validateVirtualService(object, namespace ?? DEFAULT_NAMESPACE, context.traffic).concat(
         validateVirtualServiceGatewayHosts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
       ),
+  },
+  {
+    kind: DESTINATION_RULE,
+    validates: ['CREATE', 'UPDATE'],
+    mutates: [],
+    enabledBy: 'trafficChecks',
+    rules: DESTINATION_RULE_RULES,
+    reads: [SERVICE, SERVICE_ENTRY],
+    validate: ({ object, namespace, context }) => validateDestinationRule(object, namespace ?? DEFAULT_NAMESPACE, context.traffic),
   },
   {
     kind: POD,

@@ -13,6 +13,8 @@ import { isRecord, stringList, type KubeObject, type Violation } from './types.t
 import { fitMessage } from './messages.ts';
 import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
 import { GatewayIndex } from './gateway-index.ts';
+import { DestinationRuleIndex, toTrafficDestinationRule, type TrafficDestinationRule } from './destination-rule.ts';
+import { MeshHostIndex, readMeshHosts, type MeshHost, type MeshHostConflict } from './mesh-hosts.ts';
 
 /** A Service as the traffic checks see it. */
 export interface TrafficService {
@@ -68,6 +70,13 @@ export interface TrafficWorld {
   gatewaysListening(port: number, bind: string, host: string): readonly TrafficGateway[];
   /** Every ServiceEntry, in the order later ones take precedence (see DestinationResolver). */
   serviceEntries(): readonly TrafficServiceEntry[];
+  /** The DestinationRules whose host has this key (destinationRuleHostKey). */
+  destinationRulesFor(hostKey: string): readonly TrafficDestinationRule[];
+  /**
+   * The VirtualServices bound to the mesh, other than `self` (`namespace/name`), whose hosts
+   * collide with `host` (src/policies/mesh-hosts.ts); undefined when none does.
+   */
+  meshHostConflicts(host: MeshHost, self: string): MeshHostConflict | undefined;
 }
 
 /** A ServiceEntry reduced to what the checks use. */
@@ -265,14 +274,18 @@ export interface OfflineWorldOptions {
 }
 
 /**
- * A world built from a list of objects: Services (core v1), Gateways and ServiceEntries
- * (networking.istio.io, any version). Objects of other kinds are ignored. When two objects
+ * A world built from a list of objects: Services (core v1), Gateways, ServiceEntries,
+ * DestinationRules and VirtualServices (networking.istio.io, any version). Objects of other
+ * kinds are ignored. When two objects
  * share a namespace and name, the later one wins (pass cluster objects first, files last).
  */
 export function worldFromObjects(objects: Iterable<KubeObject>, options: OfflineWorldOptions = {}): TrafficWorld {
   const services = new Map<string, TrafficService>();
   const gateways: TrafficGateway[] = [];
   const serviceEntries = new Map<string, TrafficServiceEntry>();
+  const destinationRules = new DestinationRuleIndex();
+  const meshHosts = new MeshHostIndex();
+  let unnamed = 0;
   for (const object of objects) {
     if (object === null || typeof object !== 'object') continue;
     if (isKind(object, '', 'Service')) {
@@ -284,6 +297,12 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'ServiceEntry')) {
       const entry = toTrafficServiceEntry(object);
       if (entry) serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${serviceEntries.size}`), entry);
+    } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'DestinationRule')) {
+      destinationRules.set(key(namespaceOf(object), nameOf(object) ?? `#${unnamed++}`), toTrafficDestinationRule(object));
+    } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'VirtualService')) {
+      // An unnamed VirtualService cannot be told from the one judged: it takes part in no conflict.
+      const name = nameOf(object);
+      if (name !== undefined) meshHosts.set(key(namespaceOf(object), name), readMeshHosts(object, namespaceOf(object)));
     }
   }
   const gatewayIndex = new GatewayIndex(gateways);
@@ -298,6 +317,8 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
     findGateway: (namespace, name) => gatewayIndex.find(namespace, name),
     gatewaysListening: (port, bind, host) => gatewayIndex.listening(port, bind, host),
     serviceEntries: () => [...serviceEntries.values()],
+    destinationRulesFor: (hostKey) => destinationRules.forHostKey(hostKey),
+    meshHostConflicts: (host, self) => meshHosts.conflicts(host, self),
   };
 }
 
@@ -314,6 +335,8 @@ export function unavailableWorld(reason: string): TrafficWorld {
     findGateway: () => undefined,
     gatewaysListening: () => [],
     serviceEntries: () => [],
+    destinationRulesFor: () => [],
+    meshHostConflicts: () => undefined,
   };
 }
 
@@ -323,10 +346,12 @@ export function unavailableWorld(reason: string): TrafficWorld {
 
 
 /** The one warning that replaces the cluster-aware rules when the world is unavailable. */
-export function unavailableViolation(kind: 'Gateway' | 'VirtualService', world: TrafficWorld): Violation {
+export function unavailableViolation(kind: 'Gateway' | 'VirtualService' | 'DestinationRule', world: TrafficWorld): Violation {
   const checks = kind === 'Gateway'
     ? 'whether a Service exposes its ports'
-    : 'its destinations, ports and gateways';
+    : kind === 'DestinationRule'
+      ? 'whether a Service or ServiceEntry has its host'
+      : 'its destinations, gateways and hosts';
   const reason = world.unavailableReason ?? 'the cluster state is unavailable';
   const rule = 'traffic-checks-unavailable';
   return {

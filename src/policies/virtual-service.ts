@@ -12,7 +12,11 @@
  *   Service and no ServiceEntry, resolved as Istio resolves it (src/policies/destination-hosts.ts);
  * - `virtualservice-port-not-found` (IST0101 `host:port`): the Service or ServiceEntry has no such port;
  * - `virtualservice-port-required` (IST0112): it has several ports, the route names none;
- * - `virtualservice-gateway-not-found` (IST0101): a referenced Gateway does not exist.
+ * - `virtualservice-gateway-not-found` (IST0101): a referenced Gateway does not exist;
+ * - `virtualservice-subset-not-found` (IST0101 host+subset): no DestinationRule for the host
+ *   defines the route's subset (src/policies/virtual-service-subsets.ts);
+ * - `virtualservice-mesh-host-conflict` (IST0109): another VirtualService bound to the mesh
+ *   defines the same host for the same namespaces (src/policies/mesh-hosts.ts).
  *
  * Pure: no I/O; never throws on untrusted input.
  */
@@ -28,15 +32,19 @@ import { HostPatterns } from './host-patterns.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { LazilyWorded } from './messages.ts';
 import { virtualServiceValidationViolations } from './virtual-service-validation.ts';
+import { subsetViolations } from './virtual-service-subsets.ts';
+import { meshHostViolations, readMeshHosts } from './mesh-hosts.ts';
 
 const ROUTE_SECTIONS = ['http', 'tls', 'tcp'] as const;
 
 /** One `route[].destination` of an http, tls or tcp route, or an http mirror. */
-interface RouteDestination {
+export interface RouteDestination {
   /** Field path of the destination, e.g. `spec.http[0].route[1].destination` or `spec.http[0].mirror`. */
   readonly path: string;
   readonly host: string;
   readonly port: number | undefined;
+  /** `subset`; undefined when absent or empty. */
+  readonly subset: string | undefined;
 }
 
 /**
@@ -46,9 +54,14 @@ interface RouteDestination {
  */
 function readDestination(path: string, destination: unknown, required: boolean): RouteDestination | undefined {
   if (destination === undefined && !required) return undefined;
-  const { host, port } = isRecord(destination) ? destination : {};
+  const { host, port, subset } = isRecord(destination) ? destination : {};
   const number = isRecord(port) ? port.number : undefined;
-  return { path, host: typeof host === 'string' ? host : '', port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined };
+  return {
+    path,
+    host: typeof host === 'string' ? host : '',
+    port: typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined,
+    subset: typeof subset === 'string' && subset !== '' ? subset : undefined,
+  };
 }
 
 /** Route destinations of every section, then the http mirrors: traffic goes to both. */
@@ -91,7 +104,8 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
   if (!world) return violations;
   const destinations = readDestinations(virtualService);
   const gateways = readGatewayRefs(virtualService);
-  if (destinations.length === 0 && gateways.length === 0) return violations;
+  const meshHosts = readMeshHosts(virtualService, namespace);
+  if (destinations.length === 0 && gateways.length === 0 && meshHosts === undefined) return violations;
   if (!world.available) return [...violations, unavailableViolation('VirtualService', world)];
 
   const seen = new Set<string>();
@@ -113,7 +127,12 @@ export function validateVirtualService(virtualService: KubeObject, namespace: st
     checked.add(pair);
     for (const violation of destinationViolations(destination, namespace, world, resolver)) add(violation);
   }
+  for (const violation of subsetViolations(destinations, namespace, world)) add(violation);
   for (const ref of gateways) add(gatewayViolation(ref, namespace, world));
+  if (meshHosts) {
+    const name = isRecord(virtualService.metadata) && typeof virtualService.metadata.name === 'string' ? virtualService.metadata.name : '';
+    for (const violation of meshHostViolations(meshHosts, `${namespace}/${name}`, world)) add(violation);
+  }
   return violations;
 }
 

@@ -83,8 +83,11 @@ if (!found.binDir || helmLookup.code !== 0) {
       crd('Certificate', 'certificates'),
       crd('Gateway', 'gateways', 'networking.istio.io'),
       crd('ServiceEntry', 'serviceentries', 'networking.istio.io'),
+      crd('DestinationRule', 'destinationrules', 'networking.istio.io'),
+      crd('VirtualService', 'virtualservices', 'networking.istio.io'),
     ] }) });
-    await cp.kubectl(['wait', '--for=condition=Established', 'crd/issuers.cert-manager.io', 'crd/certificates.cert-manager.io', 'crd/gateways.networking.istio.io', 'crd/serviceentries.networking.istio.io', '--timeout=60s']);
+    await cp.kubectl(['wait', '--for=condition=Established', 'crd/issuers.cert-manager.io', 'crd/certificates.cert-manager.io', 'crd/gateways.networking.istio.io',
+      'crd/serviceentries.networking.istio.io', 'crd/destinationrules.networking.istio.io', 'crd/virtualservices.networking.istio.io', '--timeout=60s']);
   });
   t.teardown(async () => {
     await cp?.stop();
@@ -231,8 +234,8 @@ if (!found.binDir || helmLookup.code !== 0) {
     });
     await Promise.all([startReplica(1), startReplica(2)]);
 
-    // The traffic caches (list/watch of Services, Gateways, ServiceEntries) sync with the
-    // chart's RBAC alone.
+    // The traffic caches (list/watch of Services, Gateways, ServiceEntries, DestinationRules,
+    // VirtualServices) sync with the chart's RBAC alone.
     for (let i = 0; i < 120 && !replicas.every((r) => r.logs.some((l) => l.msg === 'traffic caches synced')); i++) await new Promise((r) => setTimeout(r, 250));
     for (const replica of replicas) {
       const synced = replica.logs.find((l) => l.msg === 'traffic caches synced');
@@ -284,6 +287,8 @@ if (!found.binDir || helmLookup.code !== 0) {
     t.equal(await can('watch', 'services', '-A'), 'yes', 'traffic checks may watch Services');
     t.equal(await can('list', 'gateways.networking.istio.io', '-A'), 'yes', 'traffic checks may list Istio Gateways');
     t.equal(await can('watch', 'serviceentries.networking.istio.io', '-A'), 'yes', '... and ServiceEntries');
+    t.equal(await can('watch', 'destinationrules.networking.istio.io', '-A'), 'yes', '... and DestinationRules');
+    t.equal(await can('watch', 'virtualservices.networking.istio.io', '-A'), 'yes', '... and VirtualServices');
     t.equal(await can('get', 'secrets', '-n', ns), 'no', 'no Secret access in cert-manager mode');
     t.equal(await can('patch', `validatingwebhookconfiguration/${fullname}`), 'yes', 'the webhook installs its webhooks and sets the caBundle');
     t.equal(await can('patch', 'validatingwebhookconfiguration/someone-else'), 'no', '... of its own configurations only');

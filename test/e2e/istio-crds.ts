@@ -1,4 +1,4 @@
-// Stand-ins for Istio's networking CRDs (Gateway, VirtualService, ServiceEntry): every version
+// Stand-ins for Istio's networking CRDs (Gateway, VirtualService, ServiceEntry, DestinationRule): every version
 // Istio serves, schemaless (any field kept), so real objects of these kinds can be stored
 // without installing Istio. Used by the e2e suites and the scale benchmark.
 
@@ -6,6 +6,7 @@ export const ISTIO_CRD_KINDS = [
   { kind: 'Gateway', plural: 'gateways' },
   { kind: 'VirtualService', plural: 'virtualservices' },
   { kind: 'ServiceEntry', plural: 'serviceentries' },
+  { kind: 'DestinationRule', plural: 'destinationrules' },
 ] as const;
 
 /** One CRD for `kind`, serving v1 (stored), v1beta1 and v1alpha3. */
@@ -29,7 +30,7 @@ export function istioCrd(kind: string, plural: string): Record<string, unknown> 
   };
 }
 
-/** The three CRDs as one JSON List, for `kubectl apply -f -`. */
+/** The CRDs as one JSON List, for `kubectl apply -f -`. */
 export function istioCrdsManifest(): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: ISTIO_CRD_KINDS.map(({ kind, plural }) => istioCrd(kind, plural)) });
 }

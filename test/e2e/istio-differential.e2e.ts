@@ -35,8 +35,8 @@ const WORLD_FILE = path.join(HERE, 'ingress-gateway.yaml');
 
 /**
  * The fixtures of Istio's analyzer tests for the analyzers istio-oracle runs (port names,
- * injection, gateway ports, conflicting Gateways, VirtualService destinations and gateways and
- * their hosts, VirtualService schema).
+ * injection, gateway ports, conflicting Gateways, VirtualService destinations, gateways and their
+ * hosts, subsets and mesh hosts, VirtualService schema, DestinationRule hosts).
  */
 const ISTIO_FIXTURES = [
   'service-no-port-name.yaml',
@@ -68,6 +68,11 @@ const ISTIO_FIXTURES = [
   'conflicting-gateways-multiple-ports.yaml',
   'conflicting-gateways-subSelector.yaml',
   'conflicting-gateways-invalid-port.yaml',
+  'virtualservice_destinationrules.yaml',
+  'virtualservice_conflictingmeshgatewayhosts.yaml',
+  'virtualservice_conflictingmeshgatewayhosts_with_exportto.yaml',
+  'destinationrule-with-fake-host.yaml',
+  'destinationrule-subsets-not-select-pods.yaml',
 ];
 
 interface Run {

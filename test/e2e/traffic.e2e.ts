@@ -198,6 +198,39 @@ if (binDir) {
     await cp.kubectl(['-n', 'shop', 'annotate', 'svc', 'reviews', 'networking.istio.io/exportTo-']);
   });
 
+  t.test('DestinationRules, route subsets and mesh hosts, through the caches', async (t) => {
+    const dr = (host: string, subsets: string[]) =>
+      `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, namespace: shop}\nspec:\n  host: ${host}\n  subsets: [${subsets.map((name) => `{name: ${name}, labels: {version: ${name}}}`).join(', ')}]\n`;
+    t.equal(await dryCreate(cp, dr('reviews', ['v1'])), '', 'the host is Service shop/reviews');
+    t.match(await dryCreate(cp, dr('reviewz', ['v1'])), /Warning: DestinationRule shop\/reviews: \[destinationrule-host-not-found\] spec\.host: "reviewz"/);
+
+    const vs = (name: string, subset?: string) =>
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: web}\nspec:\n  hosts: [reviews.shop.svc.cluster.local]\n  http:\n  - route:\n` +
+      `    - destination: {host: reviews.shop.svc.cluster.local, port: {number: 9080}${subset ? `, subset: ${subset}` : ''}}\n`;
+    t.match(await dryCreate(cp, vs('canary', 'v2')), /\[virtualservice-subset-not-found\] .*no DestinationRule for "reviews\.shop\.svc\.cluster\.local" defines subset/);
+    await cp.kubectl(['apply', '-f', '-'], { input: dr('reviews', ['v1']) });
+    const other = await until('the DestinationRule in the cache', async () => {
+      const stderr = await dryCreate(cp, vs('canary', 'v2'));
+      return /DestinationRule shop\/reviews/.test(stderr) ? stderr : undefined;
+    });
+    t.match(other, /\[virtualservice-subset-not-found\] .*DestinationRule shop\/reviews (for .* defines "v1", not|has no subset) "v2"/);
+    await cp.kubectl(['apply', '-f', '-'], { input: dr('reviews', ['v1', 'v2']) });
+    await until('the new subset in the cache', async () => ((await dryCreate(cp, vs('canary', 'v2'))) === '' ? true : undefined));
+    t.pass('the subset exists once the DestinationRule defines it');
+
+    const applied = await cp.kubectl(['apply', '-f', '-'], { input: vs('primary', 'v1') });
+    t.equal(applied.stderr, '', 'the first VirtualService for the host');
+    const conflict = await until('the VirtualService in the cache', async () => {
+      const stderr = await dryCreate(cp, vs('canary', 'v2'));
+      return /virtualservice-mesh-host-conflict/.test(stderr) ? stderr : undefined;
+    });
+    t.match(conflict, /Warning: VirtualService web\/canary: \[virtualservice-mesh-host-conflict\] spec\.hosts\[0\]: "reviews\.shop\.svc\.cluster\.local" is also defined for the mesh by VirtualService web\/primary/);
+    const updated = await cp.kubectl(['apply', '-f', '-'], { input: vs('primary', 'v2') });
+    t.equal(updated.stderr, '', 'an UPDATE does not conflict with its own stored copy');
+    await cp.kubectl(['-n', 'web', 'delete', 'virtualservice', 'primary']);
+    await cp.kubectl(['-n', 'shop', 'delete', 'destinationrule', 'reviews']);
+  });
+
   t.test('a Service selecting part of the Gateway selector serves it', async (t) => {
     // The ingress Service selects {app, istio}; this Gateway asks for one label more.
     const gw = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: canary, namespace: istio-system}\nspec:\n  selector: {app: istio-ingressgateway, istio: ingressgateway, version: canary}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ["*"]\n  - port: {number: 9443, name: tls-9443, protocol: TLS}\n    hosts: ["*"]\n    tls: {mode: PASSTHROUGH}\n';
@@ -256,7 +289,7 @@ if (binDir) {
     const timings = answers.map((a) => a.ms);
     t.comment(`warning from ${answers.find((a) => a.warned)?.at} ms after the stop began (${n} requests); answer times ms: ${timings.map(Math.round).join(', ')}`);
     t.equal(degraded.json.response.allowed, true);
-    t.match(degraded.json.response.warnings, [/^VirtualService \S+: \[traffic-checks-unavailable\] could not check its destinations, ports and gateways because the Kubernetes API could not be read/]);
+    t.match(degraded.json.response.warnings, [/^VirtualService \S+: \[traffic-checks-unavailable\] could not check its destinations, gateways and hosts because the Kubernetes API could not be read/]);
     t.ok(Math.max(...timings) < 1000, `every answer under 1 s (max ${Math.round(Math.max(...timings))} ms)`);
     t.equal(await readyz(webhook), 200, 'still ready: the API server, not the webhook, is down');
   });

@@ -93,3 +93,12 @@ export function serviceEntry(namespace: string, name: string, hosts: string[], e
 export function httpTo(host: string, port?: number) {
   return { route: [{ destination: { host, ...(port !== undefined ? { port: { number: port } } : {}) } }] };
 }
+
+export function destinationRule(namespace: string, name: string, host: string, subsets: readonly string[] = [], exportTo?: string[]): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name, namespace },
+    spec: { host, ...(exportTo ? { exportTo } : {}), subsets: subsets.map((subset) => ({ name: subset, labels: { version: subset } })) },
+  };
+}

@@ -50,6 +50,10 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
   { code: 'IST0145', kind: 'Gateway', message: '', rule: 'gateway-conflict' },
   { code: 'IST0132', kind: 'VirtualService', message: '', rule: 'virtualservice-host-not-in-gateway' },
+  { code: 'IST0101', kind: 'VirtualService', message: 'Referenced host+subset in destinationrule not found', rule: 'virtualservice-subset-not-found' },
+  { code: 'IST0101', kind: 'VirtualService', message: 'Referenced mirror+subset in destinationrule not found', rule: 'virtualservice-subset-not-found' },
+  { code: 'IST0109', kind: 'VirtualService', message: '', rule: 'virtualservice-mesh-host-conflict' },
+  { code: 'IST0174', kind: 'DestinationRule', message: '', rule: 'destinationrule-host-not-found' },
 ];
 
 /** One finding of Istio's analyzers, as istio-oracle prints it. */

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"istio.io/istio/pkg/config/analysis"
+	"istio.io/istio/pkg/config/analysis/analyzers/destinationrule"
 	"istio.io/istio/pkg/config/analysis/analyzers/gateway"
 	"istio.io/istio/pkg/config/analysis/analyzers/injection"
 	"istio.io/istio/pkg/config/analysis/analyzers/schema"
@@ -40,8 +41,9 @@ import (
 
 // The analyzers behind the project's rules: port names and protocols, namespace injection
 // labels, gateway ports on the ingress Service, Gateways conflicting with each other,
-// VirtualService destinations and gateways,
-// and the Gateway / VirtualService validation the structural rules repeat.
+// VirtualService destinations and gateways, and the Gateway / VirtualService validation the
+// structural rules repeat; route subsets and DestinationRule hosts; mesh-bound VirtualServices
+// sharing a host.
 func mirroredAnalyzers() analysis.CombinedAnalyzer {
 	return analysis.Combine("mesh-admission-mirrored",
 		&service.PortNameAnalyzer{},
@@ -52,6 +54,9 @@ func mirroredAnalyzers() analysis.CombinedAnalyzer {
 		&virtualservice.GatewayAnalyzer{},
 		schema.CollectionValidationAnalyzer(collections.Gateway),
 		schema.CollectionValidationAnalyzer(collections.VirtualService),
+		&virtualservice.DestinationRuleAnalyzer{},
+		&virtualservice.ConflictingMeshGatewayHostsAnalyzer{},
+		&destinationrule.PodNotSelectedAnalyzer{},
 	)
 }
 

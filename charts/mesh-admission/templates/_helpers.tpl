@@ -178,7 +178,7 @@ ClusterRole, and of the webhook's own when it writes reports (reports.interval).
   resources: ["namespaces", "services"]
   verbs: ["list"]
 - apiGroups: ["networking.istio.io"]
-  resources: ["gateways", "virtualservices", "serviceentries"]
+  resources: ["gateways", "virtualservices", "serviceentries", "destinationrules"]
   verbs: ["list"]
 {{- end }}
 
