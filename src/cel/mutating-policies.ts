@@ -9,7 +9,7 @@ import type { Config } from '../config.ts';
 import { ALWAYS_EXCLUDED_NAMESPACES, DECISION_LABELS, planLabel } from '../policies/namespace-injection.ts';
 import { injectionOptions } from '../policies/registry.ts';
 import { exemptNamespaces } from '../policies/webhook-scope.ts';
-import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
+import { mutatingPolicy } from './policy-objects.ts';
 import { celList, celString } from './port-classification.ts';
 import { portRenamePolicies } from './port-renames.ts';
 
@@ -28,37 +28,18 @@ export function namespaceLabelPolicies(config: PolicyConfig): Record<string, unk
   const name = `${config.serviceName}-namespace-injection`;
   const excluded = [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, ...exemptNamespaces(config), ...options.excludedNamespaces])];
   const labels = 'object.metadata.labels';
-  return [
-    {
-      apiVersion: ADMISSION_POLICY_API_VERSION,
-      kind: 'MutatingAdmissionPolicy',
-      metadata: { name, labels: MANAGED_BY },
-      spec: {
-        failurePolicy: 'Fail',
-        reinvocationPolicy: 'Never',
-        matchConstraints: {
-          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['namespaces'] }],
-        },
-        matchConditions: [
-          { name: 'not-excluded', expression: `!has(object.metadata.name) || !(object.metadata.name in ${celList(excluded)})` },
-          { name: 'no-mesh-decision-yet', expression: `!has(${labels}) || !${celList(DECISION_LABELS)}.exists(key, key in ${labels})` },
-        ],
-        mutations: [
-          {
-            patchType: 'ApplyConfiguration',
-            applyConfiguration: { expression: `Object{metadata: Object.metadata{labels: {${celString(label.key)}: ${celString(label.value)}}}}` },
-          },
-        ],
+  return mutatingPolicy(name, {
+    resource: 'namespaces',
+    operations: ['CREATE'],
+    matchConditions: [
+      { name: 'not-excluded', expression: `!has(object.metadata.name) || !(object.metadata.name in ${celList(excluded)})` },
+      { name: 'no-mesh-decision-yet', expression: `!has(${labels}) || !${celList(DECISION_LABELS)}.exists(key, key in ${labels})` },
+    ],
+    mutations: [
+      {
+        patchType: 'ApplyConfiguration',
+        applyConfiguration: { expression: `Object{metadata: Object.metadata{labels: {${celString(label.key)}: ${celString(label.value)}}}}` },
       },
-    },
-    {
-      apiVersion: ADMISSION_POLICY_API_VERSION,
-      kind: 'MutatingAdmissionPolicyBinding',
-      metadata: { name, labels: MANAGED_BY },
-      spec: {
-        policyName: name,
-        matchResources: { objectSelector: optOutSelector() },
-      },
-    },
-  ];
+    ],
+  });
 }

@@ -21,7 +21,7 @@ import { DNS1123_LABEL_MAX_LENGTH, DNS1123_LABEL_PATTERN } from '../kubernetes-n
 import { GRPC_WEB } from '../istio/protocol.ts';
 import { ALWAYS_SKIPPED_NAMESPACES, normalisedHints, TCP_PORT_PREFIXES } from '../policies/service-ports.ts';
 import { exemptNamespaces } from '../policies/webhook-scope.ts';
-import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
+import { mutatingPolicy, namespacesOtherThan } from './policy-objects.ts';
 import { celList, celString, field, firstWord, isClassified, labelNamesProtocol, setOf, transport } from './port-classification.ts';
 import { MATCH_CONDITIONS } from './validating-policies.ts';
 
@@ -31,43 +31,22 @@ type PolicyConfig = Pick<Config, 'exemptNamespaces' | 'namespace' | 'serviceName
 export function portRenamePolicies(config: PolicyConfig): Record<string, unknown>[] {
   const name = `${config.serviceName}-service-port-names`;
   const skippedNamespaces = [...new Set([...ALWAYS_SKIPPED_NAMESPACES, ...exemptNamespaces(config)])];
-  return [
-    {
-      apiVersion: ADMISSION_POLICY_API_VERSION,
-      kind: 'MutatingAdmissionPolicy',
-      metadata: { name, labels: MANAGED_BY },
-      spec: {
-        failurePolicy: 'Fail',
-        reinvocationPolicy: 'Never',
-        matchConstraints: {
-          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'] }],
-        },
-        matchConditions: MATCH_CONDITIONS,
-        variables: variables(config.mutation),
-        mutations: [
-          {
-            patchType: 'JSONPatch',
-            // `add` sets the name whether or not the port has one.
-            jsonPatch: {
-              expression: "variables.candidates.transformList(k, i, variables.newNames[k] != '', JSONPatch{op: 'add', path: '/spec/ports/' + string(i) + '/name', value: variables.newNames[k]})",
-            },
-          },
-        ],
-      },
-    },
-    {
-      apiVersion: ADMISSION_POLICY_API_VERSION,
-      kind: 'MutatingAdmissionPolicyBinding',
-      metadata: { name, labels: MANAGED_BY },
-      spec: {
-        policyName: name,
-        matchResources: {
-          namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: skippedNamespaces }] },
-          objectSelector: optOutSelector(),
+  return mutatingPolicy(name, {
+    resource: 'services',
+    operations: ['CREATE', 'UPDATE'],
+    matchConditions: MATCH_CONDITIONS,
+    variables: variables(config.mutation),
+    mutations: [
+      {
+        patchType: 'JSONPatch',
+        // `add` sets the name whether or not the port has one.
+        jsonPatch: {
+          expression: "variables.candidates.transformList(k, i, variables.newNames[k] != '', JSONPatch{op: 'add', path: '/spec/ports/' + string(i) + '/name', value: variables.newNames[k]})",
         },
       },
-    },
-  ];
+    ],
+    namespaceSelector: namespacesOtherThan(skippedNamespaces),
+  });
 }
 
 /** A CEL map literal: JSON's object syntax is CEL's, keys sorted as the chart's `toJson` sorts them. */

@@ -15,7 +15,7 @@
 import type { Config } from '../config.ts';
 import { ALWAYS_SKIPPED_NAMESPACES, GATEWAY_MANAGED_LABEL, ISTIO_GATEWAY_CONTROLLERS } from '../policies/service-ports.ts';
 import { exemptNamespaces } from '../policies/webhook-scope.ts';
-import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, optOutSelector } from './policy-objects.ts';
+import { ADMISSION_POLICY_API_VERSION, MANAGED_BY, namespacesOtherThan, optOutSelector } from './policy-objects.ts';
 import { celList, celString, describePort, field, isClassified, portIdentity, setOf } from './port-classification.ts';
 
 type PolicyConfig = Pick<Config, 'enforcement' | 'exemptNamespaces' | 'namespace' | 'serviceName'>;
@@ -66,7 +66,7 @@ function binding(policyName: string, validationActions: readonly string[], skipp
       policyName,
       validationActions,
       matchResources: {
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: skippedNamespaces }] },
+        namespaceSelector: namespacesOtherThan(skippedNamespaces),
         objectSelector: optOutSelector(),
       },
     },
