@@ -75,7 +75,7 @@ if (binDir) {
     const syncedLine = () => webhook.logs.find((line) => line['msg'] === 'traffic caches synced');
     for (const logDeadline = Date.now() + 5_000; !syncedLine() && Date.now() < logDeadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
     const synced = syncedLine();
-    t.same(synced?.['objects'], { Services: SERVICES + 1, Gateways: 0, ServiceEntries: 0 }, 'every Service was listed before /readyz turned 200');
+    t.same(synced?.['objects'], { Services: SERVICES + 1, Gateways: 0, ServiceEntries: 0, DestinationRules: 0, VirtualServices: 0 }, 'every Service was listed before /readyz turned 200');
     await registerWebhook(cp, webhook, ['--traffic-checks']);
     const virtualService = (port: number) =>
       JSON.stringify({
