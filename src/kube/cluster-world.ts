@@ -18,10 +18,10 @@ import { DEFAULT_PAGE_SIZE, listPages, type PageFetcher, type PagingOptions } fr
  * Absent Istio CRDs mean no such objects. Throws KubeConfigError when the API cannot be read
  * (saying which permission is missing when it refuses).
  */
-export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFAULT_PAGE_SIZE): Promise<KubeObject[]> {
+export async function listTrafficObjects(kubeConfig: KubeConfig, pageSize = DEFAULT_PAGE_SIZE, listedServices?: readonly KubeObject[]): Promise<KubeObject[]> {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
   try {
-    const services = listAll(
+    const services = listedServices ?? listAll(
       listPageFetcher(kubeConfig, '/api/v1/services'),
       { pageSize, what: 'listing Services' },
       'v1',
@@ -57,7 +57,8 @@ async function listAll(fetchPage: PageFetcher<KubernetesObject>, paging: PagingO
   return objects;
 }
 
-function readByTrafficRules(item: KubeObject, apiVersion: string, kind: string): KubeObject {
+/** What the traffic rules read of one listed object (see listAll). */
+export function readByTrafficRules(item: KubeObject, apiVersion: string, kind: string): KubeObject {
   const metadata = isRecord(item.metadata) ? item.metadata : {};
   const annotations = isRecord(metadata.annotations) ? metadata.annotations : {};
   const exportTo = annotations[EXPORT_TO_ANNOTATION];
