@@ -66,7 +66,7 @@ t.test('a VirtualService listing more hosts and sniHosts than the limit is denie
   t.equal(over.response.status?.message, `VirtualService default/wide was not admitted: it lists ${MAX_VIRTUAL_SERVICE_HOSTS + 1} hosts and sniHosts; mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_HOSTS}: split it into several VirtualServices`);
   t.same(over.judged, [], 'no rule ran');
   const at = handleValidate(vsRequest(virtualService(10, MAX_VIRTUAL_SERVICE_HOSTS - 11)), traffic);
-  t.not(at.decision, 'denied', 'judged by the rules, whose cluster-aware findings warn');
+  t.notMatch(at.response.status?.message ?? '', /was not admitted: it lists/, 'not refused by the limit: judged by the rules');
   t.ok(at.judged.length > 0, 'the rules ran');
   t.equal(exceededLimit('VirtualService', { spec: { hosts: 'many', tls: [null, { match: 'x' }, { match: [{ sniHosts: {} }]}] } }), undefined, 'odd shapes count nothing');
 });

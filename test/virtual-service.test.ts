@@ -126,7 +126,7 @@ t.test('virtualservice-sni-hosts: TLS sniHosts within spec.hosts (wildcard-aware
   const [v, ...rest] = check(['ok.example.com', 'a.example.com'], ['a.example.com', 'b.example.com']);
   t.equal(rest.length, 0);
   t.equal(v?.rule, 'virtualservice-sni-hosts');
-  t.equal(v?.severity, 'warning');
+  t.equal(v?.severity, 'error', "Istio's validation rejects the route");
   t.equal(v?.field, 'spec.tls[0].match[1].sniHosts[1]');
   t.match(v?.message, /SNI host "b\.example\.com" is not covered by spec\.hosts.*add "b\.example\.com" or a wildcard such as "\*\.example\.com" to spec\.hosts/);
   const [short] = validateVirtualService(virtualService('vs', { hosts: ['a.io'], tls: [{ match: [{ sniHosts: ['b.io'] }], route: [] }] }), 'default');
@@ -271,14 +271,14 @@ t.test('a Service without ports still gets its port checked', async (t) => {
 t.test('an IP address in sniHosts is a warning of its own (IST0133), not compared with spec.hosts', async (t) => {
   const vs = (sniHosts: string[]) => virtualService('vs', { hosts: ['a.example.com'], tls: [{ match: [{ sniHosts }], route: [] }] });
   const v = validateVirtualService(vs(['10.1.2.3', '::1', 'a.example.com']), 'default');
-  t.same(rules(v), ['virtualservice-sni-hosts', 'virtualservice-sni-hosts']);
+  t.same(rules(v), ['virtualservice-sni-host-address', 'virtualservice-sni-host-address']);
   t.same(v.map((x) => x.field), ['spec.tls[0].match[0].sniHosts[0]', 'spec.tls[0].match[0].sniHosts[1]']);
   t.match(v[0]?.message, /SNI host "10\.1\.2\.3" is an IP address; .*IST0133/);
   t.notMatch(v[0]?.message, /rejects/);
   t.equal(v[0]?.severity, 'warning');
   t.ok(v.every(fitsWarning));
   const withIpHost = validateVirtualService(virtualService('vs', { hosts: ['10.1.2.3'], tls: [{ match: [{ sniHosts: ['10.1.2.3'] }], route: [] }] }), 'default');
-  t.same(rules(withIpHost), ['virtualservice-sni-hosts'], 'warned even when spec.hosts lists it');
+  t.same(rules(withIpHost), ['virtualservice-sni-host-address'], 'warned even when spec.hosts lists it');
 });
 
 t.test('8,000 uncovered sniHosts: one warning each, each message bounded whatever the size of spec.hosts', async (t) => {

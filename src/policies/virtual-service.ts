@@ -2,8 +2,10 @@
  * Istio VirtualService checks (the README's Istio traffic rules).
  *
  * Structural rules, always run:
- * - `virtualservice-sni-hosts` (warning): a TLS route's `sniHosts` entry is not within `spec.hosts`
- *   (Istio rejects the route), or is an IP address (Istio warns, IST0133);
+ * - `virtualservice-sni-hosts` (error): a TLS route's `sniHosts` entry is not within `spec.hosts`
+ *   (Istio's validation rejects the route);
+ * - `virtualservice-sni-host-address` (warning): an `sniHosts` entry is an IP address (Istio's
+ *   validation warns, IST0133);
  * - the rest of Istio's validation of a VirtualService on its own, errors:
  *   virtual-service-validation.ts.
  * Cluster-aware rules, run when a TrafficWorld is given, all warnings (GitOps tools often apply a
@@ -322,7 +324,7 @@ function gatewayViolation({ index, ref }: GatewayRef, namespace: string, world: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// virtualservice-sni-hosts
+// virtualservice-sni-hosts, virtualservice-sni-host-address
 // ---------------------------------------------------------------------------------------------
 
 function sniHostViolations(virtualService: KubeObject): Violation[] {
@@ -376,14 +378,14 @@ function listHosts(hosts: readonly string[]): string {
 }
 
 function sniIsAddress(path: string, sni: string): Violation {
-  const rule = 'virtualservice-sni-hosts';
+  const rule = 'virtualservice-sni-host-address';
   const fix = 'TLS clients send a host name in SNI, not an address, so this match rarely matches (IST0133); use the host name the clients connect to.';
   return new LazilyWorded(rule, 'warning', path, `${rule}|ip|${sni}`, () => [`${path}: SNI host ${quote(sni)} is an IP address; ${fix}`, `${path}: the SNI host is an IP address; ${fix}`]);
 }
 
 function sniNotCovered(path: string, sni: string, hosts: readonly string[]): Violation {
   const rule = 'virtualservice-sni-hosts';
-  return new LazilyWorded(rule, 'warning', path, `${rule}|${sni}`, () => {
+  return new LazilyWorded(rule, 'error', path, `${rule}|${sni}`, () => {
     const wildcard = sni.includes('.') && !sni.startsWith('*') ? ` or a wildcard such as ${quote(`*${sni.slice(sni.indexOf('.'))}`)}` : '';
     const fix = `Istio rejects this route; add ${quote(sni)}${wildcard} to spec.hosts, or fix the SNI host.`;
     return [

@@ -47,7 +47,7 @@ export const RULE_MAPPING: readonly RuleMapping[] = [
   { code: 'IST0106', kind: 'VirtualService', message: 'destination is required', rule: 'virtualservice-destination-missing' },
   { code: 'IST0106', kind: 'VirtualService', message: 'total destination weight = 0', rule: 'virtualservice-weights-zero' },
   { code: 'IST0106', kind: 'VirtualService', message: 'is not a compatible subset', rule: 'virtualservice-sni-hosts' },
-  { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-hosts' },
+  { code: 'IST0133', kind: 'VirtualService', message: 'goes against SNI spec', rule: 'virtualservice-sni-host-address' },
   { code: 'IST0145', kind: 'Gateway', message: '', rule: 'gateway-conflict' },
   { code: 'IST0132', kind: 'VirtualService', message: '', rule: 'virtualservice-host-not-in-gateway' },
   { code: 'IST0101', kind: 'VirtualService', message: 'Referenced host+subset in destinationrule not found', rule: 'virtualservice-subset-not-found' },
