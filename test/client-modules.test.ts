@@ -1,5 +1,5 @@
 /**
- * The cluster commands load @kubernetes/client-node without its generated API
+ * The cluster commands and `serve` load @kubernetes/client-node without its generated API
  * (src/kube/client-modules.ts): checked in a fresh process, whose module graph nothing else
  * has touched, by recording every module Node resolves.
  */
@@ -47,6 +47,29 @@ t.test('KubeConfig, ListWatch and Watch load without a generated API module, and
   t.equal(result['registered'], true);
   t.equal(result['generated'], 0, 'no generated model, API or API wrapper module was loaded');
   t.equal(result['authorization'], 'Bearer secret', "the kubeconfig's credentials still apply");
+});
+
+t.test("serve's certificate and webhook-configuration modules load without a generated API module, and send requests", async (t) => {
+  const result = await inFreshProcess(`
+    const { loadKubeConfig } = await import(${JSON.stringify(`${MODULES}kubeconfig.ts`)});
+    const { webhookConfigurationApi } = await import(${JSON.stringify(`${MODULES}ca-bundle.ts`)});
+    const { secretApi } = await import(${JSON.stringify(`${MODULES}certificate-secret.ts`)});
+    const { serviceRoutingCheck } = await import(${JSON.stringify(`${MODULES}service-routing.ts`)});
+    await import(${JSON.stringify(`${MODULES}certificate-lifecycle.ts`)});
+    const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u', token: 'secret' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const failure = (promise) => promise.then(() => 'answered', (e) => e.message + ': ' + (e.cause?.code ?? ''));
+    const errors = [
+      await failure(webhookConfigurationApi(kubeConfig).read('validating', 'v')),
+      await failure(secretApi(kubeConfig, 'ns', 's').read()),
+      await failure(serviceRoutingCheck(kubeConfig, 'ns', 'svc', ['10.0.0.1'])()),
+    ];
+    console.log(JSON.stringify({ registered, generated: generated(), errors, loadKubeConfig: typeof loadKubeConfig }));
+  `);
+  t.equal(result['registered'], true);
+  t.equal(result['generated'], 0, 'no generated model, API or API wrapper module was loaded');
+  t.same(result['errors'], ['read failed: ECONNREFUSED', 'read failed: ECONNREFUSED', 'list failed: ECONNREFUSED'], 'each request went to the configured server');
 });
 
 t.test('a generated API client loaded afterwards works with the same KubeConfig', async (t) => {

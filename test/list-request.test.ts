@@ -7,7 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { KubeConfig } from '@kubernetes/client-node';
-import { listPageFetcher, ListRequestError } from '../src/kube/list-request.ts';
+import { listPageFetcher } from '../src/kube/list-request.ts';
+import { ApiRequestError } from '../src/kube/api-request.ts';
 import { listPages } from '../src/kube/paginated-list.ts';
 import { describeError, httpStatus } from '../src/kube/istio-resources.ts';
 
@@ -60,7 +61,7 @@ t.test('an answer other than 200 keeps its status and the server message', async
       : { status: 410, body: JSON.stringify({ kind: 'Status', code: 410, message: 'The provided continue parameter is too old' }) },
   );
   const expired = await listPageFetcher(kubeConfig, '/api/v1/services')(100, 'stale').catch((error: unknown) => error);
-  t.type(expired, ListRequestError);
+  t.type(expired, ApiRequestError);
   t.equal(httpStatus(expired), 410);
   t.match((expired as Error).message, /HTTP 410: The provided continue parameter is too old/);
   const absent = await listPageFetcher(kubeConfig, '/apis/networking.istio.io/v1/gateways')(100, undefined).catch((error: unknown) => error);

@@ -23,7 +23,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { apiRequest, JSON_PATCH_MEDIA_TYPE } from './api-request.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CERTIFICATE_FILE_NAMES, certificatePaths, parseCertificates, readOptionalFile } from '../tls/certificate-files.ts';
 import { holdsPlannedWebhooks, installableWebhooks, plannedWebhooks, type PlannedWebhook } from './webhook-installation.ts';
@@ -242,7 +243,7 @@ export interface WebhookConfigurationApi {
   patch(kind: WebhookKind, name: string, ops: readonly JsonPatchOperation[]): Promise<void>;
 }
 
-/** The HTTP status of a client-node ApiException (or of any error with a numeric `code`). */
+/** The HTTP status of an API request error (ApiRequestError, or any error with a numeric `code`). */
 export function statusCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -251,24 +252,24 @@ export function statusCode(error: unknown): number | undefined {
 /** The field manager named in managedFields for every write this program makes. */
 export const FIELD_MANAGER = 'mesh-admission';
 
+const WEBHOOK_CONFIGURATIONS: Readonly<Record<WebhookKind, string>> = {
+  validating: '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+  mutating: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+};
+
 export function webhookConfigurationApi(kubeConfig: KubeConfig): WebhookConfigurationApi {
-  const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+  const path = (kind: WebhookKind, name: string): string => `${WEBHOOK_CONFIGURATIONS[kind]}/${encodeURIComponent(name)}`;
   return {
     async read(kind, name) {
       try {
-        return kind === 'validating'
-          ? await api.readValidatingWebhookConfiguration({ name })
-          : await api.readMutatingWebhookConfiguration({ name });
+        return await apiRequest<WebhookConfigurationLike>(kubeConfig, { operation: 'read', path: path(kind, name) });
       } catch (error) {
         if (statusCode(error) === 404) return undefined;
         throw error;
       }
     },
     async patch(kind, name, ops) {
-      const request = { name, body: ops, fieldManager: FIELD_MANAGER };
-      if (kind === 'validating') await api.patchValidatingWebhookConfiguration(request, jsonPatch);
-      else await api.patchMutatingWebhookConfiguration(request, jsonPatch);
+      await apiRequest(kubeConfig, { operation: 'patch', path: path(kind, name), query: { fieldManager: FIELD_MANAGER }, body: ops, contentType: JSON_PATCH_MEDIA_TYPE });
     },
   };
 }

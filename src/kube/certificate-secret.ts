@@ -26,7 +26,8 @@
  * when the next CA was staged.
  */
 import { X509Certificate } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1OwnerReference, type V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import { apiRequest } from './api-request.ts';
 import { caPairProblem, decideCertificates, parseMaterial, type CertificateDecision, type CertificateNames } from '../tls/certificate-decision.ts';
 import { CERTIFICATE_FILE_NAMES, certificatePaths, readCertificateFiles, writeCertificateFiles, type CertificateFileContents } from '../tls/certificate-files.ts';
 import { DEFAULT_CA_VALIDITY_DAYS, generateCertificateAuthority, issueServingCertificate, serviceHostname } from '../tls/generate.ts';
@@ -310,18 +311,20 @@ export interface SecretApi {
 }
 
 export function secretApi(kubeConfig: KubeConfig, namespace: string, name: string): SecretApi {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const secrets = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  const secret = `${secrets}/${encodeURIComponent(name)}`;
+  const query = { fieldManager: FIELD_MANAGER };
   return {
     async read() {
       try {
-        return await api.readNamespacedSecret({ name, namespace });
+        return await apiRequest<SecretLike>(kubeConfig, { operation: 'read', path: secret });
       } catch (error) {
         if (statusCode(error) === 404) return undefined;
         throw error;
       }
     },
-    create: (secret) => api.createNamespacedSecret({ namespace, body: secret as V1Secret, fieldManager: FIELD_MANAGER }),
-    replace: (secret) => api.replaceNamespacedSecret({ name, namespace, body: secret as V1Secret, fieldManager: FIELD_MANAGER }),
+    create: (body) => apiRequest<SecretLike>(kubeConfig, { operation: 'create', path: secrets, query, body }),
+    replace: (body) => apiRequest<SecretLike>(kubeConfig, { operation: 'replace', path: secret, query, body }),
   };
 }
 

@@ -7,11 +7,13 @@
  * caches fit the pod's memory budget in large clusters (`npm run bench:scale`).
  *
  * Node's module resolution hooks hand those two importing modules stand-ins (./client-stand-ins/)
- * that re-export just what they use from the library's own files. Nothing else changes: a
- * module that imports the library's index later (the generated API clients of the
- * certificate Secret and the caBundle) loads it whole, sharing the same configuration modules.
- * Registered by the entry point before any command loads the client; tests that import the
- * client directly load it whole, which behaves the same.
+ * that re-export just what they use from the library's own files. The program's own API calls
+ * (lists, the certificate Secret, the webhook configurations' caBundle, the EndpointSlices)
+ * are plain requests (`api-request.ts`), so `serve` and the cluster commands load no generated
+ * code at all; only `serve`'s report writer imports the library's index, lazily, when it writes
+ * reports, and then loads it whole, sharing the same configuration modules. Registered by the
+ * entry point before any command loads the client; tests that import the client directly load
+ * it whole, which behaves the same.
  */
 // The namespace, not a named import: the offline commands also run on Node versions without registerHooks.
 import * as nodeModule from 'node:module';

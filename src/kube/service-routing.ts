@@ -8,7 +8,8 @@
  * replica serves; so a replica installs them only once an EndpointSlice of the Service lists
  * one of its pod IPs as ready.
  */
-import { DiscoveryV1Api, type KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
+import type { KubeConfig, V1EndpointSlice } from '@kubernetes/client-node';
+import { apiRequest } from './api-request.ts';
 
 /** The label the endpoint controllers put on every EndpointSlice of a Service. */
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -26,12 +27,13 @@ export function routesTo(slices: readonly V1EndpointSlice[], podIps: readonly st
 
 /** A check that answers true once the Service routes to the pod; true stays true. */
 export function serviceRoutingCheck(kubeConfig: KubeConfig, namespace: string, serviceName: string, podIps: readonly string[]): () => Promise<boolean> {
-  const api = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`;
   let routed = false;
   return async () => {
     if (routed) return true;
-    const list = await api.listNamespacedEndpointSlice({ namespace, labelSelector: `${SERVICE_NAME_LABEL}=${serviceName}` });
-    routed = routesTo(list.items, podIps);
+    // One page: a Service has a handful of slices (each holds up to 100 endpoints).
+    const list = await apiRequest<{ items?: V1EndpointSlice[] }>(kubeConfig, { operation: 'list', path, query: { labelSelector: `${SERVICE_NAME_LABEL}=${serviceName}` } });
+    routed = routesTo(list.items ?? [], podIps);
     return routed;
   };
 }
