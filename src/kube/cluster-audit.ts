@@ -37,8 +37,12 @@ export interface ClusterAuditOptions {
 /** Rejects with a KubeConfigError ("the cluster could not be read") when a list call fails. */
 export async function auditCluster(kubeConfig: KubeConfig, config: Config, options: ClusterAuditOptions): Promise<ClusterAudit> {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the cluster';
-  const listers = new Map<PolicyModule, KindLister | undefined>();
-  for (const module of VALIDATED_MODULES) listers.set(module, await listerOrKubeConfigError(kubeConfig, module, server));
+  // Which kinds the cluster serves, asked first; a refusal is raised when its kind's turn comes,
+  // so the message names the first kind the audit reads, as it would when asked one by one.
+  const listers = new Map<PolicyModule, KindLister | undefined | { readonly refused: unknown }>();
+  for (const module of VALIDATED_MODULES) {
+    listers.set(module, await listerOrKubeConfigError(kubeConfig, module, server).catch((error: unknown) => ({ refused: error })));
+  }
   // The rules that consult the cluster run only on kinds it serves (Istio's). When some do, the
   // Services are kept, cut to what those rules read, as they are judged: listing them a second
   // time for those rules made the audit's peak memory grow twice as fast with the cluster.
@@ -55,6 +59,7 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
     const kind = module.kind.kind;
     const lister = listers.get(module);
     if (!lister) continue;
+    if ('refused' in lister) throw lister.refused;
     for await (const page of pagesOrKubeConfigError(kind, lister.fetchPage, options.pageSize, server)) {
       const items = page.items ?? [];
       if (items.length === 0) continue;
