@@ -8,12 +8,9 @@
  *   the view the rules read (TrafficService, TrafficGateway, TrafficServiceEntry,
  *   TrafficDestinationRule, a VirtualService's mesh hosts), built once as the object arrives;
  *   whole objects are never retained. Lists are read in pages.
- * - The Gateways are also indexed by port and host (GatewayIndex), rebuilt on the first lookup
- *   after their cache changed: an admission then looks up the Gateways it could conflict with
- *   instead of going over all of them.
- * - DestinationRules and VirtualServices are looked up by host: their caches keep an index
- *   (CacheIndex) up to date from the informer's events, so an admission costs a few lookups
- *   however many objects the cluster holds.
+ * - Gateways are looked up by port and host, DestinationRules and VirtualServices by host: their
+ *   caches keep an index (CacheIndex) up to date from the informer's events, so an admission
+ *   costs a few lookups however many objects the cluster holds.
  *
  * - Istio's CRDs may be absent: a 404 means "none exist" (rechecked now and then), not an
  *   outage. The newest served version (v1, v1beta1, v1alpha3) is used.
@@ -103,14 +100,10 @@ type CacheSettings = Required<Pick<TrafficCacheOptions, 'retryBaseMs' | 'retryMa
 class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
   state: CacheState = 'pending';
   lastError: string | undefined;
-  /** Changes whenever what objects() returns may have: what is derived from it is rebuilt then. */
-  revision = 0;
   /** The informer being started or running. */
   private informer: (ObjectStore<V> & { stop(): Promise<void> }) | undefined;
   /** The last informer that synced: what lookups read. */
   private served: ObjectStore<V> | undefined;
-  /** What derived() built, and the revision it was built at. */
-  private derivedValue: { revision: number; value: unknown } | undefined;
   /** The index of the served informer, built from its events alone. */
   private servedIndex: I | undefined;
   private readonly newIndex: (() => I) | undefined;
@@ -160,15 +153,6 @@ class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
     return this.objects().list().flatMap((object) => (object.view === undefined ? [] : [object.view]));
   }
 
-  /**
-   * What `build` makes of the cached views, built again only once they changed. One derived
-   * value per cache: the Gateways' index.
-   */
-  derived<T>(build: (views: V[]) => T): T {
-    if (this.derivedValue?.revision !== this.revision) this.derivedValue = { revision: this.revision, value: build(this.views()) };
-    return this.derivedValue.value as T;
-  }
-
   onStateChange(listener: () => void): void {
     this.listeners.add(listener);
   }
@@ -213,11 +197,6 @@ class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
         pageSize: this.settings.pageSize,
         label: this.source.label,
       });
-      for (const change of ['add', 'update', 'delete'] as const) {
-        informer.on(change, () => {
-          if (this.informer === informer) this.revision += 1;
-        });
-      }
       let failedDuringStart = false;
       informer.on('error', (error: unknown) => {
         // Errors of a replaced or stopped informer (its aborted watch) are not news.
@@ -238,7 +217,6 @@ class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
       await informer.start();
       if (this.stopped || this.informer !== informer || failedDuringStart) return;
       this.served = informer;
-      this.revision += 1;
       this.servedIndex = index;
       this.failures = 0;
       this.setState('synced');
@@ -275,7 +253,6 @@ class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
     if (this.state === state) return;
     const was = this.state;
     this.state = state;
-    this.revision += 1;
     if (state !== 'failed') this.lastError = undefined;
     this.log.info({ resource: this.source.label, state, was }, 'traffic cache state');
     for (const listener of this.listeners) listener();
@@ -327,7 +304,7 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   const log = options.logger;
   const istio = (kind: IstioResource['kind']) => ISTIO_RESOURCES.find((resource) => resource.kind === kind) as IstioResource;
   const services = new ResourceCache(servicesSource(options.kubeConfig), options.kubeConfig, log, settings);
-  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), toTrafficGateway), options.kubeConfig, log, settings);
+  const gateways = new ResourceCache(istioSource(options.kubeConfig, istio('Gateway'), toTrafficGateway), options.kubeConfig, log, settings, () => new GatewayIndex());
   const serviceEntries = new ResourceCache(istioSource(options.kubeConfig, istio('ServiceEntry'), toTrafficServiceEntry), options.kubeConfig, log, settings);
   const destinationRules = new ResourceCache(
     istioSource(options.kubeConfig, istio('DestinationRule'), (object) => toTrafficDestinationRule(object)),
@@ -340,7 +317,6 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   let degradedLogged = false;
   const waiters = new Set<() => void>();
 
-  const gatewayIndex = () => gateways.derived((views) => new GatewayIndex(views));
   const isAvailable = () => caches.every((cache) => cache.usable);
   for (const cache of caches) {
     cache.onStateChange(() => {
@@ -382,13 +358,13 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
       return gateways.find(namespace, name) !== undefined;
     },
     gatewayNamespaces(name) {
-      return gatewayIndex().namespacesOf(name);
+      return gateways.index()?.namespacesOf(name) ?? [];
     },
     findGateway(namespace, name) {
       return gateways.find(namespace, name);
     },
     gatewaysListening(port, bind, host) {
-      return gatewayIndex().listening(port, bind, host);
+      return gateways.index()?.listening(port, bind, host) ?? [];
     },
     serviceEntries() {
       return serviceEntries.views();

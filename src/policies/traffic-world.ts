@@ -12,7 +12,7 @@ import { readServicePorts } from './service-ports.ts';
 import { isRecord, stringList, type KubeObject, type Violation } from './types.ts';
 import { fitMessage } from './messages.ts';
 import { ISTIO_NETWORKING_GROUP } from '../istio/api-versions.ts';
-import { GatewayIndex } from './gateway-index.ts';
+import { GatewayIndex, nameKey } from './gateway-index.ts';
 import { DestinationRuleIndex, toTrafficDestinationRule, type TrafficDestinationRule } from './destination-rule.ts';
 import { MeshHostIndex, readMeshHosts, type MeshHost, type MeshHostConflict } from './mesh-hosts.ts';
 
@@ -281,7 +281,7 @@ export interface OfflineWorldOptions {
  */
 export function worldFromObjects(objects: Iterable<KubeObject>, options: OfflineWorldOptions = {}): TrafficWorld {
   const services = new Map<string, TrafficService>();
-  const gateways: TrafficGateway[] = [];
+  const gateways = new GatewayIndex();
   const serviceEntries = new Map<string, TrafficServiceEntry>();
   const destinationRules = new DestinationRuleIndex();
   const meshHosts = new MeshHostIndex();
@@ -293,7 +293,7 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
       if (service) services.set(key(service.namespace, service.name), service);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'Gateway')) {
       const gateway = toTrafficGateway(object);
-      if (gateway) gateways.push(gateway);
+      if (gateway) gateways.set(nameKey(gateway.namespace, gateway.name), gateway);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'ServiceEntry')) {
       const entry = toTrafficServiceEntry(object);
       if (entry) serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${serviceEntries.size}`), entry);
@@ -305,17 +305,16 @@ export function worldFromObjects(objects: Iterable<KubeObject>, options: Offline
       if (name !== undefined) meshHosts.set(key(namespaceOf(object), name), readMeshHosts(object, namespaceOf(object)));
     }
   }
-  const gatewayIndex = new GatewayIndex(gateways);
   return {
     available: true,
     unavailableReason: undefined,
     complete: options.complete ?? false,
     servicesServingGateway: (selector) => servingServices(services.values(), selector),
     findService: (namespace, name) => services.get(key(namespace, name)),
-    gatewayExists: (namespace, name) => gatewayIndex.find(namespace, name) !== undefined,
-    gatewayNamespaces: (name) => gatewayIndex.namespacesOf(name),
-    findGateway: (namespace, name) => gatewayIndex.find(namespace, name),
-    gatewaysListening: (port, bind, host) => gatewayIndex.listening(port, bind, host),
+    gatewayExists: (namespace, name) => gateways.find(namespace, name) !== undefined,
+    gatewayNamespaces: (name) => gateways.namespacesOf(name),
+    findGateway: (namespace, name) => gateways.find(namespace, name),
+    gatewaysListening: (port, bind, host) => gateways.listening(port, bind, host),
     serviceEntries: () => [...serviceEntries.values()],
     destinationRulesFor: (hostKey) => destinationRules.forHostKey(hostKey),
     meshHostConflicts: (host, self) => meshHosts.conflicts(host, self),
