@@ -337,6 +337,8 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
   }
   for (const cache of caches) cache.start();
 
+  // Once one cache has failed, every lookup answers as an empty cluster, not only the failed
+  // kind's: the caches fail one by one, and a rule must not judge by the half still served.
   const world: TrafficWorld = {
     get available() {
       return isAvailable();
@@ -348,33 +350,15 @@ export function startTrafficCaches(options: TrafficCacheOptions): TrafficCaches 
       return "the webhook's caches of Services and Istio's networking objects have not synced yet";
     },
     complete: true,
-    servicesServingGateway(selector) {
-      return servingServices(services.views(), selector);
-    },
-    findService(namespace, name) {
-      return services.find(namespace, name);
-    },
-    gatewayExists(namespace, name) {
-      return gateways.find(namespace, name) !== undefined;
-    },
-    gatewayNamespaces(name) {
-      return gateways.index()?.namespacesOf(name) ?? [];
-    },
-    findGateway(namespace, name) {
-      return gateways.find(namespace, name);
-    },
-    gatewaysListening(port, bind, host) {
-      return gateways.index()?.listening(port, bind, host) ?? [];
-    },
-    serviceEntries() {
-      return serviceEntries.views();
-    },
-    destinationRulesFor(hostKey) {
-      return destinationRules.index()?.forHostKey(hostKey) ?? [];
-    },
-    meshHostConflicts(host, self) {
-      return virtualServices.index()?.conflicts(host, self);
-    },
+    servicesServingGateway: (selector) => (isAvailable() ? servingServices(services.views(), selector) : []),
+    findService: (namespace, name) => (isAvailable() ? services.find(namespace, name) : undefined),
+    gatewayExists: (namespace, name) => isAvailable() && gateways.find(namespace, name) !== undefined,
+    gatewayNamespaces: (name) => (isAvailable() && gateways.index()?.namespacesOf(name)) || [],
+    findGateway: (namespace, name) => (isAvailable() ? gateways.find(namespace, name) : undefined),
+    gatewaysListening: (port, bind, host) => (isAvailable() && gateways.index()?.listening(port, bind, host)) || [],
+    serviceEntries: () => (isAvailable() ? serviceEntries.views() : []),
+    destinationRulesFor: (hostKey) => (isAvailable() && destinationRules.index()?.forHostKey(hostKey)) || [],
+    meshHostConflicts: (host, self) => (isAvailable() ? virtualServices.index()?.conflicts(host, self) : undefined),
   };
 
   return {
