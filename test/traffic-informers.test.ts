@@ -6,10 +6,13 @@
  */
 import t from 'tap';
 import http from 'node:http';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import type { AddressInfo, Socket } from 'node:net';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { slimObject } from '../src/kube/slim-list-watch.ts';
 import { startTrafficCaches, startTrafficChecks, type TrafficCacheOptions, type TrafficCaches } from '../src/kube/informers.ts';
+import { LOG_SERIALIZERS } from '../src/observability/logger.ts';
 import { svc, gateway, serviceEntry } from './helpers/traffic.ts';
 
 interface Stored {
@@ -382,10 +385,16 @@ t.test('API unreachable from the start: not ready until the sync timeout, then d
   t.match(caches.world.unavailableReason, /could not be read/);
 });
 
-t.test('startTrafficChecks without a usable kubeconfig serves degraded at once', async (t) => {
-  const caches = await startTrafficChecks({ logger, context: 'no-such-context-anywhere' });
+t.test('startTrafficChecks without a usable kubeconfig serves degraded at once, and logs why', async (t) => {
+  // Through the process's own serializers: a reason handed over as `err` text came out as one
+  // field per character.
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString('utf8')), done()) });
+  const caches = await startTrafficChecks({ logger: pino({ serializers: LOG_SERIALIZERS }, sink), context: 'no-such-context-anywhere', env: {} });
   t.equal(caches.notReadyReason(), undefined);
   t.equal(caches.world.available, false);
   t.match(caches.world.unavailableReason, /no usable kubeconfig/);
+  const line = JSON.parse(lines.find((l) => l.includes('cannot load a kubeconfig')) ?? '{}') as Record<string, unknown>;
+  t.match(line['reason'], /^no kubeconfig found; looked for:/, 'the reason, as text');
   await caches.stop();
 });

@@ -230,13 +230,13 @@ class ResourceCache<V, I extends CacheIndex<V> = CacheIndex<V>> {
     this.lastError = describeError(error);
     this.failures += 1;
     if (this.state === 'synced') {
-      this.log.info({ resource: this.source.label, err: this.lastError }, 'traffic cache watch ended; re-listing');
+      this.log.info({ resource: this.source.label, reason: this.lastError }, 'traffic cache watch ended; re-listing');
       this.setState('recovering');
       this.schedule(0);
       return;
     }
     const delay = Math.min(this.settings.retryBaseMs * 2 ** Math.max(0, this.failures - 2), this.settings.retryMaxMs);
-    if (this.state !== 'failed') this.log.warn({ resource: this.source.label, err: this.lastError, retryInMs: delay }, 'traffic cache failed');
+    if (this.state !== 'failed') this.log.warn({ resource: this.source.label, reason: this.lastError, retryInMs: delay }, 'traffic cache failed');
     this.served = undefined;
     this.servedIndex = undefined;
     this.setState('failed');
@@ -413,7 +413,7 @@ export async function startTrafficChecks(
       kubeConfig = loadKubeConfig({ context: options.context, env: options.env ?? {} });
     } catch (error) {
       const reason = `no usable kubeconfig (${(error as Error).message})`;
-      options.logger.error({ err: (error as Error).message }, 'traffic checks degraded: cannot load a kubeconfig');
+      options.logger.error({ reason: (error as Error).message }, 'traffic checks degraded: cannot load a kubeconfig');
       return {
         world: unavailableWorld(reason),
         notReadyReason: () => undefined,
