@@ -25,7 +25,7 @@ import { loadRequests, REQUEST_KINDS, type BenchRequest, type RequestKind } from
 import { runAutocannon, runH2load } from './load.ts';
 import { aggregate, check, fmt, type WindowResult } from './summary.ts';
 import { microTable, runMicro, type MicroResult } from './micro.ts';
-import { judgeTable, runJudgeTime } from './judge-time.ts';
+import { judgeTable, runJudgeTimeAsServer } from './judge-time.ts';
 import { cpuTimeOf, DIST_CLI, freePort, sampleMemory, SERVER_NODE_ARGS, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
 import { runStartup, type StartupResult } from './startup.ts';
 
@@ -268,7 +268,7 @@ async function main(): Promise<void> {
     }
     if (!SKIP.has('judge')) {
       progress('longest single judgement of large VirtualServices and Gateways');
-      sections.push('### Longest single judgement: large VirtualServices and Gateways', judgeTable(runJudgeTime()));
+      sections.push('### Longest single judgement: large VirtualServices and Gateways', judgeTable(runJudgeTimeAsServer()));
     }
     if (!SKIP.has('load')) {
       progress(`load: ${ROUNDS} rounds × ${SECONDS} s per server and protocol, ${CONCURRENCY} requests in flight`);

@@ -2,7 +2,10 @@
 import t from 'tap';
 import { handleMutate, handleValidate } from '../src/admission/handlers.ts';
 import type { AdmissionRequest } from '../src/admission/review.ts';
-import { MAX_LABELS, MAX_SERVICE_PORTS, MAX_VIRTUAL_SERVICE_HOSTS, exceededLimit } from '../src/policies/object-limits.ts';
+import {
+  MAX_GATEWAY_HOSTS, MAX_GATEWAY_SERVERS, MAX_LABELS, MAX_SERVICE_PORTS, MAX_VIRTUAL_SERVICE_DESTINATIONS, MAX_VIRTUAL_SERVICE_GATEWAYS,
+  MAX_VIRTUAL_SERVICE_HOSTS, MAX_VIRTUAL_SERVICE_ROUTES, exceededLimit,
+} from '../src/policies/object-limits.ts';
 import { namespace, review, service, testConfig } from './helpers/reviews.ts';
 
 const config = testConfig();
@@ -75,4 +78,65 @@ t.test('other kinds and odd shapes are not limited', async (t) => {
   t.equal(exceededLimit('ConfigMap', { spec: { ports: ports(MAX_SERVICE_PORTS + 1) } }), undefined);
   t.equal(exceededLimit('Service', { spec: { ports: 'many' } }), undefined);
   t.equal(exceededLimit('Namespace', { metadata: { labels: null } }), undefined);
+});
+
+t.test('a Gateway with more servers, or more hosts across its servers, than the limits is denied before its rules run', async (t) => {
+  const gatewayRequest = (servers: object[]) => request({
+    kind: 'Gateway', group: 'networking.istio.io',
+    object: { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'edge', namespace: 'default' }, spec: { selector: { istio: 'ingressgateway' }, servers } },
+  });
+  const server = (i: number, hosts = 1) => ({ port: { number: 8000 + (i % 1000), name: `http-${i}`, protocol: 'HTTP' }, hosts: Array.from({ length: hosts }, (_, j) => `h${i}-${j}.example.com`) });
+  const servers = (count: number, hosts = 1) => Array.from({ length: count }, (_, i) => server(i, hosts));
+
+  const tooManyServers = handleValidate(gatewayRequest(servers(MAX_GATEWAY_SERVERS + 1)), config);
+  t.equal(tooManyServers.decision, 'denied');
+  t.equal(tooManyServers.response.status?.message, `Gateway default/edge was not admitted: it has ${MAX_GATEWAY_SERVERS + 1} servers; mesh-admission judges Gateways of at most ${MAX_GATEWAY_SERVERS} servers: split it into several Gateways`);
+  t.same(tooManyServers.judged, [], 'no rule ran');
+
+  const perServer = MAX_GATEWAY_HOSTS / 10;
+  const tooManyHosts = handleValidate(gatewayRequest([...servers(10, perServer), server(10)]), config);
+  t.equal(tooManyHosts.response.status?.message, `Gateway default/edge was not admitted: its servers list ${MAX_GATEWAY_HOSTS + 1} hosts; mesh-admission judges Gateways of at most ${MAX_GATEWAY_HOSTS}: split it into several Gateways`);
+
+  for (const atLimit of [servers(MAX_GATEWAY_SERVERS), servers(10, perServer)]) {
+    const judged = handleValidate(gatewayRequest(atLimit), config);
+    t.notMatch(judged.response.status?.message ?? '', /was not admitted/, 'at the limit: judged by the rules');
+  }
+  t.equal(exceededLimit('Gateway', { spec: { servers: [null, 'x', { hosts: 'many' }] } }), undefined, 'odd shapes count nothing');
+});
+
+t.test('a VirtualService with more gateways, routes, or destinations than the limits is denied before its rules run', async (t) => {
+  const vsRequest = (spec: object) => request({
+    kind: 'VirtualService', group: 'networking.istio.io',
+    object: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'wide', namespace: 'default' }, spec: { hosts: ['shop.example.com'], ...spec } },
+  });
+  const destination = (i: number) => ({ destination: { host: `backend-${i}` } });
+  const routes = (count: number, make: (i: number) => unknown) => Array.from({ length: count }, (_, i) => make(i));
+  const cases: { spec: object; message: string }[] = [
+    {
+      spec: { gateways: routes(MAX_VIRTUAL_SERVICE_GATEWAYS + 1, (i) => `gw-${i}`), http: [{ route: [destination(0)] }] },
+      message: `it lists ${MAX_VIRTUAL_SERVICE_GATEWAYS + 1} gateways; mesh-admission judges VirtualServices bound to at most ${MAX_VIRTUAL_SERVICE_GATEWAYS}`,
+    },
+    {
+      // http, tls and tcp routes add up.
+      spec: { http: routes(MAX_VIRTUAL_SERVICE_ROUTES - 1, (i) => ({ route: [destination(i)] })), tls: [{ route: [destination(0)] }], tcp: [{ route: [destination(0)] }] },
+      message: `it has ${MAX_VIRTUAL_SERVICE_ROUTES + 1} routes (http, tls and tcp); mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_ROUTES}`,
+    },
+    {
+      // Weighted destinations, the mirror and the mirrors of a route add up.
+      spec: { http: routes(MAX_VIRTUAL_SERVICE_DESTINATIONS / 4, (i) => ({ route: [destination(i), destination(i + 1)], mirror: { host: 'shadow' }, mirrors: [destination(i)] })), tcp: [{ route: [destination(0)] }] },
+      message: `its routes have ${MAX_VIRTUAL_SERVICE_DESTINATIONS + 1} destinations and mirrors; mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_DESTINATIONS}`,
+    },
+  ];
+  for (const { spec, message } of cases) {
+    const outcome = handleValidate(vsRequest(spec), config);
+    t.equal(outcome.decision, 'denied');
+    t.equal(outcome.response.status?.message, `VirtualService default/wide was not admitted: ${message}: split it into several VirtualServices`);
+    t.same(outcome.judged, [], 'no rule ran');
+  }
+  const atLimits = {
+    gateways: routes(MAX_VIRTUAL_SERVICE_GATEWAYS, (i) => `gw-${i}`),
+    http: routes(MAX_VIRTUAL_SERVICE_DESTINATIONS / 4, (i) => ({ route: [destination(i), destination(i + 1)], mirror: { host: 'shadow' }, mirrors: [destination(i)] })),
+  };
+  t.equal(exceededLimit('VirtualService', atLimits), undefined);
+  t.notMatch(handleValidate(vsRequest(atLimits), config).response.status?.message ?? '', /was not admitted/, 'at the limits: judged by the rules');
 });

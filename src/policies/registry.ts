@@ -236,6 +236,7 @@ export const POLICY_MODULES: readonly PolicyModule[] = [
     enabledBy: 'trafficChecks',
     rules: GATEWAY_RULES,
     reads: [SERVICE, GATEWAY],
+    overLimit: ({ object }) => exceededLimit('Gateway', object),
     validate: ({ object, namespace, context }) =>
       validateGateway(object, context.traffic).concat(validateGatewayConflicts(object, namespace ?? DEFAULT_NAMESPACE, context.traffic)),
   },

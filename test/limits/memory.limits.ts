@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import http2 from 'node:http2';
 import { cgroupsRequired, cgroupUnavailable, CHART_MEMORY_LIMIT, CLI, probeGet, startLimitedServer, type LimitedServer } from './limited-server.ts';
 import { DEFAULT_CONFIG } from '../../src/config.ts';
+import { MAX_GATEWAY_SERVERS, MAX_VIRTUAL_SERVICE_GATEWAYS, MAX_VIRTUAL_SERVICE_HOSTS, MAX_VIRTUAL_SERVICE_ROUTES } from '../../src/policies/object-limits.ts';
 import { connect, idleTlsConnection, post, sleep, stalledBody, wellBehavedClient, type Answer } from './clients.ts';
 
 const MiB = 1024 * 1024;
@@ -107,11 +108,15 @@ function checkCost(t: Test, what: string, cost: AdmissionCost): void {
   t.ok(cost.blockMs < MAX_BLOCK_MS, `${what}longest event-loop block ${cost.blockMs.toFixed(0)} ms`);
 }
 
-limitsCase(
-  'one VirtualService with 8,000 hosts and 8,000 sniHosts to /validate is answered without blocking',
-  async (server, t) => {
-    const hosts = Array.from({ length: 8000 }, (_, i) => `h${i}.example.com`);
-    const sniHosts = Array.from({ length: 8000 }, (_, i) => `s${i}.example.org`);
+// The measured attack (8,000 + 8,000, refused by the host limit now), and the largest
+// VirtualService judged: at the limit, every sniHost uncovered.
+for (const [hostCount, sniHostCount, expected] of [
+  [8000, 8000, /^VirtualService default\/vs was not admitted: it lists 16000 hosts and sniHosts/],
+  [MAX_VIRTUAL_SERVICE_HOSTS / 2, MAX_VIRTUAL_SERVICE_HOSTS / 2, /^VirtualService default\/vs is not ready for the Istio mesh \(5000 problems\)/],
+] as const) {
+  limitsCase(`one VirtualService with ${hostCount} hosts and ${sniHostCount} sniHosts to /validate is answered without blocking`, async (server, t) => {
+    const hosts = Array.from({ length: hostCount }, (_, i) => `h${i}.example.com`);
+    const sniHosts = Array.from({ length: sniHostCount }, (_, i) => `s${i}.example.org`);
     const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: { hosts, tls: [{ match: [{ sniHosts, port: 443 }], route: [{ destination: { host: 'h0.example.com' } }] }] } };
     const session = await connect(server.port, server.ca);
     t.teardown(() => session.destroy());
@@ -122,9 +127,12 @@ limitsCase(
       else t.fail(`no answer: ${result.message}`);
     }).catch(() => ({ blockMs: Number.NaN, cpuMs: Number.NaN }));
     t.equal(answer?.status, 200, `answered 200 in ${answer?.ms.toFixed(0)} ms`);
+    const json = JSON.parse(answer?.body ?? '{}') as { response?: { allowed?: boolean; status?: { message?: string } } };
+    t.equal(json.response?.allowed, false);
+    t.match(json.response?.status?.message, expected);
     checkCost(t, '', cost);
-  },
-);
+  });
+}
 
 for (const webhook of ['mutate', 'validate'] as const) {
   limitsCase(`Services with 120,000 and 20,000 ports to /${webhook} are refused with a message, in bounded time and size`, async (server, t) => {
@@ -155,7 +163,7 @@ for (const webhook of ['mutate', 'validate'] as const) {
   });
 }
 
-limitsCase('7 MiB reviews at the object limits (Service of 1,000 renamed ports, Namespace of 5,000 labels): answered in bounded time and size', async (server, t) => {
+limitsCase('7 MiB reviews at the object limits (Service of 1,000 renamed ports, Namespace of 5,000 labels, Gateway and VirtualService with every entry a finding): answered in bounded time and size', async (server, t) => {
   const filler = (bytes: number) => ({ 'example.com/filler': 'x'.repeat(bytes) });
   // The stored ports had other names: every incoming `web` port is new and renamed.
   const oldService = serviceWithPorts(1000, { annotations: filler(2 * MiB) }, (i) => `old-${i}`);
@@ -165,6 +173,8 @@ limitsCase('7 MiB reviews at the object limits (Service of 1,000 renamed ports, 
     'Service UPDATE /mutate': { path: '/mutate', body: review(newService, { operation: 'UPDATE', oldObject: oldService }) },
     'Service UPDATE /validate': { path: '/validate', body: review(newService, { operation: 'UPDATE', oldObject: oldService }) },
     'Namespace CREATE /mutate': { path: '/mutate', body: review({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'big', labels, annotations: filler(6 * MiB) } }, { kind: 'Namespace' }) },
+    'Gateway CREATE /validate': { path: '/validate', body: review(gatewayAtLimits(filler(6 * MiB)), { kind: 'Gateway', group: 'networking.istio.io' }) },
+    'VirtualService CREATE /validate': { path: '/validate', body: review(virtualServiceAtLimits(filler(6 * MiB)), { kind: 'VirtualService', group: 'networking.istio.io' }) },
   };
   const session = await connect(server.port, server.ca);
   t.teardown(() => session.destroy());
@@ -180,6 +190,24 @@ limitsCase('7 MiB reviews at the object limits (Service of 1,000 renamed ports, 
     t.comment(`${name}: request ${(Buffer.byteLength(body) / MiB).toFixed(2)} MiB, answer ${size} bytes, ratio ${ratio.toFixed(4)}, CPU ${cost.cpuMs.toFixed(0)} ms, block ${cost.blockMs.toFixed(0)} ms`);
   }
 });
+
+/** A Gateway at the server limit, every server repeating a name with no known protocol. */
+function gatewayAtLimits(annotations: Record<string, string>) {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default', annotations }, spec: {
+    selector: { istio: 'ingressgateway' },
+    servers: Array.from({ length: MAX_GATEWAY_SERVERS }, (_, i) => ({ port: { number: 1 + i, name: 'a', protocol: 'x' }, hosts: [`h${i}.example.com`] })),
+  } };
+}
+
+/** A VirtualService at its host, gateway and route limits: uncovered sniHosts, routes with no destination host. */
+function virtualServiceAtLimits(annotations: Record<string, string>) {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default', annotations }, spec: {
+    hosts: ['shop.example.com'],
+    gateways: Array.from({ length: MAX_VIRTUAL_SERVICE_GATEWAYS }, (_, i) => `gone-${i}`),
+    tls: [{ match: [{ sniHosts: Array.from({ length: MAX_VIRTUAL_SERVICE_HOSTS - 1 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
+    http: Array.from({ length: MAX_VIRTUAL_SERVICE_ROUTES - 1 }, () => ({ route: [{ weight: 0 }] })),
+  } };
+}
 
 limitsCase('30 stalled 7 MiB bodies on one HTTP/2 connection: streams past the connection\'s cap refused, the budget refuses most of the rest at once, the others get 408', async (server, t) => {
   const session = await connect(server.port, server.ca);
@@ -233,17 +261,17 @@ limitsCase('7 MiB of tiny JSON values is refused 413 before parsing; 10 bodies a
   t.ok(answers.some((a) => isAnswer(a) && a.status === 200), 'at least one answered 200');
 });
 
-limitsCase('16 clients sending mid-size Gateways, VirtualServices and Services at once, every entry a finding, are answered', async (server, t) => {
-  // Every entry is a finding: the Gateway near the 200,000-value cap (175,000 values), the
-  // Service at the port cap, the VirtualService at the host limit (one host, 29,999 sniHosts):
-  // beyond it, objects are refused unjudged (the next case).
+limitsCase('16 clients sending Gateways, VirtualServices and Services at the object limits at once, every entry a finding, are answered', async (server, t) => {
+  // Every entry is a finding: the Gateway at the server limit, the Service at the port limit,
+  // the VirtualService at the host limit (one host, the rest sniHosts): beyond them, objects
+  // are refused unjudged (the next case).
   const gateway = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: {
     selector: { istio: 'ingressgateway' },
-    servers: Array.from({ length: 35_000 }, (_, i) => ({ port: { number: 1 + (i % 65535), name: 'a', protocol: 'x' } })),
+    servers: Array.from({ length: MAX_GATEWAY_SERVERS }, (_, i) => ({ port: { number: 1 + (i % 65535), name: 'a', protocol: 'x' } })),
   } };
   const virtualService = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'vs', namespace: 'default' }, spec: {
     hosts: ['shop.example.com'],
-    tls: [{ match: [{ sniHosts: Array.from({ length: 29_999 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
+    tls: [{ match: [{ sniHosts: Array.from({ length: MAX_VIRTUAL_SERVICE_HOSTS - 1 }, (_, i) => `s${i}.example.org`) }], route: [{ destination: { host: 'shop.example.com' } }] }],
   } };
   const bodies = [
     { path: '/validate', body: review(gateway, { kind: 'Gateway', group: 'networking.istio.io' }) },
@@ -287,7 +315,7 @@ limitsCase('16 clients sending VirtualServices of 180,000 sniHosts at once: each
   for (const answer of answered) {
     const json = JSON.parse(answer.body) as { response?: { allowed?: boolean; status?: { message?: string } } };
     t.equal(json.response?.allowed, false);
-    t.match(json.response?.status?.message, /^VirtualService default\/vs was not admitted: it lists 180001 hosts and sniHosts; mesh-admission judges VirtualServices of at most 30000/);
+    t.equal(json.response?.status?.message, `VirtualService default/vs was not admitted: it lists 180001 hosts and sniHosts; mesh-admission judges VirtualServices of at most ${MAX_VIRTUAL_SERVICE_HOSTS}: split it into several VirtualServices`);
   }
 });
 
