@@ -5,30 +5,68 @@ import type { SourcedObject } from './load-manifests.ts';
 import type { CheckResult, Finding } from './run-check.ts';
 
 export function formatJson(result: CheckResult): string {
-  const violations = result.findings.map((f) => ({
-    kind: f.kind,
-    namespace: f.namespace,
-    name: f.name,
-    rule: f.rule,
-    severity: f.severity,
-    field: f.field,
-    message: f.message,
-    file: f.file,
-    line: f.line,
-  }));
-  return `${JSON.stringify({ violations }, null, 2)}\n`;
+  return [...jsonReportChunks(result)].join('');
 }
 
 export function formatText(result: CheckResult): string {
-  const lines = result.findings.map((f) => `${label(f)} [${f.rule}] (${subject(f)}${f.file ? ` ${f.file}:${f.line}` : ''}) ${f.message}`);
-  const errors = result.findings.filter((f) => f.severity === 'error').length;
-  const warnings = result.findings.length - errors;
+  return [...textReportChunks(result)].join('');
+}
+
+/**
+ * A report is written in pieces of about this many characters: the audit of a large cluster
+ * has thousands of findings, and the whole report as one string (then one buffer) was the
+ * peak of its memory.
+ */
+const CHUNK_LENGTH = 64 * 1024;
+
+/** The text formatJson returns, in pieces: `JSON.stringify({ violations }, null, 2)`, one violation at a time. */
+export function* jsonReportChunks(result: CheckResult): Generator<string> {
   if (result.findings.length === 0) {
-    lines.push(`✔ No validation issues found in ${plural(result.checkedObjects, 'checked object')}.`);
-  } else {
-    lines.push(`${plural(errors, 'error')}, ${plural(warnings, 'warning')} in ${plural(result.checkedObjects, 'checked object')}.`);
+    yield '{\n  "violations": []\n}\n';
+    return;
   }
-  return `${lines.join('\n')}\n`;
+  function* parts() {
+    yield '{\n  "violations": [\n';
+    for (const [index, f] of result.findings.entries()) {
+      const violation = { kind: f.kind, namespace: f.namespace, name: f.name, rule: f.rule, severity: f.severity, field: f.field, message: f.message, file: f.file, line: f.line };
+      // Nested two levels deep in the document: each of its lines indented by four more spaces.
+      yield `${index === 0 ? '' : ',\n'}    ${JSON.stringify(violation, null, 2).replaceAll('\n', '\n    ')}`;
+    }
+    yield '\n  ]\n}\n';
+  }
+  yield* inChunks(parts());
+}
+
+/** The text formatText returns, in pieces: a line per finding, then the summary. */
+export function* textReportChunks(result: CheckResult): Generator<string> {
+  function* parts() {
+    for (const f of result.findings) yield `${label(f)} [${f.rule}] (${subject(f)}${f.file ? ` ${f.file}:${f.line}` : ''}) ${f.message}\n`;
+    const errors = result.findings.filter((f) => f.severity === 'error').length;
+    const warnings = result.findings.length - errors;
+    yield result.findings.length === 0
+      ? `✔ No validation issues found in ${plural(result.checkedObjects, 'checked object')}.\n`
+      : `${plural(errors, 'error')}, ${plural(warnings, 'warning')} in ${plural(result.checkedObjects, 'checked object')}.\n`;
+  }
+  yield* inChunks(parts());
+}
+
+/**
+ * The parts joined into pieces of at least CHUNK_LENGTH characters (the last may be
+ * shorter), made as they are asked for: no more than a piece is ever held.
+ */
+function* inChunks(parts: Iterable<string>): Generator<string> {
+  let pending: string[] = [];
+  let length = 0;
+  for (const part of parts) {
+    pending.push(part);
+    length += part.length;
+    if (length >= CHUNK_LENGTH) {
+      yield pending.join('');
+      pending = [];
+      length = 0;
+    }
+  }
+  if (pending.length > 0) yield pending.join('');
 }
 
 export function formatFixNotes(result: CheckResult): string {

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { hasErrors, type CheckResult } from '../check/run-check.ts';
 import { buildReports, REPORT_APIS, REPORT_FORMATS, type ReportFormat } from '../check/policy-reports.ts';
-import { formatJson, formatText } from '../check/format.ts';
+import { jsonReportChunks, textReportChunks } from '../check/format.ts';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { CLUSTER_READER_ROLE } from '../kube/api-refusal.ts';
 import { OPT_OUT_LABEL } from '../policies/webhook-scope.ts';
@@ -104,6 +104,8 @@ export async function auditCommand(argv: readonly string[], io: CommandIO): Prom
 
   // Without --fix nothing is rewritten: the report needs only the findings and the count.
   const result: CheckResult = { findings, objects: [], fixes: [], checkedObjects };
-  io.stdout(values.output === 'json' ? formatJson(result) : formatText(result));
+  // Written piece by piece: stdout on a pipe or file is written synchronously, so no more
+  // than one piece of a large cluster's report is ever held.
+  for (const chunk of values.output === 'json' ? jsonReportChunks(result) : textReportChunks(result)) io.stdout(chunk);
   return hasErrors(result) ? 1 : 0;
 }
