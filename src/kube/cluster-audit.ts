@@ -12,7 +12,7 @@ import type { SourcedObject } from '../check/load-manifests.ts';
 import type { Config } from '../config.ts';
 import type { KubeObject } from '../policies/types.ts';
 import { SERVICE, VALIDATED_MODULES, type PolicyModule } from '../policies/registry.ts';
-import { worldFromObjects, type TrafficWorld } from '../policies/traffic-world.ts';
+import { OfflineWorldBuilder, type TrafficWorld } from '../policies/traffic-world.ts';
 import { clusterReadError } from './kubeconfig.ts';
 import { listPages, type ListPage, type PageFetcher } from './paginated-list.ts';
 import { kindLister, type KindLister } from './kind-pages.ts';
@@ -43,14 +43,15 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
   for (const module of VALIDATED_MODULES) {
     listers.set(module, await listerOrKubeConfigError(kubeConfig, module, server).catch((error: unknown) => ({ refused: error })));
   }
-  // The rules that consult the cluster run only on kinds it serves (Istio's). When some do, the
-  // Services are kept, cut to what those rules read, as they are judged: listing them a second
-  // time for those rules made the audit's peak memory grow twice as fast with the cluster.
+  // The rules that consult the cluster run only on kinds it serves (Istio's). When some do, each
+  // Service page judged is also added to their world, as the views those rules read: listing
+  // the Services a second time made the audit's peak memory grow twice as fast with the
+  // cluster, and keeping the listed Services until the world was built held two copies.
   const needsWorld = VALIDATED_MODULES.some((module) => module.reads.length > 0 && listers.get(module) !== undefined);
-  const services: KubeObject[] | undefined = needsWorld ? [] : undefined;
+  const worldBuilder = needsWorld ? new OfflineWorldBuilder() : undefined;
   let servicesRead = false;
   // Until every Service page is read (were a consulting kind judged first), the world lists them itself.
-  const traffic = lazyTrafficWorld(kubeConfig, options.pageSize, () => (servicesRead ? services : undefined));
+  const traffic = lazyTrafficWorld(kubeConfig, options.pageSize, () => worldBuilder ?? new OfflineWorldBuilder(), () => servicesRead);
   const findings: ReportedFinding[] = [];
   let checkedObjects = 0;
   let readObjects = 0;
@@ -63,7 +64,7 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
     for await (const page of pagesOrKubeConfigError(kind, lister.fetchPage, options.pageSize, server)) {
       const items = page.items ?? [];
       if (items.length === 0) continue;
-      if (services && module.kind === SERVICE) for (const item of items) services.push(readByTrafficRules(item as KubeObject, lister.apiVersion, kind));
+      if (worldBuilder && module.kind === SERVICE && !servicesRead) for (const item of items) worldBuilder.add(readByTrafficRules(item as KubeObject, lister.apiVersion, kind));
       const objects = items.map((item): SourcedObject => ({ object: { apiVersion: lister.apiVersion, kind, ...item } as KubeObject, file: '', line: 0, documentIndex: 0 }));
       const world = module.reads.length > 0 ? await traffic() : undefined;
       const result = runCheck(objects, config, { fix: false, stored: true, ...(world ? { traffic: world } : {}) });
@@ -90,17 +91,17 @@ async function listerOrKubeConfigError(kubeConfig: KubeConfig, module: PolicyMod
 
 /**
  * The cluster as the Gateway and VirtualService rules look things up in it, read on first use:
- * a cluster without Istio objects never pays for listing its Services twice.
+ * a cluster without Istio objects never pays for listing its Services twice. The Services are
+ * already in `builder` once `servicesRead` says so; else they are listed here.
  */
-function lazyTrafficWorld(kubeConfig: KubeConfig, pageSize: number, readServices: () => KubeObject[] | undefined): () => Promise<TrafficWorld> {
+function lazyTrafficWorld(kubeConfig: KubeConfig, pageSize: number, builder: () => OfflineWorldBuilder, servicesRead: () => boolean): () => Promise<TrafficWorld> {
   let world: Promise<TrafficWorld> | undefined;
   return () => {
-    const services = readServices();
     // listTrafficObjects already turns a failed read into "the cluster could not be read".
-    world ??= listTrafficObjects(kubeConfig, pageSize, services).then((objects) => {
-      // The world keeps its own views; the objects they were read from can go.
-      if (services) services.length = 0;
-      return worldFromObjects(objects, { complete: true });
+    world ??= listTrafficObjects(kubeConfig, pageSize, servicesRead() ? [] : undefined).then((objects) => {
+      const into = builder();
+      for (const object of objects) into.add(object);
+      return into.world({ complete: true });
     });
     return world;
   };

@@ -276,49 +276,66 @@ export interface OfflineWorldOptions {
 /**
  * A world built from a list of objects: Services (core v1), Gateways, ServiceEntries,
  * DestinationRules and VirtualServices (networking.istio.io, any version). Objects of other
- * kinds are ignored. When two objects
- * share a namespace and name, the later one wins (pass cluster objects first, files last).
+ * kinds are ignored. When two objects share a namespace and name, the later one wins (pass
+ * cluster objects first, files last).
  */
 export function worldFromObjects(objects: Iterable<KubeObject>, options: OfflineWorldOptions = {}): TrafficWorld {
-  const services = new Map<string, TrafficService>();
-  const gateways = new GatewayIndex();
-  const serviceEntries = new Map<string, TrafficServiceEntry>();
-  const destinationRules = new DestinationRuleIndex();
-  const meshHosts = new MeshHostIndex();
-  let unnamed = 0;
-  for (const object of objects) {
-    if (object === null || typeof object !== 'object') continue;
+  const builder = new OfflineWorldBuilder();
+  for (const object of objects) builder.add(object);
+  return builder.world(options);
+}
+
+/**
+ * worldFromObjects one object at a time: each object is turned into the view the rules read
+ * as it is added, so a caller reading the cluster page by page (`audit`) never holds the
+ * objects and the views of all of them at once.
+ */
+export class OfflineWorldBuilder {
+  private readonly services = new Map<string, TrafficService>();
+  private readonly gateways = new GatewayIndex();
+  private readonly serviceEntries = new Map<string, TrafficServiceEntry>();
+  private readonly destinationRules = new DestinationRuleIndex();
+  private readonly meshHosts = new MeshHostIndex();
+  private unnamed = 0;
+
+  add(object: KubeObject): void {
+    if (object === null || typeof object !== 'object') return;
     if (isKind(object, '', 'Service')) {
       const service = toTrafficService(object);
-      if (service) services.set(key(service.namespace, service.name), service);
+      if (service) this.services.set(key(service.namespace, service.name), service);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'Gateway')) {
       const gateway = toTrafficGateway(object);
-      if (gateway) gateways.set(nameKey(gateway.namespace, gateway.name), gateway);
+      if (gateway) this.gateways.set(nameKey(gateway.namespace, gateway.name), gateway);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'ServiceEntry')) {
       const entry = toTrafficServiceEntry(object);
-      if (entry) serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${serviceEntries.size}`), entry);
+      if (entry) this.serviceEntries.set(key(entry.namespace, nameOf(object) ?? `#${this.serviceEntries.size}`), entry);
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'DestinationRule')) {
-      destinationRules.set(key(namespaceOf(object), nameOf(object) ?? `#${unnamed++}`), toTrafficDestinationRule(object));
+      this.destinationRules.set(key(namespaceOf(object), nameOf(object) ?? `#${this.unnamed++}`), toTrafficDestinationRule(object));
     } else if (isKind(object, ISTIO_NETWORKING_GROUP, 'VirtualService')) {
       // An unnamed VirtualService cannot be told from the one judged: it takes part in no conflict.
       const name = nameOf(object);
-      if (name !== undefined) meshHosts.set(key(namespaceOf(object), name), readMeshHosts(object, namespaceOf(object)));
+      if (name !== undefined) this.meshHosts.set(key(namespaceOf(object), name), readMeshHosts(object, namespaceOf(object)));
     }
   }
-  return {
-    available: true,
-    unavailableReason: undefined,
-    complete: options.complete ?? false,
-    servicesServingGateway: (selector) => servingServices(services.values(), selector),
-    findService: (namespace, name) => services.get(key(namespace, name)),
-    gatewayExists: (namespace, name) => gateways.find(namespace, name) !== undefined,
-    gatewayNamespaces: (name) => gateways.namespacesOf(name),
-    findGateway: (namespace, name) => gateways.find(namespace, name),
-    gatewaysListening: (port, bind, host) => gateways.listening(port, bind, host),
-    serviceEntries: () => [...serviceEntries.values()],
-    destinationRulesFor: (hostKey) => destinationRules.forHostKey(hostKey),
-    meshHostConflicts: (host, self) => meshHosts.conflicts(host, self),
-  };
+
+  /** The world of the objects added so far; objects added later are seen by it too. */
+  world(options: OfflineWorldOptions = {}): TrafficWorld {
+    const { services, gateways, serviceEntries, destinationRules, meshHosts } = this;
+    return {
+      available: true,
+      unavailableReason: undefined,
+      complete: options.complete ?? false,
+      servicesServingGateway: (selector) => servingServices(services.values(), selector),
+      findService: (namespace, name) => services.get(key(namespace, name)),
+      gatewayExists: (namespace, name) => gateways.find(namespace, name) !== undefined,
+      gatewayNamespaces: (name) => gateways.namespacesOf(name),
+      findGateway: (namespace, name) => gateways.find(namespace, name),
+      gatewaysListening: (port, bind, host) => gateways.listening(port, bind, host),
+      serviceEntries: () => [...serviceEntries.values()],
+      destinationRulesFor: (hostKey) => destinationRules.forHostKey(hostKey),
+      meshHostConflicts: (host, self) => meshHosts.conflicts(host, self),
+    };
+  }
 }
 
 /** A world that cannot be consulted, with the reason given to users. */
