@@ -89,8 +89,30 @@ export async function apiRequest<T>(kubeConfig: KubeConfig, request: ApiRequest)
   // Per request, so a refreshed token is used; the agent itself is cached by the KubeConfig.
   const options: https.RequestOptions = { method: METHODS[request.operation], headers };
   await kubeConfig.applyToHTTPSOptions(options);
+  options.agent = keepingConnections(options.agent);
   return send<T>(url, options, body, request.operation);
 }
+
+/**
+ * The KubeConfig's agent, or a twin of it that keeps connections open between requests.
+ * client-node builds its agent without keepAlive: every page of a list then opened a new TLS
+ * connection, and Node built a new TLS context for each (the kubeconfig's CA parsed again),
+ * CPU and memory an `audit` of a large cluster spent hundreds of times over. The twin has the
+ * same TLS options and is made once per agent, so changed credentials (a new agent) get a new
+ * twin. Idle connections close after IDLE_CONNECTION_MS, well before the API server drops
+ * them, so a request is never sent on a connection the server is closing; Node unrefs idle
+ * sockets, so they never keep a command from exiting. Agents of other kinds (a proxy's) are
+ * used as they are.
+ */
+function keepingConnections(agent: https.RequestOptions['agent']): https.RequestOptions['agent'] {
+  if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return agent;
+  let twin = keepAliveTwins.get(agent);
+  if (!twin) keepAliveTwins.set(agent, (twin = new https.Agent({ ...agent.options, keepAlive: true, timeout: IDLE_CONNECTION_MS })));
+  return twin;
+}
+
+const keepAliveTwins = new WeakMap<https.Agent, https.Agent>();
+const IDLE_CONNECTION_MS = 4000;
 
 function send<T>(url: URL, options: https.RequestOptions, body: Buffer | undefined, operation: ApiOperation): Promise<T> {
   const client = url.protocol === 'http:' ? http : https;
