@@ -36,6 +36,16 @@ t.test('each operation sends its method, path, query and body with the credentia
   t.ok(requests.every((request) => request.authorization === `Bearer ${FAKE_TOKEN}`), 'the kubeconfig token on every request, over TLS verified by its CA');
 });
 
+t.test('requests one after the other share one TLS connection', async (t) => {
+  const { kubeConfig, requests, connections } = await fakeApiServer(t, () => ({ status: 200, body: { kind: 'ServiceList', items: [] } }));
+  for (let page = 0; page < 5; page++) await apiRequest(kubeConfig, { operation: 'list', path: '/api/v1/services', query: { limit: '100' } });
+  t.equal(requests.length, 5);
+  t.equal(connections(), 1, 'one handshake for five list pages');
+  const second = await fakeApiServer(t, () => ({ status: 200, body: {} }));
+  await apiRequest(second.kubeConfig, { operation: 'read', path: '/api/v1/namespaces/a' });
+  t.equal(second.connections(), 1, 'another kubeconfig, another server: its own connection');
+});
+
 t.test('an answer outside 2xx keeps its status under both names, the Status body and its message', async (t) => {
   const forbidden = 'secrets "s" is forbidden: User "system:serviceaccount:mesh:webhook" cannot update resource "secrets" in API group "" in the namespace "mesh"';
   const { kubeConfig } = await fakeApiServer(t, (request) =>

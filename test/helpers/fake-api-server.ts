@@ -27,7 +27,7 @@ export interface FakeAnswer {
 
 export const FAKE_TOKEN = 'fake-api-token';
 
-export async function fakeApiServer(t: Test, answer: (request: RecordedRequest) => FakeAnswer): Promise<{ kubeConfig: KubeConfig; requests: RecordedRequest[] }> {
+export async function fakeApiServer(t: Test, answer: (request: RecordedRequest) => FakeAnswer): Promise<{ kubeConfig: KubeConfig; requests: RecordedRequest[]; connections: () => number }> {
   const certificates = await generateCertificates({ serviceName: 'api', namespace: 'test', validityDays: 1 });
   const requests: RecordedRequest[] = [];
   const server = https.createServer({ cert: certificates.cert, key: certificates.key }, (req, res) => {
@@ -47,6 +47,8 @@ export async function fakeApiServer(t: Test, answer: (request: RecordedRequest) 
       res.writeHead(status, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
     });
   });
+  let connections = 0;
+  server.on('secureConnection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const kubeConfig = new KubeConfig();
@@ -56,7 +58,7 @@ export async function fakeApiServer(t: Test, answer: (request: RecordedRequest) 
     contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
     currentContext: 'c',
   });
-  return { kubeConfig, requests };
+  return { kubeConfig, requests, connections: () => connections };
 }
 
 /** A Kubernetes Status answer. */
