@@ -220,15 +220,36 @@ export function gatewaySelectorMatch(
   service: TrafficService,
   gatewaySelector: Readonly<Record<string, string>>,
 ): 'same' | 'subset' | 'superset' | undefined {
-  const selector = service.selector;
-  const keys = Object.keys(gatewaySelector);
+  return selectorMatch(service.selector, gatewaySelector, Object.keys(gatewaySelector));
+}
+
+/**
+ * gatewaySelectorMatch with the gateway's label names read once: servingServices calls it for
+ * every Service of the cluster per Gateway judged, so it allocates nothing and stops at the
+ * first label that differs. Plain lookups are exact here: every label value is a string
+ * (stringMap), and an inherited property never is.
+ */
+function selectorMatch(
+  selector: Readonly<Record<string, string>> | undefined,
+  gatewaySelector: Readonly<Record<string, string>>,
+  gatewayKeys: readonly string[],
+): 'same' | 'subset' | 'superset' | undefined {
   // A Service without a selector has its endpoints managed by hand: it selects no pods.
-  if (keys.length === 0 || selector === undefined) return undefined;
-  const own = Object.keys(selector);
-  const holds = (from: Readonly<Record<string, string>>, to: Readonly<Record<string, string>>, names: readonly string[]) =>
-    names.every((key) => Object.hasOwn(to, key) && to[key] === from[key]);
-  const isSubset = holds(selector, gatewaySelector, own);
-  const isSuperset = holds(gatewaySelector, selector, keys);
+  if (selector === undefined || gatewayKeys.length === 0) return undefined;
+  let isSuperset = true;
+  for (const key of gatewayKeys) {
+    if (selector[key] !== gatewaySelector[key]) {
+      isSuperset = false;
+      break;
+    }
+  }
+  let isSubset = true;
+  for (const key in selector) {
+    if (gatewaySelector[key] !== selector[key]) {
+      isSubset = false;
+      break;
+    }
+  }
   if (isSubset && isSuperset) return 'same';
   return isSubset ? 'subset' : isSuperset ? 'superset' : undefined;
 }
@@ -241,8 +262,9 @@ const MATCH_ORDER = { same: 0, subset: 1, superset: 2 } as const;
  */
 export function servingServices(services: Iterable<TrafficService>, gatewaySelector: Readonly<Record<string, string>>): TrafficService[] {
   const matches: { service: TrafficService; rank: number }[] = [];
+  const gatewayKeys = Object.keys(gatewaySelector);
   for (const service of services) {
-    const match = gatewaySelectorMatch(service, gatewaySelector);
+    const match = selectorMatch(service.selector, gatewaySelector, gatewayKeys);
     if (match !== undefined) matches.push({ service, rank: MATCH_ORDER[match] });
   }
   matches.sort((a, b) => a.rank - b.rank || a.service.namespace.localeCompare(b.service.namespace) || a.service.name.localeCompare(b.service.name));
