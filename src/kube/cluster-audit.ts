@@ -8,6 +8,7 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { runCheck } from '../check/run-check.ts';
 import type { ReportedFinding } from '../check/policy-reports.ts';
+import { SharedText } from '../check/shared-text.ts';
 import type { SourcedObject } from '../check/load-manifests.ts';
 import type { Config } from '../config.ts';
 import type { KubeObject } from '../policies/types.ts';
@@ -53,6 +54,8 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
   // Until every Service page is read (were a consulting kind judged first), the world lists them itself.
   const traffic = lazyTrafficWorld(kubeConfig, options.pageSize, () => worldBuilder ?? new OfflineWorldBuilder(), () => servicesRead);
   const findings: ReportedFinding[] = [];
+  // Findings are held until the report is written: each repeated text is kept once.
+  const texts = new SharedText();
   let checkedObjects = 0;
   let readObjects = 0;
   for (const module of VALIDATED_MODULES) {
@@ -69,7 +72,16 @@ export async function auditCluster(kubeConfig: KubeConfig, config: Config, optio
       const world = module.reads.length > 0 ? await traffic() : undefined;
       const result = runCheck(objects, config, { fix: false, stored: true, ...(world ? { traffic: world } : {}) });
       const uids = new Map(items.map((item) => [`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`, item.metadata?.uid]));
-      findings.push(...result.findings.map((finding) => ({ ...finding, apiVersion: lister.apiVersion, uid: uids.get(`${finding.namespace}/${finding.name}`) })));
+      for (const finding of result.findings) {
+        findings.push({
+          ...finding,
+          namespace: texts.share(finding.namespace),
+          field: texts.share(finding.field),
+          message: texts.share(finding.message),
+          apiVersion: lister.apiVersion,
+          uid: uids.get(`${finding.namespace}/${finding.name}`),
+        });
+      }
       checkedObjects += result.checkedObjects;
       readObjects += objects.length;
       options.onPage?.(readObjects, findings.length);
