@@ -18,6 +18,7 @@ function inFreshProcess(body: string): Promise<Record<string, unknown>> {
     const resolved = [];
     nodeModule.registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); resolved.push(result.url); return result; } });
     const generated = () => resolved.filter((url) => /client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(url)).length;
+    const undici = () => resolved.filter((url) => /\\/node_modules\\/undici\\//.test(url)).length;
     ${body}
   `;
   const env = { ...process.env };
@@ -42,10 +43,11 @@ t.test('KubeConfig, ListWatch and Watch load without a generated API module, and
     await kubeConfig.applyToHTTPSOptions(options);
     // A ListWatch that never starts: its constructor is where the selector serializer is used.
     new ListWatch('/api/v1/services', new Watch(kubeConfig), { list: async () => ({ items: [], metadata: {} }) }, false, 'app=web', 'metadata.name=x');
-    console.log(JSON.stringify({ registered, generated: generated(), authorization: options.headers?.Authorization, loadKubeConfig: typeof loadKubeConfig }));
+    console.log(JSON.stringify({ registered, generated: generated(), undici: undici(), authorization: options.headers?.Authorization, loadKubeConfig: typeof loadKubeConfig }));
   `);
   t.equal(result['registered'], true);
   t.equal(result['generated'], 0, 'no generated model, API or API wrapper module was loaded');
+  t.equal(result['undici'], 0, 'undici is not loaded: no fetch call was made');
   t.equal(result['authorization'], 'Bearer secret', "the kubeconfig's credentials still apply");
 });
 
@@ -81,13 +83,16 @@ t.test('a generated API client loaded afterwards works with the same KubeConfig'
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:' + port }], users: [{ name: 'u', token: 'secret' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
     const before = generated();
+    const undiciBefore = undici();
     const { CoreV1Api } = await import('@kubernetes/client-node');
     const api = kubeConfig.makeApiClient(CoreV1Api);
     let error;
     try { await api.readNamespace({ name: 'default' }); } catch (e) { const chain = []; for (let c = e; c; c = c.cause) chain.push(c.code ?? c.message); error = chain.join(' <- '); }
-    console.log(JSON.stringify({ before, after: generated() > 0, error }));
+    console.log(JSON.stringify({ before, after: generated() > 0, undiciBefore, undiciAfter: undici() > 0, error }));
   `);
   t.equal(result['before'], 0);
+  t.equal(result['undiciBefore'], 0);
+  t.equal(result['undiciAfter'], true, "undici is loaded by the generated client's first call");
   t.equal(result['after'], true, 'the whole library loads when a generated API is imported');
   t.match(String(result['error']), /ECONNREFUSED/, 'and its request goes to the configured server');
 });

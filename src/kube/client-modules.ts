@@ -1,16 +1,19 @@
 /**
- * Loads the parts of @kubernetes/client-node the cluster commands use (KubeConfig, ListWatch,
- * Watch) without the generated API: KubeConfig's module imports the generated code's index
+ * Loads the parts of @kubernetes/client-node the cluster commands use (KubeConfig, ListWatch)
+ * without the generated API: KubeConfig's module imports the generated code's index
  * for two small functions, and ListWatch's imports the model serializer for label and field
  * selectors. Either drags in every generated API and its 2,700 models, which alone took a
  * process from 42 to 125 MiB of resident memory; without them `audit` and the webhook's
  * caches fit the pod's memory budget in large clusters (`npm run bench:scale`).
  *
  * Node's module resolution hooks hand those two importing modules stand-ins (./client-stand-ins/)
- * that re-export just what they use from the library's own files. The program's own API calls
- * (lists, the certificate Secret, the webhook configurations' caBundle, the EndpointSlices)
- * are plain requests (`api-request.ts`), so `serve` and the cluster commands load no generated
- * code at all; only `serve`'s report writer imports the library's index, lazily, when it writes
+ * that re-export just what they use from the library's own files, and hand the library's
+ * modules that import undici a stand-in that loads it on first use: undici alone costs 28 MiB
+ * of resident memory, and the cluster commands never fetch through the library. The program's
+ * own API calls (lists, the certificate Secret, the webhook configurations' caBundle, the
+ * EndpointSlices) are plain requests (`api-request.ts`), and so are the informers' watches
+ * (`watch-request.ts`), so `serve` and the cluster commands load neither generated code nor
+ * undici; only `serve`'s report writer imports the library's index, lazily, when it writes
  * reports, and then loads it whole, sharing the same configuration modules. Registered by the
  * entry point before any command loads the client; tests that import the client directly load
  * it whole, which behaves the same.
@@ -29,6 +32,9 @@ const EXTENSION = path.extname(fileURLToPath(import.meta.url));
 const STAND_INS: readonly { readonly importer: string; readonly specifier: string; readonly standIn: string }[] = [
   { importer: 'config.js', specifier: './gen/index.js', standIn: 'generated-configuration' },
   { importer: 'cache.js', specifier: './serializer.js', standIn: 'selector-serializer' },
+  { importer: 'config.js', specifier: 'undici', standIn: 'undici-on-demand' },
+  { importer: 'gen/http/isomorphic-fetch.js', specifier: 'undici', standIn: 'undici-on-demand' },
+  { importer: 'watch.js', specifier: 'undici', standIn: 'undici-on-demand' },
 ];
 
 let registered = false;
