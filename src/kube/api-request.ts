@@ -74,23 +74,43 @@ export class ApiRequestError extends Error {
  * JSON (the object, a list, or a Status), so an empty or other answer is an error.
  */
 export async function apiRequest<T>(kubeConfig: KubeConfig, request: ApiRequest): Promise<T> {
-  const server = kubeConfig.getCurrentCluster()?.server;
-  if (!server) throw new Error('no cluster configured in the kubeconfig');
-  const url = new URL(`${server.replace(/\/+$/, '')}${request.path}`);
-  for (const [name, value] of Object.entries(request.query ?? {})) {
-    if (value !== undefined) url.searchParams.set(name, value);
-  }
   const body = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body), 'utf8');
   const headers: Record<string, string> = { Accept: JSON_MEDIA_TYPE };
   if (body !== undefined) {
     headers['Content-Type'] = request.contentType ?? JSON_MEDIA_TYPE;
     headers['Content-Length'] = String(body.length);
   }
-  // Per request, so a refreshed token is used; the agent itself is cached by the KubeConfig.
-  const options: https.RequestOptions = { method: METHODS[request.operation], headers };
+  const { url, options } = await clusterRequest(kubeConfig, METHODS[request.operation], request.path, request.query, headers);
+  return send<T>(url, options, body, request.operation);
+}
+
+/**
+ * The URL and options of one request to the kubeconfig's current cluster: the path and query
+ * on its server, the credentials and TLS settings applied, connections kept open. Built per
+ * request, so a refreshed token is used.
+ */
+export async function clusterRequest(
+  kubeConfig: KubeConfig,
+  method: string,
+  path: string,
+  query: Readonly<Record<string, string | undefined>> = {},
+  headers: Record<string, string> = {},
+): Promise<{ url: URL; options: https.RequestOptions }> {
+  const server = kubeConfig.getCurrentCluster()?.server;
+  if (!server) throw new Error('no cluster configured in the kubeconfig');
+  const url = new URL(`${server.replace(/\/+$/, '')}${path}`);
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(name, value);
+  }
+  const options: https.RequestOptions = { method, headers };
   await kubeConfig.applyToHTTPSOptions(options);
   options.agent = keepingConnections(options.agent);
-  return send<T>(url, options, body, request.operation);
+  return { url, options };
+}
+
+/** node:http for an http:// server (a local proxy), node:https otherwise. */
+export function clientFor(url: URL): typeof https | typeof http {
+  return url.protocol === 'http:' ? http : https;
 }
 
 /**
@@ -115,7 +135,7 @@ const keepAliveTwins = new WeakMap<https.Agent, https.Agent>();
 const IDLE_CONNECTION_MS = 4000;
 
 function send<T>(url: URL, options: https.RequestOptions, body: Buffer | undefined, operation: ApiOperation): Promise<T> {
-  const client = url.protocol === 'http:' ? http : https;
+  const client = clientFor(url);
   const what = `${GERUNDS[operation]} ${url.pathname}`;
   return new Promise((resolve, reject) => {
     const request = client.request(url, options, (response) => {
@@ -143,8 +163,8 @@ function send<T>(url: URL, options: https.RequestOptions, body: Buffer | undefin
   });
 }
 
-/** The message of a Kubernetes Status answer, when the body is one. */
-function statusMessage(body: string): string {
+/** The message of a Kubernetes Status answer, when the body is one (`: message`, or nothing). */
+export function statusMessage(body: string): string {
   try {
     const { message } = JSON.parse(body) as { message?: unknown };
     return typeof message === 'string' && message !== '' ? `: ${message.slice(0, 200)}` : '';

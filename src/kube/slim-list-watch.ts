@@ -7,8 +7,9 @@
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ListWatch } from '@kubernetes/client-node/dist/cache.js';
-import { Watch } from '@kubernetes/client-node/dist/watch.js';
-import type { KubeObject } from '../policies/types.ts';
+import type { Watch } from '@kubernetes/client-node/dist/watch.js';
+import { ClusterWatch } from './watch-request.ts';
+import { isRecord, type KubeObject } from '../policies/types.ts';
 import { listPages, type PageFetcher } from './paginated-list.ts';
 
 /** What the cache holds for one object: enough for ListWatch to key and version it, plus the view. */
@@ -32,7 +33,7 @@ export function slimObject<V>(object: KubernetesObject, viewOf: ViewOf<V>): Slim
  * Bookmarks are asked for: they keep the resourceVersion current on quiet resources, so a
  * watch the server ends is resumed instead of expiring into a full re-list.
  */
-class SlimmingWatch<V> extends Watch {
+class SlimmingWatch<V> extends ClusterWatch {
   private readonly viewOf: ViewOf<V>;
 
   constructor(kubeConfig: KubeConfig, viewOf: ViewOf<V>) {
@@ -49,9 +50,9 @@ class SlimmingWatch<V> extends Watch {
     return super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true },
-      (phase, object: KubernetesObject) => {
-        if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
-          const slim = slimObject(object, this.viewOf);
+      (phase, object) => {
+        if ((phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') && isRecord(object)) {
+          const slim = slimObject(object as KubernetesObject, this.viewOf);
           callback(phase, slim, { type: phase, object: slim });
         } else {
           callback(phase, object, { type: phase, object });
@@ -86,5 +87,7 @@ export async function listSlim<V>(options: Omit<SlimListWatchOptions<V>, 'kubeCo
 
 /** A ListWatch (not started) over slim objects. */
 export function makeSlimListWatch<V>(options: SlimListWatchOptions<V>): ListWatch<SlimObject<V>> {
-  return new ListWatch<SlimObject<V>>(options.path, new SlimmingWatch(options.kubeConfig, options.viewOf), () => listSlim(options), false);
+  // ListWatch only ever calls watch(); its parameter type names client-node's class, whose private fields no other class can have.
+  const watch = new SlimmingWatch(options.kubeConfig, options.viewOf) as unknown as Watch;
+  return new ListWatch<SlimObject<V>>(options.path, watch, () => listSlim(options), false);
 }
