@@ -7,10 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v h2load >/dev/null 2>&1; then
-  echo "[bench] installing h2load (nghttp2-client)" >&2
-  (apt-get update -qq && apt-get install -y -qq nghttp2-client) >&2
-fi
+bash scripts/ensure-h2load.sh
 
 # Node 24 from the project's own devDependency when the machine's default node is older.
 export PATH="$PWD/node_modules/.bin:$PATH"
