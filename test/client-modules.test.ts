@@ -19,6 +19,7 @@ function inFreshProcess(body: string): Promise<Record<string, unknown>> {
     nodeModule.registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); resolved.push(result.url); return result; } });
     const generated = () => resolved.filter((url) => /client-node\\/dist\\/gen\\/(models|apis|types)\\//.test(url)).length;
     const undici = () => resolved.filter((url) => /\\/node_modules\\/undici\\//.test(url)).length;
+    const loaded = (name) => resolved.filter((url) => url.includes('/node_modules/' + name + '/')).length;
     ${body}
   `;
   const env = { ...process.env };
@@ -43,12 +44,51 @@ t.test('KubeConfig, ListWatch and Watch load without a generated API module, and
     await kubeConfig.applyToHTTPSOptions(options);
     // A ListWatch that never starts: its constructor is where the selector serializer is used.
     new ListWatch('/api/v1/services', new Watch(kubeConfig), { list: async () => ({ items: [], metadata: {} }) }, false, 'app=web', 'metadata.name=x');
-    console.log(JSON.stringify({ registered, generated: generated(), undici: undici(), authorization: options.headers?.Authorization, loadKubeConfig: typeof loadKubeConfig }));
+    const onDemand = Object.fromEntries(['socks-proxy-agent', 'socks', 'hpagent', 'openid-client'].map((name) => [name, loaded(name)]));
+    console.log(JSON.stringify({ registered, generated: generated(), undici: undici(), onDemand, authorization: options.headers?.Authorization, loadKubeConfig: typeof loadKubeConfig }));
   `);
   t.equal(result['registered'], true);
   t.equal(result['generated'], 0, 'no generated model, API or API wrapper module was loaded');
   t.equal(result['undici'], 0, 'undici is not loaded: no fetch call was made');
+  t.same(result['onDemand'], { 'socks-proxy-agent': 0, socks: 0, hpagent: 0, 'openid-client': 0 }, 'neither the proxy agents nor the OIDC client are loaded: no kubeconfig used them');
   t.equal(result['authorization'], 'Bearer secret', "the kubeconfig's credentials still apply");
+});
+
+t.test('a proxy-url or an OIDC user loads what it needs on first use, and it works', async (t) => {
+  const result = await inFreshProcess(`
+    const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
+    const agentFor = async (server, proxyUrl) => {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server, proxyUrl }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+      const options = {};
+      await kubeConfig.applyToHTTPSOptions(options);
+      return options.agent?.constructor.name;
+    };
+    const before = { hpagent: loaded('hpagent'), socks: loaded('socks-proxy-agent'), oidc: loaded('openid-client') };
+    const agents = [
+      await agentFor('https://127.0.0.1:6443', 'http://127.0.0.1:3128'),
+      await agentFor('http://127.0.0.1:8080', 'http://127.0.0.1:3128'),
+      await agentFor('https://127.0.0.1:6443', 'socks5://127.0.0.1:1080'),
+    ];
+    // An OIDC user whose id-token has not expired: its token is sent without a call to the issuer.
+    const segment = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const idToken = [segment({ alg: 'none' }), segment({ exp: Math.floor(Date.now() / 1000) + 3600 }), 'sig'].join('.');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:6443' }],
+      users: [{ name: 'u', authProvider: { name: 'oidc', config: { 'id-token': idToken, 'client-id': 'kubectl', 'idp-issuer-url': 'https://127.0.0.1:1' } } }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const options = {};
+    await kubeConfig.applyToHTTPSOptions(options);
+    const after = { hpagent: loaded('hpagent') > 0, socks: loaded('socks-proxy-agent') > 0, oidc: loaded('openid-client') > 0 };
+    console.log(JSON.stringify({ before, agents, after, oidcToken: options.headers?.Authorization === 'Bearer ' + idToken }));
+  `);
+  t.same(result['before'], { hpagent: 0, socks: 0, oidc: 0 });
+  t.same(result['agents'], ['HttpsProxyAgent', 'HttpProxyAgent', 'SocksProxyAgent'], "each proxy gets the library's own agent");
+  t.same(result['after'], { hpagent: true, socks: true, oidc: true }, 'and the packages are loaded then');
+  t.equal(result['oidcToken'], true, "the OIDC user's id-token is sent");
 });
 
 t.test("serve's certificate and webhook-configuration modules load without a generated API module, and send requests", async (t) => {

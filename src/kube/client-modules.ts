@@ -7,9 +7,10 @@
  * caches fit the pod's memory budget in large clusters (`npm run bench:scale`).
  *
  * Node's module resolution hooks hand those two importing modules stand-ins (./client-stand-ins/)
- * that re-export just what they use from the library's own files, and hand the library's
- * modules that import undici a stand-in that loads it on first use: undici alone costs 28 MiB
- * of resident memory, and the cluster commands never fetch through the library. The program's
+ * that re-export just what they use from the library's own files. The same hooks hand the
+ * library's modules stand-ins that load, on first use, what most runs never use: undici (28 MiB
+ * of resident memory; the cluster commands never fetch through the library), the proxy agents
+ * (a kubeconfig's `proxy-url`) and the OIDC authenticator with openid-client. The program's
  * own API calls (lists, the certificate Secret, the webhook configurations' caBundle, the
  * EndpointSlices) are plain requests (`api-request.ts`), and so are the informers' watches
  * (`watch-request.ts`), so `serve` and the cluster commands load neither generated code nor
@@ -35,6 +36,10 @@ const STAND_INS: readonly { readonly importer: string; readonly specifier: strin
   { importer: 'config.js', specifier: 'undici', standIn: 'undici-on-demand' },
   { importer: 'gen/http/isomorphic-fetch.js', specifier: 'undici', standIn: 'undici-on-demand' },
   { importer: 'watch.js', specifier: 'undici', standIn: 'undici-on-demand' },
+  { importer: 'config.js', specifier: 'socks-proxy-agent', standIn: 'proxy-agents-on-demand' },
+  { importer: 'config.js', specifier: 'socks', standIn: 'proxy-agents-on-demand' },
+  { importer: 'config.js', specifier: 'hpagent', standIn: 'proxy-agents-on-demand' },
+  { importer: 'config.js', specifier: './oidc_auth.js', standIn: 'oidc-auth-on-demand' },
 ];
 
 let registered = false;

@@ -4,25 +4,22 @@
  * generated configuration import undici at their top, which loads the whole HTTP client
  * (6.5 MiB of heap, 28 MiB of resident memory in a bare process), although the cluster
  * commands never make a fetch call through them: their requests go through node:https
- * (../api-request.ts). Here undici is loaded on first use, from where the library itself
- * would load it.
+ * (../api-request.ts). Here undici is loaded on first use.
  */
-import { createRequire } from 'node:module';
+import { libraryRequire } from './library-require.ts';
 
-type Dispatcher = new (...args: unknown[]) => object;
+type Constructor = new (...args: unknown[]) => object;
 
 interface UndiciModule {
-  readonly Agent: Dispatcher;
-  readonly ProxyAgent: Dispatcher;
+  readonly Agent: Constructor;
+  readonly ProxyAgent: Constructor;
   readonly fetch: (...args: unknown[]) => Promise<unknown>;
 }
 
 let loaded: UndiciModule | undefined;
 
 function undici(): UndiciModule {
-  // Resolved from the library's folder, as its modules resolve it, but not from one of them:
-  // the resolution hooks would hand this very stand-in back.
-  loaded ??= createRequire(import.meta.resolve('@kubernetes/client-node/package.json'))('undici') as UndiciModule;
+  loaded ??= libraryRequire('undici') as UndiciModule;
   return loaded;
 }
 
