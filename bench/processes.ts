@@ -77,17 +77,33 @@ export interface WebhookOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** What the container image's ENV lines set for the process's runtime: Node's settings and glibc's allocator's. */
+const IMAGE_RUNTIME_VARIABLES = ['NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'] as const;
+
+export type ImageEnvironment = Partial<Record<(typeof IMAGE_RUNTIME_VARIABLES)[number], string>>;
+
 /**
- * The runtime environment the container image sets (`NODE_ENV`, `NODE_OPTIONS`), read from the
- * Dockerfile's ENV lines so the benchmark runs the servers the way the image does.
+ * The runtime environment the container image sets, read from the Dockerfile's ENV lines so the
+ * benchmarks run the servers the way the image does.
  */
-export function imageEnvironment(dockerfile = path.join(REPO_ROOT, 'Dockerfile')): { NODE_ENV?: string; NODE_OPTIONS?: string } {
+export function imageEnvironment(dockerfile = path.join(REPO_ROOT, 'Dockerfile')): ImageEnvironment {
   const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
   const value = (name: string) => new RegExp(`^ENV\\b.*?\\b${name}=("[^"]*"|\\S+)`, 'm').exec(text)?.[1]?.replace(/^"|"$/g, '');
-  const nodeEnv = value('NODE_ENV');
-  const nodeOptions = value('NODE_OPTIONS');
-  return { ...(nodeEnv !== undefined ? { NODE_ENV: nodeEnv } : {}), ...(nodeOptions !== undefined ? { NODE_OPTIONS: nodeOptions } : {}) };
+  const environment: ImageEnvironment = {};
+  for (const name of IMAGE_RUNTIME_VARIABLES) {
+    const found = value(name);
+    if (found !== undefined) environment[name] = found;
+  }
+  return environment;
 }
+
+/**
+ * The image's allocator setting, given to every server the benchmarks start (the environment
+ * of the benchmark itself can still override it): it changes how much of what was freed stays
+ * resident, so memory figures without it are not the pod's.
+ */
+const { MALLOC_ARENA_MAX } = imageEnvironment();
+export const IMAGE_ALLOCATOR_ENV: NodeJS.ProcessEnv = MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX };
 
 /**
  * Extra node flags for both servers (webhook and echo), e.g. `--max-semi-space-size=4`, from
@@ -115,7 +131,7 @@ export function spawnWebhook(options: WebhookOptions): Child {
         '--cert-dir', options.certDir,
         ...(options.args ?? []),
       ],
-      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env } },
+      { stdio: ['ignore', out, 'inherit'], cwd: options.cwd ?? REPO_ROOT, env: { ...IMAGE_ALLOCATOR_ENV, ...process.env, ...options.env } },
     );
     return manage(child, 'mesh-admission serve');
   } finally {
@@ -156,7 +172,7 @@ export async function spawnEcho(certDir: string, options: { readonly nodeArgs?: 
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS, ...(options.nodeArgs ?? []), ECHO_SERVER, '--cert-dir', certDir, '--ciphers', TLS_CIPHERS, '--port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     cwd: REPO_ROOT,
-    env: { ...process.env, ...options.env },
+    env: { ...IMAGE_ALLOCATOR_ENV, ...process.env, ...options.env },
   });
   const managed = manage(child, 'echo server');
   const port = await new Promise<number>((resolve, reject) => {

@@ -7,7 +7,7 @@
  * kubectl's last-applied annotation a real `kubectl apply` leaves; two in five have a port
  * Istio cannot classify, so audit has findings to report), plus one Gateway and one
  * ServiceEntry per 100 Services and one VirtualService per 10. At each step it runs, with the
- * image's Node settings (NODE_ENV and NODE_OPTIONS from the Dockerfile):
+ * image's runtime settings (NODE_ENV, NODE_OPTIONS and MALLOC_ARENA_MAX from the Dockerfile):
  *   - `node dist/cli.js audit -o json`: wall time, peak RSS (the kernel's high-water mark), findings;
  *   - `node dist/cli.js serve --traffic-checks true`: time from spawn to /readyz 200, RSS once
  *     synced (after SCALE_SETTLE_MS, default 3000) and its peak.
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `### Scale: audit and serve --traffic-checks against kube-apiserver ${cp.version}\n\n` +
         `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}. ` +
-        `Node ${process.version}, NODE_OPTIONS=${IMAGE_ENV.NODE_OPTIONS ?? ''} ${IMAGE_NODE_ARGS.join(' ')}, NODE_ENV=${IMAGE_ENV.NODE_ENV ?? ''}; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
+        `Node ${process.version}, NODE_OPTIONS=${IMAGE_ENV.NODE_OPTIONS ?? ''} ${IMAGE_NODE_ARGS.join(' ')}, NODE_ENV=${IMAGE_ENV.NODE_ENV ?? ''}, MALLOC_ARENA_MAX=${IMAGE_ENV.MALLOC_ARENA_MAX ?? ''}; ${NAMESPACES} namespaces; RSS after sync read ${SETTLE_MS} ms after /readyz.\n\n` +
         `${table(steps)}\n\n` +
         `Before any object is read (peak RSS, same settings): a bare Node process ${(floor.bareNode / MIB).toFixed(1)} MiB; one that only loads @kubernetes/client-node ${(floor.kubernetesClient / MIB).toFixed(1)} MiB; ` +
         `\`serve\` without the traffic checks (which never loads the client) ${(floor.serveWithoutTrafficChecks / MIB).toFixed(1)} MiB.\n\n` +

@@ -188,6 +188,7 @@ t.test('the Dockerfile has the expected shape', async (t) => {
   );
   const env = Object.assign({}, ...runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => parseEnv(i.args))) as Record<string, string>;
   t.equal(env['NODE_ENV'], 'production');
+  t.equal(env['MALLOC_ARENA_MAX'], '1', 'one malloc arena: what threads free stays reusable by all (the benchmarks read the same line)');
   const certDir = env['MESH_ADMISSION_CERT_DIR'];
   t.ok(certDir?.startsWith('/'), 'the default cert dir is an absolute path');
   t.ok(jsonArray(last(runtime, 'VOLUME')!.args, 'VOLUME').includes(certDir!), 'the cert dir is a volume');

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { freePort, imageEnvironment } from '../../bench/processes.ts';
+import { freePort, IMAGE_ALLOCATOR_ENV, imageEnvironment } from '../../bench/processes.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -149,7 +149,7 @@ export async function startLimitedServer(options: LimitedServerOptions = {}): Pr
     'sh',
     ['-c', `echo $$ > ${files.procs} && exec "$0" "$@"`, process.execPath, CLI, 'serve', '--host', '127.0.0.1', '--probe-host', '127.0.0.1',
       '--port', String(port), '--probe-port', String(probePort), '--cert-dir', certDir, '--log-level', 'warn', ...(options.args ?? [])],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: IMAGE_NODE_OPTIONS, NODE_ENV: 'production' } },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...IMAGE_ALLOCATOR_ENV, NODE_OPTIONS: IMAGE_NODE_OPTIONS, NODE_ENV: 'production' } },
   );
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)));
