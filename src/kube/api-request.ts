@@ -34,7 +34,7 @@ export const JSON_MEDIA_TYPE = 'application/json';
 export const JSON_PATCH_MEDIA_TYPE = 'application/json-patch+json';
 
 /** The part of an error body kept: a Status is small; a proxy's HTML page need not be kept whole. */
-const KEPT_BODY_CHARACTERS = 64 * 1024;
+export const KEPT_BODY_CHARACTERS = 64 * 1024;
 
 export interface ApiRequest {
   readonly operation: ApiOperation;
@@ -146,7 +146,7 @@ function send<T>(url: URL, options: https.RequestOptions, body: Buffer | undefin
         const text = Buffer.concat(chunks).toString('utf8');
         const status = response.statusCode ?? 0;
         if (status < 200 || status > 299) {
-          reject(new ApiRequestError(status, `${what}: HTTP ${status}${statusMessage(text)}`, text.slice(0, KEPT_BODY_CHARACTERS)));
+          reject(answerError(status, what, text));
           return;
         }
         try {
@@ -163,8 +163,13 @@ function send<T>(url: URL, options: https.RequestOptions, body: Buffer | undefin
   });
 }
 
-/** The message of a Kubernetes Status answer, when the body is one (`: message`, or nothing). */
-export function statusMessage(body: string): string {
+/** The error for an answer outside 2xx: its Status message in the text, its body kept, cut, for callers. */
+export function answerError(status: number, what: string, body: string): ApiRequestError {
+  return new ApiRequestError(status, `${what}: HTTP ${status}${statusMessage(body)}`, body.slice(0, KEPT_BODY_CHARACTERS));
+}
+
+/** The message of a Kubernetes Status answer, when the body is one. */
+function statusMessage(body: string): string {
   try {
     const { message } = JSON.parse(body) as { message?: unknown };
     return typeof message === 'string' && message !== '' ? `: ${message.slice(0, 200)}` : '';

@@ -14,22 +14,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiRequestError, clientFor, clusterRequest, JSON_MEDIA_TYPE, statusMessage } from './api-request.ts';
+import { answerError, clientFor, clusterRequest, JSON_MEDIA_TYPE, KEPT_BODY_CHARACTERS } from './api-request.ts';
+import { isRecord } from '../policies/types.ts';
 
 export type WatchCallback = (type: string, object: unknown, event: unknown) => void;
 export type WatchDone = (error: unknown) => void;
 
-/** What an event line is: the type and the object (a Status for ERROR, the object for the rest). */
-interface WatchEvent {
-  readonly type?: unknown;
-  readonly object?: unknown;
-}
-
 /** Longest silence on a watch before it is given up and resumed; client-node's Watch uses the same. */
 export const WATCH_IDLE_TIMEOUT_MS = 30_000;
-
-/** The body of an answer other than 200 kept for the error, as for other requests. */
-const KEPT_ERROR_BODY_BYTES = 64 * 1024;
 
 export class ClusterWatch {
   readonly config: KubeConfig;
@@ -67,7 +59,7 @@ export class ClusterWatch {
         connected();
         if (response.statusCode !== 200) {
           const status = response.statusCode ?? 0;
-          readErrorAnswer(response, (body) => finish(new ApiRequestError(status, `watching ${url.pathname}: HTTP ${status}${statusMessage(body)}`, body)));
+          readErrorAnswer(response, (body) => finish(answerError(status, `watching ${url.pathname}`, body)));
           return;
         }
         readEvents(response, callback, () => finish(null), finish);
@@ -121,25 +113,27 @@ function readEvents(response: IncomingMessage, callback: WatchCallback, ended: (
 }
 
 function deliver(line: string, callback: WatchCallback): void {
-  let event: WatchEvent;
+  let event: unknown;
   try {
-    event = JSON.parse(line) as WatchEvent;
+    event = JSON.parse(line);
   } catch {
     // A line that is not JSON carries no event; the next one may.
     return;
   }
-  if (event !== null && typeof event === 'object' && typeof event.type === 'string') callback(event.type, event.object, event);
+  // The type and the object: a Status for ERROR, the object for the rest.
+  if (isRecord(event) && typeof event['type'] === 'string') callback(event['type'], event['object'], event);
 }
 
+/** The start of an answer other than 200, as much as an error keeps: a watch's body may never end. */
 function readErrorAnswer(response: IncomingMessage, then: (body: string) => void): void {
   const chunks: Buffer[] = [];
   let kept = 0;
   response.on('data', (chunk: Buffer) => {
-    if (kept >= KEPT_ERROR_BODY_BYTES) return;
+    if (kept >= KEPT_BODY_CHARACTERS) return;
     chunks.push(chunk);
     kept += chunk.length;
   });
-  response.on('end', () => then(Buffer.concat(chunks).toString('utf8').slice(0, KEPT_ERROR_BODY_BYTES)));
+  response.on('end', () => then(Buffer.concat(chunks).toString('utf8')));
   response.on('error', () => then(''));
 }
 

@@ -5,32 +5,15 @@
  * memory in every cluster command, though a kubeconfig rarely names a proxy; here each package
  * is loaded when a proxy is first used.
  */
-import { libraryRequire } from './library-require.ts';
-
-type Constructor = new (...args: unknown[]) => object;
+import { constructedOnDemand, libraryRequire, type Constructor } from './library-require.ts';
 
 function exported<T>(specifier: string, name: string): T {
   return (libraryRequire(specifier) as Record<string, T>)[name] as T;
 }
 
-// A constructor that returns an object makes `new` yield that object: callers get the packages' own instances.
-export class SocksProxyAgent {
-  constructor(...args: unknown[]) {
-    return new (exported<Constructor>('socks-proxy-agent', 'SocksProxyAgent'))(...args);
-  }
-}
-
-export class HttpProxyAgent {
-  constructor(...args: unknown[]) {
-    return new (exported<Constructor>('hpagent', 'HttpProxyAgent'))(...args);
-  }
-}
-
-export class HttpsProxyAgent {
-  constructor(...args: unknown[]) {
-    return new (exported<Constructor>('hpagent', 'HttpsProxyAgent'))(...args);
-  }
-}
+export const SocksProxyAgent = constructedOnDemand(() => exported<Constructor>('socks-proxy-agent', 'SocksProxyAgent'));
+export const HttpProxyAgent = constructedOnDemand(() => exported<Constructor>('hpagent', 'HttpProxyAgent'));
+export const HttpsProxyAgent = constructedOnDemand(() => exported<Constructor>('hpagent', 'HttpsProxyAgent'));
 
 export const SocksClient = {
   createConnection(...args: unknown[]): unknown {

@@ -6,9 +6,7 @@
  * commands never make a fetch call through them: their requests go through node:https
  * (../api-request.ts). Here undici is loaded on first use.
  */
-import { libraryRequire } from './library-require.ts';
-
-type Constructor = new (...args: unknown[]) => object;
+import { constructedOnDemand, libraryRequire, type Constructor } from './library-require.ts';
 
 interface UndiciModule {
   readonly Agent: Constructor;
@@ -27,15 +25,5 @@ export function fetch(...args: unknown[]): Promise<unknown> {
   return undici().fetch(...args);
 }
 
-// A constructor that returns an object makes `new` yield that object: callers get undici's own instances.
-export class Agent {
-  constructor(...args: unknown[]) {
-    return new (undici().Agent)(...args);
-  }
-}
-
-export class ProxyAgent {
-  constructor(...args: unknown[]) {
-    return new (undici().ProxyAgent)(...args);
-  }
-}
+export const Agent = constructedOnDemand(() => undici().Agent);
+export const ProxyAgent = constructedOnDemand(() => undici().ProxyAgent);
