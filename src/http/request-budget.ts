@@ -43,12 +43,21 @@ export interface RequestBudget {
 export function createRequestBudget(limits: RequestBudgetLimits): RequestBudget {
   let bodyBytes = 0;
   let requests = 0;
-  const perConnection = new WeakMap<object, number>();
+  // Each connection's count lives on the connection object under a symbol of this budget's own
+  // rather than in a WeakMap keyed by it: V8's collections treat WeakMap entries specially, and
+  // one written twice per request cost 11-17 % of the CPU per request under HTTP/2 load (the
+  // bench's ready case, twice 6 alternating runs: 122.0 → 108.6 and 125.8 → 104.9 µs per
+  // request, the echo 75; the rename case, where judging dominates, stayed within its spread).
+  const inFlightOnConnection = Symbol('requests in flight on this connection');
+  const countOf = (connection: object) => (connection as Record<symbol, number | undefined>)[inFlightOnConnection] ?? 0;
+  const setCount = (connection: object, count: number) => {
+    (connection as Record<symbol, number>)[inFlightOnConnection] = count;
+  };
 
   return {
     admit(connection, declaredBytes) {
       const bytes = Math.min(declaredBytes ?? limits.bodyLimitBytes, limits.bodyLimitBytes);
-      const onConnection = perConnection.get(connection) ?? 0;
+      const onConnection = countOf(connection);
       const guaranteed = onConnection === 0 && bytes <= SMALL_BODY_BYTES;
       if (!guaranteed && bodyBytes + bytes > limits.maxBodyBytesInFlight) {
         return {
@@ -62,7 +71,7 @@ export function createRequestBudget(limits: RequestBudgetLimits): RequestBudget 
       }
       bodyBytes += bytes;
       requests += 1;
-      perConnection.set(connection, onConnection + 1);
+      setCount(connection, onConnection + 1);
       let released = false;
       return {
         admitted: true,
@@ -71,7 +80,7 @@ export function createRequestBudget(limits: RequestBudgetLimits): RequestBudget 
           released = true;
           bodyBytes -= bytes;
           requests -= 1;
-          perConnection.set(connection, (perConnection.get(connection) ?? 1) - 1);
+          setCount(connection, countOf(connection) - 1);
         },
       };
     },
