@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { H2_CASES, loadRequests, type H2Case } from './fixtures.ts';
 import { runAutocannon, runH2load, runH2loadPaths, type LoadResult } from './load.ts';
 import { freePort, imageEnvironment, spawnEcho, spawnWebhook, waitReady } from './processes.ts';
+import { DEFAULT_CONFIG } from '../src/config.ts';
 import { ensureCertificates } from '../src/tls/ensure.ts';
 
 interface ProfileNode {
@@ -93,7 +94,9 @@ async function main(): Promise<void> {
   const profiling = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
   let server: { readonly port: number; stop(): Promise<unknown> };
   if (values.target === 'echo') {
-    await ensureCertificates(certDir, { serviceName: 'mesh-admission', namespace: 'mesh-admission', validityDays: 30, renewBeforeDays: 1 });
+    // The certificate the webhook would write for itself with its default settings.
+    const { serviceName, namespace, certificates } = DEFAULT_CONFIG;
+    await ensureCertificates(certDir, { serviceName, namespace, validityDays: certificates.validityDays, renewBeforeDays: certificates.renewBeforeDays });
     server = await spawnEcho(certDir, { nodeArgs: profiling, env: imageEnvironment() });
   } else {
     const [port, probePort] = [await freePort(), await freePort()];
